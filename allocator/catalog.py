@@ -1,0 +1,48 @@
+"""Built-in catalog of common data-center GPU types.
+
+Inventory files may add types or override fields of these. Figures are vendor datasheet
+values (dense BF16/FP16 tensor throughput, board power); prices are indicative on-demand
+cloud figures per GPU-hour and are never used for node cost, which each node states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class GpuType:
+    """One GPU model: what the planner needs to know about it."""
+
+    name: str
+    memory_gib: float
+    tflops_bf16: float | None = None
+    tdp_watts: float | None = None
+    vendor: str = "nvidia"
+    price_per_gpu_hour: float | None = None
+
+    def updated(self, **fields: object) -> GpuType:
+        """A copy with the given fields replaced (None values are ignored)."""
+        return replace(self, **{k: v for k, v in fields.items() if v is not None})
+
+
+BUILTIN_GPU_TYPES: dict[str, GpuType] = {
+    t.name: t
+    for t in (
+        GpuType("H100", 80, 989, 700, price_per_gpu_hour=12.29),
+        GpuType("H100-PCIE", 80, 756, 350),
+        GpuType("H200", 141, 989, 700, price_per_gpu_hour=10.60),
+        GpuType("B200", 180, 2250, 1000),
+        GpuType("A100-80GB", 80, 312, 400, price_per_gpu_hour=5.12),
+        GpuType("A100", 40, 312, 400, price_per_gpu_hour=4.10),
+        GpuType("L40S", 48, 362, 350, price_per_gpu_hour=1.86),
+        GpuType("L4", 24, 121, 72, price_per_gpu_hour=0.80),
+        GpuType("A10G", 24, 125, 150, price_per_gpu_hour=1.01),
+        GpuType("A10", 24, 125, 150),
+        GpuType("T4", 16, 65, 70, price_per_gpu_hour=0.98),
+        GpuType("V100", 16, 125, 300, price_per_gpu_hour=3.06),
+        GpuType("V100-32GB", 32, 125, 300, price_per_gpu_hour=3.90),
+        GpuType("P100", 16, 19, 250),
+        GpuType("MI300X", 192, 1307, 750, vendor="amd"),
+    )
+}

@@ -1,0 +1,182 @@
+"""The validated inventory as arrays: one row per node, one row per workload.
+
+Everything downstream (builder, heuristics, checker, reports) works on these arrays in
+integer units (millicores, MiB, whole GPUs) so that capacity sums are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from allocator.catalog import GpuType
+from allocator.inventory.load import expanded_node_ids, resolve_gpu_types
+from allocator.inventory.schema import Inventory, ObjectiveSpec
+
+MIB_PER_GIB = 1024
+MILLI = 1000
+
+
+def to_milli(cores: float) -> int:
+    return round(cores * MILLI)
+
+
+def to_mib(gib: float) -> int:
+    return round(gib * MIB_PER_GIB)
+
+
+@dataclass(frozen=True, eq=False)
+class Fleet:
+    """Every node as parallel arrays."""
+
+    ids: np.ndarray  # str
+    entry: np.ndarray  # index of the `nodes` entry the node comes from
+    gpu_type: np.ndarray  # index into `gpu_types`, -1 for CPU-only nodes
+    gpus: np.ndarray
+    cpu_m: np.ndarray
+    ram_mib: np.ndarray
+    cost: np.ndarray  # $/h
+    region: np.ndarray  # str, "-" when not given
+    zone: np.ndarray
+    rack: np.ndarray
+    gpu_types: tuple[GpuType, ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {node_id: i for i, node_id in enumerate(self.ids)}
+
+    @cached_property
+    def gpu_memory_mib(self) -> np.ndarray:
+        """Memory of one GPU of each node (0 for CPU-only nodes)."""
+        per_type = np.array([to_mib(t.memory_gib) for t in self.gpu_types] + [0], dtype=np.int64)
+        return per_type[self.gpu_type]
+
+    @cached_property
+    def gpu_type_names(self) -> np.ndarray:
+        return np.array([t.name for t in self.gpu_types] + ["-"], dtype=object)[self.gpu_type]
+
+
+@dataclass(frozen=True, eq=False)
+class Demand:
+    """Every workload as parallel arrays (per-replica needs)."""
+
+    ids: np.ndarray
+    kind: np.ndarray
+    priority: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    gpus: np.ndarray
+    gpu_mem_mib: np.ndarray
+    cpu_m: np.ndarray
+    ram_mib: np.ndarray
+    allowed_types: np.ndarray  # bool (workloads x fleet GPU types)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {wid: i for i, wid in enumerate(self.ids)}
+
+
+@dataclass(frozen=True, eq=False)
+class Domain:
+    """A whole planning input: fleet, demand, objective and where things run now."""
+
+    name: str
+    fleet: Fleet
+    demand: Demand
+    objective: ObjectiveSpec
+    current: dict[str, list[str]] = field(default_factory=dict)
+
+    @cached_property
+    def compatible(self) -> np.ndarray:
+        """(workloads x nodes) bool: the node could host one replica if it were empty."""
+        return compatibility(self.fleet, self.demand)
+
+
+def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
+    """Which node could host one replica of which workload, each alone on the node."""
+    d, f = demand, fleet
+    fits = (
+        (d.gpus[:, None] <= f.gpus[None, :])
+        & (d.cpu_m[:, None] <= f.cpu_m[None, :])
+        & (d.ram_mib[:, None] <= f.ram_mib[None, :])
+    )
+    gpu_ok = d.gpus[:, None] == 0
+    if len(f.gpu_types):
+        typed = np.where(f.gpu_type >= 0, f.gpu_type, 0)
+        type_ok = d.allowed_types[:, typed] & (f.gpu_type >= 0)[None, :]
+        memory_ok = d.gpu_mem_mib[:, None] <= d.gpus[:, None] * f.gpu_memory_mib[None, :]
+        gpu_ok = gpu_ok | (type_ok & memory_ok)
+    return fits & gpu_ok
+
+
+def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
+    """Expand node groups and resolve GPU types into the array form."""
+    catalog = resolve_gpu_types(inventory)
+    used_types = sorted({n.gpu_type for n in inventory.nodes if n.gpu_type})
+    type_index = {t: i for i, t in enumerate(used_types)}
+    gpu_types = tuple(catalog[t] for t in used_types)
+
+    nodes = inventory.nodes
+    counts = np.array([n.count for n in nodes], dtype=np.int64)
+    entry = np.repeat(np.arange(len(nodes)), counts)
+
+    def per_node(values: list, dtype: object) -> np.ndarray:
+        return np.asarray(values, dtype=dtype)[entry]
+
+    racks = np.empty(int(counts.sum()), dtype=object)
+    start = 0
+    for node in nodes:
+        block = np.full(node.count, "-", dtype=object)
+        if node.rack:
+            for rack, part in zip(node.rack, np.array_split(np.arange(node.count), len(node.rack)),
+                                  strict=True):
+                block[part] = rack
+        racks[start : start + node.count] = block
+        start += node.count
+
+    fleet = Fleet(
+        ids=np.array([i for ids in expanded_node_ids(inventory) for i in ids], dtype=object),
+        entry=entry,
+        gpu_type=per_node([type_index.get(n.gpu_type, -1) for n in nodes], np.int64),
+        gpus=per_node([n.gpus for n in nodes], np.int64),
+        cpu_m=per_node([to_milli(n.cpus) for n in nodes], np.int64),
+        ram_mib=per_node([to_mib(n.ram_gib) for n in nodes], np.int64),
+        cost=per_node([n.cost_per_hour for n in nodes], np.float64),
+        region=per_node([n.region or "-" for n in nodes], object),
+        zone=per_node([n.zone or "-" for n in nodes], object),
+        rack=racks,
+        gpu_types=gpu_types,
+    )
+
+    loads = inventory.workloads
+    allowed = np.ones((len(loads), len(gpu_types)), dtype=bool)
+    for i, w in enumerate(loads):
+        if w.gpu_types is not None:
+            allowed[i] = [t.name in w.gpu_types for t in gpu_types]
+    demand = Demand(
+        ids=np.array([w.id for w in loads], dtype=object),
+        kind=np.array([w.kind for w in loads], dtype=object),
+        priority=np.array([w.priority for w in loads], dtype=np.int64),
+        min=np.array([w.replicas.min for w in loads], dtype=np.int64),
+        max=np.array([w.replicas.max for w in loads], dtype=np.int64),
+        gpus=np.array([w.resources.gpus for w in loads], dtype=np.int64),
+        gpu_mem_mib=np.array([to_mib(w.resources.gpu_memory_gib) for w in loads], dtype=np.int64),
+        cpu_m=np.array([to_milli(w.resources.cpus) for w in loads], dtype=np.int64),
+        ram_mib=np.array([to_mib(w.resources.ram_gib) for w in loads], dtype=np.int64),
+        allowed_types=allowed,
+    )
+    return Domain(
+        name=inventory.name or name,
+        fleet=fleet,
+        demand=demand,
+        objective=inventory.objective,
+        current=dict(inventory.current_placement),
+    )

@@ -1,0 +1,185 @@
+"""Loading an inventory file: syntax, schema, then cross-references.
+
+Every problem found is reported at once (InputError), each naming file, entry and field.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from allocator.catalog import BUILTIN_GPU_TYPES, GpuType
+from allocator.errors import InputError, InputProblem
+from allocator.inventory.schema import Inventory
+from allocator.sourcefile import SourceDocument, read_document
+from allocator.validation import problem_at, suggest, translate
+
+SUPPORTED_VERSION = 1
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and fully validate an inventory file."""
+    return validate_document(read_document(path))
+
+
+def validate_document(doc: SourceDocument) -> Inventory:
+    _require_inventory_shape(doc)
+    try:
+        inventory = Inventory.model_validate(doc.data)
+    except ValidationError as exc:
+        raise InputError(translate(doc, Inventory, exc)) from None
+    problems = cross_reference_problems(doc, inventory)
+    if problems:
+        raise InputError(problems)
+    return inventory
+
+
+def _require_inventory_shape(doc: SourceDocument) -> None:
+    """Recognise files that are not inventories before schema errors drown the point."""
+    data = doc.data
+    expected = "expected an allocator inventory: a mapping with 'version: 1', 'nodes' and 'workloads'"
+    if not isinstance(data, dict):
+        found = type(data).__name__ if data is not None else "nothing"
+        found = {"list": "a list", "str": "plain text", "int": "a number", "float": "a number"}.get(
+            found, found
+        )
+        raise InputError.single(doc.path, f"not an inventory: {expected}; found {found}", line=1)
+    keys = set(map(str, data))
+    if "plan_version" in keys:
+        raise InputError.single(
+            doc.path, "this is an allocator plan, not an inventory; pass the inventory file", line=1
+        )
+    if {"apiVersion", "kind"} <= keys:
+        raise InputError.single(
+            doc.path,
+            f"this is a Kubernetes object (kind {data.get('kind')!r}), not an inventory; "
+            "use 'allocator import kubernetes' to convert cluster state",
+            line=1,
+        )
+    if not keys & {"version", "nodes", "workloads"}:
+        shown = ", ".join(sorted(keys)[:8]) or "none"
+        raise InputError.single(doc.path, f"not an inventory: {expected}; found keys: {shown}", line=1)
+    version = data.get("version")
+    if "version" in data and version != SUPPORTED_VERSION and isinstance(version, int):
+        raise InputError.single(
+            doc.path,
+            f"unsupported inventory version {version}; this allocator reads version "
+            f"{SUPPORTED_VERSION}",
+            **_where(doc, ("version",)),
+        )
+
+
+def _where(doc: SourceDocument, loc: tuple) -> dict[str, Any]:
+    position = doc.position(loc)
+    return {"line": position[0], "column": position[1]} if position else {}
+
+
+def resolve_gpu_types(inventory: Inventory) -> dict[str, GpuType]:
+    """The built-in catalog with the file's additions and overrides applied."""
+    types = dict(BUILTIN_GPU_TYPES)
+    for name, spec in inventory.gpu_types.items():
+        fields = spec.model_dump(exclude_none=True)
+        base = types.get(name)
+        if base is not None:
+            types[name] = base.updated(**fields)
+        elif spec.memory_gib is not None:
+            types[name] = GpuType(name=name, **fields)
+    return types
+
+
+def expanded_node_ids(inventory: Inventory) -> list[list[str]]:
+    """Ids of the nodes each entry stands for: `<id>-<n>` for groups, zero-padded."""
+    out = []
+    for node in inventory.nodes:
+        if node.count == 1:
+            out.append([node.id])
+        else:
+            width = len(str(node.count - 1))
+            out.append([f"{node.id}-{i:0{width}d}" for i in range(node.count)])
+    return out
+
+
+def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputProblem]:
+    problems: list[InputProblem] = []
+
+    def report(loc: tuple, message: str) -> None:
+        problems.append(problem_at(doc, loc, message))
+
+    for name, spec in inv.gpu_types.items():
+        if name not in BUILTIN_GPU_TYPES and spec.memory_gib is None:
+            report(("gpu_types", name), "missing required field 'memory_gib' (a new GPU type "
+                   f"needs its memory; built-in types: {', '.join(BUILTIN_GPU_TYPES)})")
+    gpu_types = resolve_gpu_types(inv)
+
+    def check_gpu_type(loc: tuple, name: str) -> None:
+        if name not in gpu_types:
+            report(loc, f"unknown GPU type {name!r}{suggest(name, gpu_types)}; known types: "
+                   f"{', '.join(sorted(gpu_types))} (add new ones under gpu_types)")
+
+    for i, node in enumerate(inv.nodes):
+        if node.gpus > 0 and node.gpu_type is None:
+            report(("nodes", i, "gpu_type"),
+                   f"missing required field 'gpu_type' (the node has {node.gpus} GPUs)")
+        if node.gpu_type is not None:
+            if node.gpus == 0:
+                report(("nodes", i, "gpus"),
+                       f"expected a positive number of GPUs for gpu_type {node.gpu_type!r}, got 0")
+            check_gpu_type(("nodes", i, "gpu_type"), node.gpu_type)
+        if node.rack is not None and len(node.rack) > node.count:
+            report(("nodes", i, "rack"), f"{len(node.rack)} racks listed for a group of "
+                   f"{node.count} node(s); expected at most {node.count}")
+
+    node_ids = expanded_node_ids(inv)
+    _report_duplicates(report, "nodes", [n.id for n in inv.nodes], "node")
+    owner: dict[str, int] = {}
+    for i, ids in enumerate(node_ids):
+        for node_id in ids:
+            first = owner.get(node_id)
+            if first is not None and inv.nodes[first].id != inv.nodes[i].id:
+                mine = "of this group " if inv.nodes[i].count > 1 else ""
+                theirs = "a node of the group " if inv.nodes[first].count > 1 else ""
+                report(("nodes", i, "id"), f"node id {node_id!r} {mine}is also the id of "
+                       f"{theirs}nodes[{first}] ({inv.nodes[first].id!r})")
+            owner.setdefault(node_id, i)
+
+    _report_duplicates(report, "workloads", [w.id for w in inv.workloads], "workload")
+    for i, w in enumerate(inv.workloads):
+        res = w.resources
+        if w.gpu_types is not None:
+            if res.gpus == 0:
+                report(("workloads", i, "gpu_types"),
+                       "GPU types are given but resources.gpus is 0; expected gpus >= 1")
+            for k, name in enumerate(w.gpu_types):
+                check_gpu_type(("workloads", i, "gpu_types", k), name)
+        if res.gpu_memory_gib > 0 and res.gpus == 0:
+            report(("workloads", i, "resources", "gpu_memory_gib"),
+                   "GPU memory is asked for but resources.gpus is 0; expected gpus >= 1")
+
+    workloads = {w.id: w for w in inv.workloads}
+    for workload_id, placed_on in inv.current_placement.items():
+        loc = ("current_placement", workload_id)
+        if workload_id not in workloads:
+            report(loc, f"unknown workload {workload_id!r}{suggest(workload_id, workloads)}")
+            continue
+        if len(placed_on) > workloads[workload_id].replicas.max:
+            report(loc, f"{len(placed_on)} running replicas listed but the workload has at most "
+                   f"{workloads[workload_id].replicas.max}")
+        for k, node_id in enumerate(placed_on):
+            if node_id not in owner:
+                report((*loc, k), f"unknown node {node_id!r}{suggest(node_id, owner)}")
+    return problems
+
+
+def _report_duplicates(report: Any, section: str, ids: list[str], what: str) -> None:
+    counts = Counter(ids)
+    firsts: dict[str, int] = {}
+    for i, item_id in enumerate(ids):
+        if counts[item_id] > 1:
+            if item_id in firsts:
+                report((section, i, "id"),
+                       f"duplicate {what} id {item_id!r} (first used by {section}[{firsts[item_id]}])")
+            else:
+                firsts[item_id] = i

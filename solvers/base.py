@@ -1,0 +1,101 @@
+"""The protocol every solver backend follows, and the records it exchanges.
+
+A backend takes a neutral `Problem` and `SolveOptions` and returns a `Solution`.
+Infeasibility is a status, never an exception; an exception means the backend failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from allocator.problem import Problem
+
+
+class Status(StrEnum):
+    """How a solve ended.
+
+    feasible: a solution, not proven optimal (stopped by a time or gap limit);
+    time_limit: stopped by the time limit without any solution.
+    """
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    TIME_LIMIT = "time_limit"
+    ERROR = "error"
+
+    @property
+    def has_solution(self) -> bool:
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+class Capability(StrEnum):
+    LP = "lp"  # solves continuous problems
+    MIP = "mip"  # solves problems with integer columns
+    BOUND = "bound"  # reports a proven bound on the optimum
+    DUALS = "duals"  # reports row duals of LPs
+    WARM_START = "warm_start"  # uses SolveOptions.warm_start
+    HEURISTIC = "heuristic"  # places item by item from Problem.packing; no proof
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Backend-neutral settings; each backend translates them to its own names."""
+
+    time_limit: float | None = None  # seconds
+    rel_gap: float = 1e-6
+    threads: int | None = None
+    seed: int = 0
+    warm_start: np.ndarray | None = None
+    log: Callable[[str], None] | None = None
+    backend_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What a backend found. `x` is aligned with the problem's columns."""
+
+    status: Status
+    solver: str
+    x: np.ndarray | None = None
+    objective: float | None = None
+    bound: float | None = None
+    wall_s: float = 0.0
+    log_tail: str = ""
+    duals: np.ndarray | None = None
+    # Heuristic backends may return a node-level placement instead of `x`.
+    placement: Any = None
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap between objective and bound (0 when proven optimal)."""
+        if self.objective is None or self.bound is None:
+            return None
+        diff = abs(self.objective - self.bound)
+        if diff <= 1e-9 * max(1.0, abs(self.objective)):
+            return 0.0
+        return diff / max(abs(self.objective), 1e-9)
+
+
+class SolverError(RuntimeError):
+    """A backend failed (crashed, missing, or rejected the problem)."""
+
+
+@runtime_checkable
+class Solver(Protocol):
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def available(self) -> bool: ...
+
+    def solve(self, problem: Problem, options: SolveOptions) -> Solution: ...
+
+
+def tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])

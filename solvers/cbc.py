@@ -1,0 +1,152 @@
+"""CBC through PuLP's bundled binary.
+
+PuLP reports "Optimal" for runs stopped by the time limit, so the status comes from
+its `sol_status` and the bound from CBC's own log, never from `LpStatus` alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from allocator.problem import Problem
+from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
+
+
+class CbcSolver:
+    name: ClassVar[str] = "cbc"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.LP, Capability.MIP, Capability.BOUND, Capability.WARM_START}
+    )
+
+    def available(self) -> bool:
+        try:
+            import pulp
+        except ImportError:
+            return False
+        return bool(pulp.PULP_CBC_CMD(msg=False).available())
+
+    def solve(self, problem: Problem, options: SolveOptions) -> Solution:
+        try:
+            import pulp
+        except ImportError as exc:
+            raise SolverError("PuLP is not installed (pip install pulp)") from exc
+        started = time.perf_counter()
+        model, columns = _to_pulp(pulp, problem)
+        warm = options.warm_start is not None
+        if warm:
+            for var, value in zip(columns, options.warm_start, strict=True):
+                var.setInitialValue(float(value))
+        fd, log_path = tempfile.mkstemp(prefix="allocator-cbc-", suffix=".log")
+        os.close(fd)
+        extra = [f"randomCbcSeed {int(options.seed) + 1}"]
+        extra += [f"{k} {v}" for k, v in options.backend_options.items()]
+        command = pulp.PULP_CBC_CMD(
+            msg=False,
+            timeLimit=options.time_limit,
+            gapRel=options.rel_gap,
+            threads=options.threads,
+            warmStart=warm,
+            logPath=log_path,
+            options=extra,
+        )
+        try:
+            model.solve(command)
+        except pulp.PulpSolverError as exc:
+            raise SolverError(f"CBC failed: {exc}") from exc
+        finally:
+            log = _read_and_remove(log_path)
+        if options.log:
+            for line in log.splitlines():
+                options.log(line)
+        return _result(pulp, model, columns, problem, log, time.perf_counter() - started)
+
+
+def _to_pulp(pulp: object, problem: Problem) -> tuple[object, list]:
+    model = pulp.LpProblem(problem.name.replace(" ", "_") or "problem", pulp.LpMinimize)
+    columns = [
+        pulp.LpVariable(
+            f"x{j}",
+            lowBound=None if np.isneginf(lo) else float(lo),
+            upBound=None if np.isposinf(hi) else float(hi),
+            cat=pulp.LpInteger if integer else pulp.LpContinuous,
+        )
+        for j, (lo, hi, integer) in enumerate(
+            zip(problem.col_lo, problem.col_hi, problem.integer, strict=True)
+        )
+    ]
+    nonzero = np.flatnonzero(problem.cost)
+    model.setObjective(
+        pulp.LpAffineExpression([(columns[j], float(problem.cost[j])) for j in nonzero],
+                                constant=float(problem.offset))
+    )
+    a = problem.a
+    for i in range(problem.n_rows):
+        lo, hi = problem.row_lo[i], problem.row_hi[i]
+        span = slice(a.indptr[i], a.indptr[i + 1])
+        terms = [(columns[j], float(v)) for j, v in zip(a.indices[span], a.data[span], strict=True)]
+        if not terms:
+            continue
+        expr = pulp.LpAffineExpression(terms)
+        if lo == hi:
+            model += pulp.LpConstraint(expr, pulp.LpConstraintEQ, f"r{i}", float(lo))
+            continue
+        if np.isfinite(lo):
+            model += pulp.LpConstraint(expr, pulp.LpConstraintGE, f"r{i}_lo", float(lo))
+        if np.isfinite(hi):
+            model += pulp.LpConstraint(expr, pulp.LpConstraintLE, f"r{i}_hi", float(hi))
+    return model, columns
+
+
+def _result(pulp: object, model: object, columns: list, problem: Problem, log: str,
+            wall: float) -> Solution:
+    solution_status = model.sol_status
+    status = {
+        pulp.LpSolutionOptimal: Status.OPTIMAL,
+        pulp.LpSolutionIntegerFeasible: Status.FEASIBLE,
+        pulp.LpSolutionInfeasible: Status.INFEASIBLE,
+        pulp.LpSolutionUnbounded: Status.UNBOUNDED,
+    }.get(solution_status)
+    if status is None:
+        if re.search(r"Stopped on (time|iterations|nodes)", log):
+            status = Status.TIME_LIMIT
+        else:
+            raise SolverError(f"CBC ended without a solution (status {model.status})\n{tail(log)}")
+    if status == Status.FEASIBLE and "Result - Optimal solution found" in log:
+        status = Status.OPTIMAL  # within the requested gap
+    x = objective = bound = None
+    if status.has_solution:
+        x = np.array([v.varValue if v.varValue is not None else 0.0 for v in columns])
+        x = np.clip(x, problem.col_lo, problem.col_hi)
+        objective = problem.objective_value(x)
+        bound = _bound_from_log(log, problem, objective, status)
+    return Solution(status, "cbc", x, objective, bound, wall, tail(log))
+
+
+def _bound_from_log(log: str, problem: Problem, objective: float, status: Status) -> float | None:
+    if status == Status.OPTIMAL and not problem.is_mip:
+        return objective
+    match = re.search(r"Lower bound:\s+(-?[\d.eE+-]+)", log)
+    if match:
+        return float(match.group(1)) + 0.0
+    if status == Status.OPTIMAL:
+        return objective
+    return None
+
+
+def _read_and_remove(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -1,0 +1,133 @@
+"""OR-Tools CP-SAT.
+
+CP-SAT works on integers: every column must be integer with finite bounds, rows are
+scaled to integer coefficients, and the objective is scaled by the smallest power of
+ten that makes it integral (costs given to the cent need 100). Objectives that need
+more than 10^6 are rounded at that scale and the log says so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from allocator.problem import Problem
+from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
+
+_MAX_SCALE_DIGITS = 6
+_MAX_ABS = 2**53
+
+
+class CpSatSolver:
+    name: ClassVar[str] = "cpsat"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.MIP, Capability.BOUND, Capability.WARM_START}
+    )
+
+    def available(self) -> bool:
+        try:
+            from ortools.sat.python import cp_model  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def solve(self, problem: Problem, options: SolveOptions) -> Solution:
+        try:
+            from ortools.sat.python import cp_model
+        except ImportError as exc:
+            raise SolverError("OR-Tools is not installed (pip install ortools==9.15.*)") from exc
+        started = time.perf_counter()
+        notes: list[str] = []
+        model, columns, scale = _to_cp_model(cp_model, problem, notes)
+        if options.warm_start is not None:
+            for var, value in zip(columns, options.warm_start, strict=True):
+                model.add_hint(var, round(float(value)))
+
+        solver = cp_model.CpSolver()
+        params = solver.parameters
+        if options.time_limit is not None:
+            params.max_time_in_seconds = max(float(options.time_limit), 0.01)
+        params.relative_gap_limit = float(options.rel_gap)
+        params.num_workers = int(options.threads or os.cpu_count() or 1)
+        params.random_seed = int(options.seed)
+        params.log_search_progress = True
+        params.log_to_stdout = False
+        for key, value in options.backend_options.items():
+            setattr(params, key, value)
+        lines: list[str] = []
+        solver.log_callback = lines.append
+        code = solver.solve(model)
+        log = "\n".join(notes + lines)
+        if options.log:
+            for line in notes + lines:
+                options.log(line)
+
+        status = {
+            cp_model.OPTIMAL: Status.OPTIMAL,
+            cp_model.FEASIBLE: Status.FEASIBLE,
+            cp_model.INFEASIBLE: Status.INFEASIBLE,
+            cp_model.UNKNOWN: Status.TIME_LIMIT,
+        }.get(code)
+        if status is None:
+            raise SolverError(f"CP-SAT rejected the model: {model.validate() or solver.status_name(code)}")
+        x = objective = bound = None
+        if status.has_solution:
+            x = np.array([solver.value(v) for v in columns], dtype=np.float64)
+            objective = problem.objective_value(x)
+            bound = solver.best_objective_bound / scale + problem.offset
+            if status == Status.OPTIMAL and abs(bound - objective) < 0.5 / scale:
+                bound = objective
+        return Solution(status, "cpsat", x, objective, bound, time.perf_counter() - started,
+                        tail(log))
+
+
+def _to_cp_model(cp_model: object, problem: Problem, notes: list[str]) -> tuple[object, list, int]:
+    if not problem.integer.all():
+        raise SolverError("CP-SAT needs every column integer; this problem has continuous ones")
+    if not (np.isfinite(problem.col_lo).all() and np.isfinite(problem.col_hi).all()):
+        raise SolverError("CP-SAT needs finite bounds on every column")
+    model = cp_model.CpModel()
+    columns = [
+        model.new_int_var(math.ceil(lo - 1e-9), math.floor(hi + 1e-9), f"x{j}")
+        for j, (lo, hi) in enumerate(zip(problem.col_lo, problem.col_hi, strict=True))
+    ]
+    a = problem.a
+    for i in range(problem.n_rows):
+        span = slice(a.indptr[i], a.indptr[i + 1])
+        coefs = a.data[span]
+        if len(coefs) == 0:
+            continue
+        factor = _integral_scale(coefs)
+        if factor is None:
+            raise SolverError(f"row {problem.row_name(i)} has coefficients CP-SAT cannot scale "
+                              "to integers")
+        ints = np.round(coefs * factor).astype(np.int64)
+        lo, hi = problem.row_lo[i] * factor, problem.row_hi[i] * factor
+        expr = cp_model.LinearExpr.weighted_sum([columns[j] for j in a.indices[span]], ints.tolist())
+        lo_int = math.ceil(lo - 1e-6) if np.isfinite(lo) else -_MAX_ABS
+        hi_int = math.floor(hi + 1e-6) if np.isfinite(hi) else _MAX_ABS
+        model.add_linear_constraint(expr, lo_int, hi_int)
+    scale = _integral_scale(problem.cost)
+    if scale is None:
+        scale = 10**_MAX_SCALE_DIGITS
+        notes.append(f"objective rounded to 1/{scale} of its unit for CP-SAT")
+    weights = np.round(problem.cost * scale).astype(np.int64)
+    nonzero = np.flatnonzero(weights)
+    model.minimize(cp_model.LinearExpr.weighted_sum([columns[j] for j in nonzero],
+                                                    weights[nonzero].tolist()))
+    return model, columns, scale
+
+
+def _integral_scale(values: np.ndarray) -> int | None:
+    """Smallest 10^k (k <= 6) making every value integral, or None."""
+    for digits in range(_MAX_SCALE_DIGITS + 1):
+        scaled = values * 10**digits
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1, np.abs(scaled))):
+            if np.abs(scaled).max(initial=0) > _MAX_ABS:
+                return None
+            return 10**digits
+    return None

@@ -1,0 +1,160 @@
+"""HiGHS through highspy: the matrix is handed over in bulk, no per-element calls."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import ClassVar
+
+import numpy as np
+
+from allocator.problem import Problem
+from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
+
+_BIG = 1e30
+# HiGHS keeps one thread scheduler per process; changing the thread count needs a reset.
+_scheduler_threads: int | None = None
+
+
+class HighsSolver:
+    name: ClassVar[str] = "highs"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.LP, Capability.MIP, Capability.BOUND, Capability.DUALS, Capability.WARM_START}
+    )
+
+    def available(self) -> bool:
+        try:
+            import highspy  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def solve(self, problem: Problem, options: SolveOptions) -> Solution:
+        try:
+            import highspy
+        except ImportError as exc:
+            raise SolverError("highspy is not installed (pip install highspy==1.12.*)") from exc
+
+        started = time.perf_counter()
+        h = highspy.Highs()
+        log_path = _configure(h, highspy, options)
+        try:
+            h.passModel(_to_lp(highspy, problem))
+            if options.warm_start is not None and problem.is_mip:
+                start = highspy.HighsSolution()
+                start.col_value = list(np.asarray(options.warm_start, dtype=np.float64))
+                h.setSolution(start)
+            h.run()
+        finally:
+            log = _read_log(log_path)
+        if options.log:
+            for line in log.splitlines():
+                options.log(line)
+        return _read_result(h, highspy, problem, started, log)
+
+
+def _configure(h: object, highspy: object, options: SolveOptions) -> str:
+    global _scheduler_threads
+    threads = options.threads or 1
+    if _scheduler_threads is not None and _scheduler_threads != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads = threads
+    fd, log_path = tempfile.mkstemp(prefix="allocator-highs-", suffix=".log")
+    os.close(fd)
+    settings = {
+        "output_flag": True,
+        "log_to_console": False,
+        "log_file": log_path,
+        "threads": threads,
+        "random_seed": int(options.seed),
+        "mip_rel_gap": float(options.rel_gap),
+    }
+    if options.time_limit is not None:
+        settings["time_limit"] = max(float(options.time_limit), 0.01)
+    settings.update(options.backend_options)
+    for key, value in settings.items():
+        h.setOptionValue(key, value)
+    return log_path
+
+
+def _to_lp(highspy: object, problem: Problem) -> object:
+    lp = highspy.HighsLp()
+    lp.num_col_ = problem.n_cols
+    lp.num_row_ = problem.n_rows
+    lp.col_cost_ = problem.cost
+    lp.offset_ = problem.offset
+    lp.col_lower_ = np.clip(problem.col_lo, -_BIG, _BIG)
+    lp.col_upper_ = np.clip(problem.col_hi, -_BIG, _BIG)
+    lp.row_lower_ = np.clip(problem.row_lo, -_BIG, _BIG)
+    lp.row_upper_ = np.clip(problem.row_hi, -_BIG, _BIG)
+    a = problem.a.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(np.float64)
+    if problem.is_mip:
+        kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+        lp.integrality_ = [kinds[int(flag)] for flag in problem.integer]
+    return lp
+
+
+def _read_result(h: object, highspy: object, problem: Problem, started: float, log: str) -> Solution:
+    status = h.getModelStatus()
+    info = h.getInfo()
+    ms = highspy.HighsModelStatus
+    has_primal = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if status == ms.kOptimal:
+        result = Status.OPTIMAL
+    elif status == ms.kModelEmpty:
+        result, has_primal = Status.OPTIMAL, True
+    elif status in (ms.kInfeasible, ms.kUnboundedOrInfeasible):
+        result, has_primal = Status.INFEASIBLE, False
+    elif status == ms.kUnbounded:
+        result, has_primal = Status.UNBOUNDED, False
+    elif status in (ms.kTimeLimit, ms.kIterationLimit, ms.kSolutionLimit, ms.kInterrupt,
+                    ms.kObjectiveBound, ms.kObjectiveTarget, ms.kUnknown):
+        result = Status.FEASIBLE if has_primal else Status.TIME_LIMIT
+    else:
+        raise SolverError(f"HiGHS failed: {h.modelStatusToString(status)}\n{tail(log)}")
+
+    x = objective = bound = duals = None
+    if has_primal:
+        solution = h.getSolution()
+        x = np.asarray(solution.col_value, dtype=np.float64)
+        objective = float(info.objective_function_value)
+        if problem.is_mip:
+            bound = float(info.mip_dual_bound)
+            if not np.isfinite(bound):
+                bound = None
+        elif result == Status.OPTIMAL:
+            bound = objective
+            if solution.dual_valid:
+                duals = np.asarray(solution.row_dual, dtype=np.float64)
+    if result == Status.OPTIMAL and x is None and problem.n_cols == 0:
+        x, objective, bound = np.zeros(0), problem.offset, problem.offset
+    return Solution(
+        status=result,
+        solver="highs",
+        x=x,
+        objective=objective,
+        bound=bound,
+        wall_s=time.perf_counter() - started,
+        log_tail=tail(log),
+        duals=duals,
+    )
+
+
+def _read_log(path: str) -> str:
+    """The log HiGHS wrote (kept off stdout so JSON output stays clean); removes the file."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return ""
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return text
