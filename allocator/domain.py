@@ -93,6 +93,8 @@ class Domain:
     demand: Demand
     objective: ObjectiveSpec
     current: dict[str, list[str]] = field(default_factory=dict)
+    # GPU types each workload allows, as written (they may be absent from the fleet).
+    allowed_type_names: dict[str, list[str]] = field(default_factory=dict)
 
     @cached_property
     def compatible(self) -> np.ndarray:
@@ -179,4 +181,5 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         demand=demand,
         objective=inventory.objective,
         current=dict(inventory.current_placement),
+        allowed_type_names={w.id: list(w.gpu_types) for w in loads if w.gpu_types},
     )

@@ -1,0 +1,114 @@
+"""Why a replica was not placed, in terms an operator can act on.
+
+Two kinds of answer: no node in the fleet could ever host one replica (and which
+requirement rules each candidate out), or compatible nodes exist but the plan filled
+them (with how much they hold, and who competes for them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from allocator.domain import MIB_PER_GIB, MILLI, Domain
+
+
+def unplaced_reasons(domain: Domain, placement: sp.csr_array) -> dict[int, str]:
+    """Reason per workload index that has fewer replicas placed than its max."""
+    demand, fleet = domain.demand, domain.fleet
+    placed = np.asarray(placement.sum(axis=0)).ravel()
+    short = np.flatnonzero(placed < demand.max)
+    if len(short) == 0:
+        return {}
+    compatible = domain.compatible
+    used = _usage(domain, placement)
+    free = np.stack([fleet.gpus, fleet.cpu_m, fleet.ram_mib], axis=1) - used
+    reasons = {}
+    for w in short:
+        nodes = np.flatnonzero(compatible[w])
+        if len(nodes) == 0:
+            reasons[int(w)] = no_host_reason(domain, int(w))
+        else:
+            reasons[int(w)] = _capacity_reason(domain, int(w), nodes, free, placed)
+    return reasons
+
+
+def _usage(domain: Domain, placement: sp.csr_array) -> np.ndarray:
+    d = domain.demand
+    need = np.stack([d.gpus, d.cpu_m, d.ram_mib], axis=1)
+    return np.asarray(placement @ need)
+
+
+def no_host_reason(domain: Domain, w: int) -> str:
+    """Which requirement no node meets, checked in the order an operator would fix them."""
+    d, f = domain.demand, domain.fleet
+    gpus = int(d.gpus[w])
+    candidates = np.ones(len(f), dtype=bool)
+    if gpus > 0:
+        allowed = [t.name for t, ok in zip(f.gpu_types, d.allowed_types[w], strict=True) if ok]
+        typed = (f.gpu_type >= 0) & d.allowed_types[w][np.maximum(f.gpu_type, 0)]
+        if not typed.any():
+            wanted = ", ".join(_allowed_names(domain, w)) or "any GPU"
+            have = ", ".join(t.name for t in f.gpu_types) or "none"
+            return f"no node has an allowed GPU type: needs {wanted}; the fleet has {have}"
+        candidates &= typed
+        if not (f.gpus[candidates] >= gpus).any():
+            return (f"no node of type {', '.join(allowed)} has {gpus} GPUs; the most on one "
+                    f"node is {int(f.gpus[candidates].max())}")
+        candidates &= f.gpus >= gpus
+        per_gpu = d.gpu_mem_mib[w] / gpus
+        if not (f.gpu_memory_mib[candidates] >= per_gpu).any():
+            best = f.gpu_memory_mib[candidates].max() / MIB_PER_GIB
+            return (f"needs {d.gpu_mem_mib[w] / MIB_PER_GIB:g} GiB of GPU memory over {gpus} "
+                    f"GPU(s), {per_gpu / MIB_PER_GIB:g} GiB per GPU; the largest allowed GPU "
+                    f"has {best:g} GiB")
+        candidates &= f.gpu_memory_mib * gpus >= d.gpu_mem_mib[w]
+    for name, need, have, unit, scale in (
+        ("CPU cores", d.cpu_m[w], f.cpu_m, "", MILLI),
+        ("RAM", d.ram_mib[w], f.ram_mib, " GiB", MIB_PER_GIB),
+    ):
+        if not (have[candidates] >= need).any():
+            return (f"needs {need / scale:g}{unit} {name} per replica; the most any otherwise "
+                    f"suitable node has is {have[candidates].max() / scale:g}{unit}")
+        candidates &= have >= need
+    return "no node can host a replica"
+
+
+def _allowed_names(domain: Domain, w: int) -> list[str]:
+    """Allowed types as written, including ones absent from the fleet."""
+    from_fleet = [t.name for t, ok in zip(domain.fleet.gpu_types, domain.demand.allowed_types[w],
+                                          strict=True) if ok]
+    return domain.allowed_type_names.get(str(domain.demand.ids[w]), from_fleet)
+
+
+def _capacity_reason(domain: Domain, w: int, nodes: np.ndarray, free: np.ndarray,
+                     placed: np.ndarray) -> str:
+    d = domain.demand
+    need = np.array([d.gpus[w], d.cpu_m[w], d.ram_mib[w]])
+    room = (free[nodes] >= need).all(axis=1)
+    missing = int(d.max[w] - placed[w])
+    required = max(int(d.min[w] - placed[w]), 0)
+    if room.any():
+        return (f"{missing} replica(s) not worth their cost under the weighted objective; "
+                f"{int(room.sum())} compatible node(s) still have room")
+    rivals = _rivals(domain, w)
+    dims = [("GPUs", 0, 1), ("CPU cores", 1, MILLI), ("GiB RAM", 2, MIB_PER_GIB)]
+    short_of = [name for name, k, _ in dims if need[k] > 0 and (free[nodes, k] < need[k]).all()]
+    detail = ", ".join(
+        f"{free[nodes, k].sum() / scale:g} {name} free" for name, k, scale in dims if need[k] > 0
+    )
+    what = "required" if required else "optional"
+    rival_text = f"; competing workloads: {', '.join(rivals)}" if rivals else ""
+    return (f"{missing} replica(s) ({what}) did not fit: the {len(nodes)} compatible node(s) "
+            f"are full ({detail}; no single node has room for one replica, short of "
+            f"{' and '.join(short_of) or 'capacity'}){rival_text}")
+
+
+def _rivals(domain: Domain, w: int, limit: int = 5) -> list[str]:
+    """Other workloads that can use the same nodes, highest priority first."""
+    compatible = domain.compatible
+    overlap = (compatible & compatible[w]).any(axis=1)
+    overlap[w] = False
+    others = np.flatnonzero(overlap)
+    others = others[np.argsort(-domain.demand.priority[others], kind="stable")][:limit]
+    return [f"{domain.demand.ids[o]} (priority {domain.demand.priority[o]})" for o in others]

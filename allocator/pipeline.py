@@ -1,0 +1,109 @@
+"""The whole job for one inventory: load, plan, decode, explain, verify.
+
+This is what the CLI and batch runs call. No plan leaves it unchecked: the independent
+checker runs on the plan file exactly as it will be written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from allocator import __version__
+from allocator.check import Violation, check_plan
+from allocator.diagnose import unplaced_reasons
+from allocator.domain import Domain, build_domain
+from allocator.errors import ExitCode
+from allocator.evaluate import objective_terms
+from allocator.inventory.load import load_inventory
+from allocator.plan import (
+    PLAN_VERSION,
+    InventoryRef,
+    LevelReport,
+    Objective,
+    PlanFile,
+    SolverReport,
+    Unplaced,
+    moves_against,
+    placements_from_matrix,
+    sha256_of,
+)
+from allocator.planner import PlanningResult, plan
+from solvers.base import SolveOptions
+
+
+@dataclass
+class Outcome:
+    domain: Domain
+    result: PlanningResult
+    plan: PlanFile
+    violations: list[Violation]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 all required replicas placed; 3 proven impossible; 4 not found in time."""
+        if self.violations:
+            return ExitCode.INTERNAL
+        if self.result.hard_shortfall > 0:
+            return ExitCode.UNPLACED if self.result.shortfall_proven else ExitCode.NO_PLAN
+        return ExitCode.OK
+
+
+def load_domain(path: str | Path) -> Domain:
+    return build_domain(load_inventory(path), name=Path(path).stem)
+
+
+def solve_file(path: str | Path, solver: str = "auto", options: SolveOptions | None = None) -> Outcome:
+    domain = load_domain(path)
+    ref = InventoryRef(name=domain.name, path=str(path), sha256=sha256_of(path))
+    return solve_domain(domain, ref, solver, options)
+
+
+def solve_domain(domain: Domain, ref: InventoryRef, solver: str = "auto",
+                 options: SolveOptions | None = None) -> Outcome:
+    options = options or SolveOptions()
+    result = plan(domain, solver, options)
+    plan_file = plan_file_from(domain, ref, result, options)
+    return Outcome(domain, result, plan_file, check_plan(domain, plan_file))
+
+
+def plan_file_from(domain: Domain, ref: InventoryRef, result: PlanningResult,
+                   options: SolveOptions) -> PlanFile:
+    placements = placements_from_matrix(domain, result.placement)
+    placed = np.asarray(result.placement.sum(axis=0)).ravel()
+    reasons = unplaced_reasons(domain, result.placement)
+    demand = domain.demand
+    unplaced = [
+        Unplaced(workload=str(demand.ids[w]), replica=r, required=r < demand.min[w],
+                 reason=reasons[w])
+        for w in range(len(demand))
+        for r in range(int(placed[w]), int(demand.max[w]))
+    ]
+    terms = objective_terms(domain, result.placement)
+    final = result.final
+    return PlanFile(
+        plan_version=PLAN_VERSION,
+        generator=f"allocator {__version__}",
+        inventory=ref,
+        solver=SolverReport(
+            name=result.solver,
+            status=str(result.status),
+            objective=final.value,
+            bound=final.bound,
+            gap=final.gap,
+            time_limit_s=options.time_limit,
+            build_s=result.timings.get("build_s", 0.0),
+            solve_s=result.timings.get("solve_s", 0.0),
+            total_s=result.timings.get("total_s", 0.0),
+            levels=[LevelReport(name=lv.name, value=lv.value, bound=lv.bound, gap=lv.gap,
+                                status=str(lv.status), how=lv.how) for lv in result.levels],
+            model=result.size,
+            notes=result.notes,
+        ),
+        objective=Objective(mode=domain.objective.mode, **terms),
+        placements=placements,
+        unplaced=unplaced,
+        moves=moves_against(domain.current, placements),
+    )

@@ -1,0 +1,182 @@
+"""The plan file: a stable, versioned JSON record of where every replica goes and why.
+
+Written atomically (temporary file, then rename) so a failed run never leaves half a
+plan. Read back with the same located error messages as inventories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from allocator.domain import Domain
+from allocator.errors import InputError
+from allocator.sourcefile import read_document
+from allocator.validation import translate
+
+PLAN_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Placement(_Record):
+    workload: str
+    replica: int = Field(ge=0)
+    node: str
+
+
+class Unplaced(_Record):
+    workload: str
+    replica: int = Field(ge=0)
+    required: bool = Field(description="one of the workload's `min` replicas")
+    reason: str
+
+
+class Move(_Record):
+    """A change against the current placement: from None is a start, to None a stop."""
+
+    workload: str
+    from_node: str | None
+    to_node: str | None
+
+
+class LevelReport(_Record):
+    name: str
+    value: float
+    bound: float | None
+    gap: float | None
+    status: str
+    how: str
+
+
+class SolverReport(_Record):
+    name: str
+    status: str
+    objective: float
+    bound: float | None
+    gap: float | None
+    time_limit_s: float | None
+    build_s: float
+    solve_s: float
+    total_s: float
+    levels: list[LevelReport]
+    model: dict[str, int | bool] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+
+class InventoryRef(_Record):
+    name: str
+    path: str | None = None
+    sha256: str | None = None
+
+
+class Objective(_Record):
+    mode: Literal["lexicographic", "weighted"]
+    hard_shortfall: float
+    unplaced_priority: float
+    cost_per_hour: float
+
+
+class PlanFile(_Record):
+    """Version 1 of the plan format."""
+
+    plan_version: Literal[1]
+    generator: str = "allocator"
+    inventory: InventoryRef
+    solver: SolverReport
+    objective: Objective
+    placements: list[Placement]
+    unplaced: list[Unplaced]
+    moves: list[Move] = Field(default_factory=list)
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def placements_from_matrix(domain: Domain, placement: object) -> list[Placement]:
+    """Name replicas 0..k-1 per workload, in node order, from a (nodes x workloads) count matrix."""
+    coo = placement.tocoo()
+    order = np.lexsort((coo.row, coo.col))
+    nodes = np.repeat(coo.row[order], coo.data[order].astype(np.int64))
+    loads = np.repeat(coo.col[order], coo.data[order].astype(np.int64))
+    out: list[Placement] = []
+    next_replica: Counter[int] = Counter()
+    for w, n in zip(loads.tolist(), nodes.tolist(), strict=True):
+        out.append(Placement(workload=str(domain.demand.ids[w]), replica=next_replica[w],
+                             node=str(domain.fleet.ids[n])))
+        next_replica[w] += 1
+    return out
+
+
+def moves_against(current: dict[str, list[str]], placements: list[Placement]) -> list[Move]:
+    """Pair replicas that leave a node with replicas that arrive, per workload."""
+    if not current:
+        return []
+    planned: dict[str, Counter[str]] = {}
+    for p in placements:
+        planned.setdefault(p.workload, Counter())[p.node] += 1
+    moves = []
+    for workload in sorted(set(current) | set(planned)):
+        before = Counter(current.get(workload, []))
+        after = planned.get(workload, Counter())
+        leaving = sorted((before - after).elements())
+        arriving = sorted((after - before).elements())
+        for k in range(max(len(leaving), len(arriving))):
+            moves.append(Move(
+                workload=workload,
+                from_node=leaving[k] if k < len(leaving) else None,
+                to_node=arriving[k] if k < len(arriving) else None,
+            ))
+    return moves
+
+
+def write_json_atomic(path: str | Path, payload: object) -> None:
+    """Write JSON next to its destination, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_plan(path: str | Path) -> PlanFile:
+    doc = read_document(path)
+    data = doc.data
+    if not isinstance(data, dict) or "plan_version" not in data:
+        hint = " (this looks like an inventory)" if isinstance(data, dict) and "nodes" in data else ""
+        raise InputError.single(doc.path, f"not an allocator plan: expected a JSON object with "
+                                f"'plan_version: {PLAN_VERSION}'{hint}", line=1)
+    try:
+        return PlanFile.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(translate(doc, PlanFile, exc)) from None

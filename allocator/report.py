@@ -1,0 +1,238 @@
+"""Cost and utilization report of a plan, computed from the inventory and the plan file.
+
+Node cost is attributed to workloads by their share of the node's GPUs (of its CPU
+for CPU-only nodes); what no workload uses on a running node is reported as idle.
+Renderers (terminal, JSON, Markdown) only format the numbers computed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from allocator.domain import MIB_PER_GIB, MILLI, Domain
+from allocator.plan import PlanFile
+
+HOURS_PER_MONTH = 730.0
+
+
+@dataclass
+class Utilization:
+    group: str
+    nodes: int
+    nodes_in_use: int
+    cost_per_hour: float
+    gpus_used: float
+    gpus_total: float
+    cpu_used: float
+    cpu_total: float
+    ram_used_gib: float
+    ram_total_gib: float
+
+    @property
+    def gpu_pct(self) -> float | None:
+        return 100 * self.gpus_used / self.gpus_total if self.gpus_total else None
+
+    @property
+    def cpu_pct(self) -> float:
+        return 100 * self.cpu_used / self.cpu_total if self.cpu_total else 0.0
+
+    @property
+    def ram_pct(self) -> float:
+        return 100 * self.ram_used_gib / self.ram_total_gib if self.ram_total_gib else 0.0
+
+
+@dataclass
+class WorkloadCost:
+    workload: str
+    priority: int
+    placed: int
+    wanted: int
+    required: int
+    gpus: int
+    cost_per_hour: float
+
+
+@dataclass
+class Report:
+    name: str
+    solver: dict[str, Any]
+    cost_per_hour: float
+    idle_cost_per_hour: float
+    nodes_in_use: int
+    nodes_total: int
+    gpus_used: int
+    gpus_total: int
+    workloads: list[WorkloadCost]
+    zones: list[Utilization]
+    racks: list[Utilization]
+    unplaced: list[dict[str, Any]]
+    moves: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cost_per_month(self) -> float:
+        return self.cost_per_hour * HOURS_PER_MONTH
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["cost_per_month"] = self.cost_per_month
+        for key in ("zones", "racks"):
+            for row, util in zip(out[key], getattr(self, key), strict=True):
+                row.update(gpu_pct=util.gpu_pct, cpu_pct=util.cpu_pct, ram_pct=util.ram_pct)
+        return out
+
+
+def build_report(domain: Domain, plan: PlanFile) -> Report:
+    fleet, demand = domain.fleet, domain.demand
+    w = np.array([demand.index[p.workload] for p in plan.placements], dtype=np.int64)
+    n = np.array([fleet.index[p.node] for p in plan.placements], dtype=np.int64)
+    gpus_used = np.bincount(n, weights=demand.gpus[w], minlength=len(fleet))
+    cpu_used = np.bincount(n, weights=demand.cpu_m[w], minlength=len(fleet))
+    ram_used = np.bincount(n, weights=demand.ram_mib[w], minlength=len(fleet))
+    in_use = np.bincount(n, minlength=len(fleet)) > 0
+
+    # Attribute each running node's cost by GPU share (CPU share on CPU-only nodes).
+    gpu_node = fleet.gpus[n] > 0
+    share = np.where(gpu_node, demand.gpus[w] / np.maximum(fleet.gpus[n], 1),
+                     demand.cpu_m[w] / np.maximum(fleet.cpu_m[n], 1))
+    attributed = np.bincount(w, weights=share * fleet.cost[n], minlength=len(demand))
+    placed = np.bincount(w, minlength=len(demand))
+    cost = float(fleet.cost[in_use].sum())
+
+    def breakdown(keys: np.ndarray) -> list[Utilization]:
+        labels, of_node = np.unique(keys.astype(str), return_inverse=True)
+        rows = []
+        for k, label in enumerate(labels):
+            mask = of_node == k
+            rows.append(Utilization(
+                group=str(label),
+                nodes=int(mask.sum()),
+                nodes_in_use=int(in_use[mask].sum()),
+                cost_per_hour=float(fleet.cost[mask & in_use].sum()),
+                gpus_used=float(gpus_used[mask].sum()),
+                gpus_total=float(fleet.gpus[mask].sum()),
+                cpu_used=float(cpu_used[mask].sum() / MILLI),
+                cpu_total=float(fleet.cpu_m[mask].sum() / MILLI),
+                ram_used_gib=float(ram_used[mask].sum() / MIB_PER_GIB),
+                ram_total_gib=float(fleet.ram_mib[mask].sum() / MIB_PER_GIB),
+            ))
+        return rows
+
+    unplaced: dict[str, dict[str, Any]] = {}
+    for u in plan.unplaced:
+        row = unplaced.setdefault(u.workload, {"workload": u.workload, "replicas": 0,
+                                               "required": 0, "reason": u.reason})
+        row["replicas"] += 1
+        row["required"] += int(u.required)
+
+    solver = plan.solver
+    return Report(
+        name=plan.inventory.name,
+        solver={"name": solver.name, "status": solver.status, "objective": solver.objective,
+                "bound": solver.bound, "gap": solver.gap, "total_s": solver.total_s,
+                "levels": [lv.model_dump() for lv in solver.levels]},
+        cost_per_hour=cost,
+        idle_cost_per_hour=cost - float(attributed.sum()),
+        nodes_in_use=int(in_use.sum()),
+        nodes_total=len(fleet),
+        gpus_used=int(gpus_used.sum()),
+        gpus_total=int(fleet.gpus.sum()),
+        workloads=[
+            WorkloadCost(str(demand.ids[i]), int(demand.priority[i]), int(placed[i]),
+                         int(demand.max[i]), int(demand.min[i]), int(demand.gpus[i] * placed[i]),
+                         float(attributed[i]))
+            for i in range(len(demand))
+        ],
+        zones=breakdown(fleet.zone),
+        racks=breakdown(np.array([f"{z}/{r}" for z, r in zip(fleet.zone, fleet.rack, strict=True)])),
+        unplaced=list(unplaced.values()),
+        moves=len(plan.moves),
+        notes=list(solver.notes),
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) for each section; shared by the terminal and Markdown renderers."""
+    s = report.solver
+    gap = "-" if s["gap"] is None else f"{s['gap']:.2e}"
+    bound = "-" if s["bound"] is None else f"{s['bound']:,.4f}"
+    summary = [
+        ["cost", f"{_money(report.cost_per_hour)}/h  ({_money(report.cost_per_month)}/month)"],
+        ["idle cost on running nodes", f"{_money(report.idle_cost_per_hour)}/h"],
+        ["nodes in use", f"{report.nodes_in_use} / {report.nodes_total}"],
+        ["GPUs in use", f"{report.gpus_used} / {report.gpus_total}"],
+        ["solver", f"{s['name']}: {s['status']}, objective {s['objective']:,.4f}, bound {bound}, "
+                   f"gap {gap}, {s['total_s']:.2f} s"],
+    ]
+    summary += [[f"  {lv['name']}", f"{lv['value']:,.4f} ({lv['status']}, {lv['how']})"]
+                for lv in s["levels"]]
+    if report.moves:
+        summary.append(["moves against current placement", str(report.moves)])
+    workloads = [
+        [wc.workload, str(wc.priority), f"{wc.placed}/{wc.wanted}", str(wc.required), str(wc.gpus),
+         _money(wc.cost_per_hour), _money(wc.cost_per_hour * HOURS_PER_MONTH)]
+        for wc in sorted(report.workloads, key=lambda wc: -wc.cost_per_hour)
+    ]
+
+    def util_rows(rows: list[Utilization]) -> list[list[str]]:
+        return [[u.group, f"{u.nodes_in_use}/{u.nodes}", _money(u.cost_per_hour),
+                 f"{u.gpus_used:g}/{u.gpus_total:g}", _pct(u.gpu_pct), _pct(u.cpu_pct),
+                 _pct(u.ram_pct)] for u in rows]
+
+    util_header = ["nodes in use", "$/h", "GPUs", "GPU", "CPU", "RAM"]
+    tables = [
+        ("Summary", ["", ""], summary),
+        ("Cost per workload", ["workload", "priority", "placed", "min", "GPUs", "$/h", "$/month"],
+         workloads),
+        ("Utilization per zone", ["zone", *util_header], util_rows(report.zones)),
+        ("Utilization per rack", ["zone/rack", *util_header], util_rows(report.racks)),
+    ]
+    if report.unplaced:
+        tables.append((
+            "Unplaced demand", ["workload", "replicas", "required", "reason"],
+            [[u["workload"], str(u["replicas"]), str(u["required"]), u["reason"]]
+             for u in report.unplaced],
+        ))
+    return tables
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"# Plan report: {report.name}", ""]
+    for title, header, rows in _tables(report):
+        lines += [f"## {title}", ""]
+        if title == "Summary":
+            lines += [f"- **{k.strip()}**: {v}" for k, v in rows]
+        else:
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "|".join("---" for _ in header) + "|")
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        lines.append("")
+    if report.notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
+    return "\n".join(lines)
+
+
+def render_terminal(report: Report, console: Any) -> None:
+    from rich.table import Table
+
+    for title, header, rows in _tables(report):
+        table = Table(title=title, title_justify="left", show_header=title != "Summary")
+        for k, column in enumerate(header):
+            table.add_column(column, justify="left" if k == 0 or column == "reason" else "right",
+                             overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}")

@@ -1,0 +1,30 @@
+"""The `allocator` application: one typer app, one module per group of commands."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import generate, inspect, solve
+
+app = typer.Typer(
+    name="allocator",
+    help="Plan where AI workloads run in a GPU data center.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(solve.solve)
+app.command()(inspect.validate)
+app.command()(inspect.check)
+app.command()(inspect.report)
+app.command()(inspect.solvers)
+app.command()(inspect.schema)
+app.command()(generate.generate)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""`allocator solve`: plan an inventory, verify the plan, write it and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allocator.errors import ExitCode
+from allocator.pipeline import solve_file
+from allocator.plan import write_json_atomic, write_text_atomic
+from allocator.report import build_report, render_markdown, render_terminal
+from cli.common import Format, err, error, handles_errors, out
+from solvers import registry
+from solvers.base import SolveOptions
+
+
+def _solver_name(value: str) -> str:
+    if value not in registry.names():
+        raise typer.BadParameter(f"unknown solver {value!r}; expected one of: "
+                                 f"{', '.join(registry.names())}")
+    return value
+
+
+@handles_errors
+def solve(
+    inventory: Annotated[Path, typer.Argument(help="inventory file (YAML or JSON)")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="plan file to write [default: <inventory name>.plan.json]")] = None,
+    solver: Annotated[str, typer.Option(
+        "--solver", "-s", callback=_solver_name,
+        help="highs, cbc, cpsat, greedy or auto")] = "auto",
+    time_limit: Annotated[float, typer.Option("--time-limit", "-t", min=0.01,
+                                              help="seconds for the whole solve")] = 60.0,
+    gap: Annotated[float, typer.Option(min=0.0, help="relative optimality gap to stop at")] = 1e-6,
+    threads: Annotated[int | None, typer.Option(min=1, help="solver threads")] = None,
+    seed: Annotated[int, typer.Option(help="random seed (same input and seed, same plan)")] = 0,
+    report: Annotated[Path | None, typer.Option(help="also write a Markdown report here")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="summary on stdout")] = Format.table,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stdout")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="solver log on stderr")] = False,
+) -> None:
+    """Plan where every workload runs; write a verified plan and show its cost."""
+    options = SolveOptions(
+        time_limit=time_limit, rel_gap=gap, threads=threads, seed=seed,
+        log=(lambda line: err.print(line, markup=False, highlight=False)) if verbose else None,
+    )
+    outcome = solve_file(inventory, solver, options)
+    if outcome.violations:
+        for violation in outcome.violations:
+            error(f"plan rejected by the checker: {violation}")
+        raise typer.Exit(int(ExitCode.INTERNAL))
+
+    summary = build_report(outcome.domain, outcome.plan)
+    markdown = render_markdown(summary)
+    plan_path = output or Path(f"{inventory.stem}.plan.json")
+    write_json_atomic(plan_path, outcome.plan.model_dump(mode="json"))
+    if report is not None:
+        write_text_atomic(report, markdown)
+
+    if not quiet:
+        if fmt == Format.json:
+            out.print_json(json.dumps(summary.to_dict()))
+        elif fmt == Format.markdown:
+            out.print(markdown, markup=False, highlight=False)
+        else:
+            render_terminal(summary, out)
+    code = outcome.exit_code
+    result = outcome.result
+    err.print(f"plan written to {plan_path}" + (f", report to {report}" if report else ""),
+              highlight=False)
+    if code == ExitCode.UNPLACED:
+        error(f"required replicas cannot all be placed (proven); priority-weighted shortfall "
+              f"{result.hard_shortfall:g}; see 'unplaced' in the plan for reasons")
+    elif code == ExitCode.NO_PLAN:
+        error(f"no plan placing every required replica was found within {time_limit:g} s; "
+              f"the best partial plan is written (shortfall {result.hard_shortfall:g})")
+    raise typer.Exit(int(code))
