@@ -38,22 +38,36 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     for k, p in enumerate(plan.placements):
         seen[(p.workload, p.replica)] += 1
         if p.workload not in w_index:
-            out.append(Violation("unknown_workload",
-                                 f"placements[{k}]: workload {p.workload!r} is not in the inventory"))
+            out.append(
+                Violation(
+                    "unknown_workload",
+                    f"placements[{k}]: workload {p.workload!r} is not in the inventory",
+                )
+            )
         elif p.node not in n_index:
-            out.append(Violation("unknown_node",
-                                 f"placements[{k}]: node {p.node!r} is not in the inventory"))
+            out.append(
+                Violation(
+                    "unknown_node", f"placements[{k}]: node {p.node!r} is not in the inventory"
+                )
+            )
         else:
             known.append((w_index[p.workload], n_index[p.node], p.replica))
     for k, u in enumerate(plan.unplaced):
         seen[(u.workload, u.replica)] += 1
         if u.workload not in w_index:
-            out.append(Violation("unknown_workload",
-                                 f"unplaced[{k}]: workload {u.workload!r} is not in the inventory"))
+            out.append(
+                Violation(
+                    "unknown_workload",
+                    f"unplaced[{k}]: workload {u.workload!r} is not in the inventory",
+                )
+            )
     for (workload, replica), times in sorted(seen.items()):
         if times > 1:
-            out.append(Violation("duplicate_replica",
-                                 f"{workload} replica {replica} appears {times} times"))
+            out.append(
+                Violation(
+                    "duplicate_replica", f"{workload} replica {replica} appears {times} times"
+                )
+            )
 
     w = np.array([t[0] for t in known], dtype=np.int64)
     n = np.array([t[1] for t in known], dtype=np.int64)
@@ -64,8 +78,13 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     out += _objective(domain, plan, w, n, placed)
     expected_moves = moves_against(domain.current, plan.placements)
     if sorted(map(repr, expected_moves)) != sorted(map(repr, plan.moves)):
-        out.append(Violation("moves", f"plan lists {len(plan.moves)} move(s) but the placement "
-                             f"differs from the current one by {len(expected_moves)}"))
+        out.append(
+            Violation(
+                "moves",
+                f"plan lists {len(plan.moves)} move(s) but the placement "
+                f"differs from the current one by {len(expected_moves)}",
+            )
+        )
     return out
 
 
@@ -77,23 +96,41 @@ def _replica_accounting(domain: Domain, plan: PlanFile, placed: np.ndarray) -> l
     for i, wid in enumerate(demand.ids):
         lo, hi = int(demand.min[i]), int(demand.max[i])
         if placed[i] > hi:
-            out.append(Violation("replica_count", f"{wid}: {placed[i]} replicas placed, max is {hi}"))
+            out.append(
+                Violation("replica_count", f"{wid}: {placed[i]} replicas placed, max is {hi}")
+            )
         if placed[i] + listed[wid] != hi:
-            out.append(Violation("replica_count", f"{wid}: {placed[i]} placed + {listed[wid]} "
-                                 f"listed unplaced != {hi} replicas wanted"))
+            out.append(
+                Violation(
+                    "replica_count",
+                    f"{wid}: {placed[i]} placed + {listed[wid]} "
+                    f"listed unplaced != {hi} replicas wanted",
+                )
+            )
         if required_listed[wid] != max(lo - placed[i], 0):
-            out.append(Violation("required_flag", f"{wid}: {required_listed[wid]} unplaced replicas "
-                                 f"marked required, expected {max(lo - placed[i], 0)} "
-                                 f"(min {lo}, placed {placed[i]})"))
+            out.append(
+                Violation(
+                    "required_flag",
+                    f"{wid}: {required_listed[wid]} unplaced replicas "
+                    f"marked required, expected {max(lo - placed[i], 0)} "
+                    f"(min {lo}, placed {placed[i]})",
+                )
+            )
     for k, p in enumerate(plan.placements + plan.unplaced):
         i = demand.index.get(p.workload)
         if i is not None and p.replica >= demand.max[i]:
-            out.append(Violation("replica_count", f"{p.workload} replica {p.replica} is beyond "
-                                 f"max {demand.max[i]} (entry {k})"))
+            out.append(
+                Violation(
+                    "replica_count",
+                    f"{p.workload} replica {p.replica} is beyond max {demand.max[i]} (entry {k})",
+                )
+            )
     return out
 
 
-def _host_rules(domain: Domain, w: np.ndarray, n: np.ndarray, replica: np.ndarray) -> list[Violation]:
+def _host_rules(
+    domain: Domain, w: np.ndarray, n: np.ndarray, replica: np.ndarray
+) -> list[Violation]:
     out = []
     fleet, demand = domain.fleet, domain.demand
     type_names = fleet.gpu_type_names
@@ -107,15 +144,28 @@ def _host_rules(domain: Domain, w: np.ndarray, n: np.ndarray, replica: np.ndarra
             out.append(Violation("gpu_type", f"{who}: needs {gpus} GPU(s), the node has none"))
             continue
         if allowed is not None and type_names[ni] not in allowed:
-            out.append(Violation("gpu_type", f"{who}: GPU type {type_names[ni]} is not one of "
-                                 f"{', '.join(allowed)}"))
+            out.append(
+                Violation(
+                    "gpu_type",
+                    f"{who}: GPU type {type_names[ni]} is not one of {', '.join(allowed)}",
+                )
+            )
         if gpus > fleet.gpus[ni]:
-            out.append(Violation("gpu_count", f"{who}: needs {gpus} GPUs on one node, the node "
-                                 f"has {fleet.gpus[ni]}"))
+            out.append(
+                Violation(
+                    "gpu_count",
+                    f"{who}: needs {gpus} GPUs on one node, the node has {fleet.gpus[ni]}",
+                )
+            )
         if demand.gpu_mem_mib[wi] > gpus * fleet.gpu_memory_mib[ni]:
-            out.append(Violation("gpu_memory", f"{who}: needs {demand.gpu_mem_mib[wi] / MIB_PER_GIB:g}"
-                                 f" GiB over {gpus} GPU(s), {type_names[ni]} gives "
-                                 f"{gpus * fleet.gpu_memory_mib[ni] / MIB_PER_GIB:g} GiB"))
+            out.append(
+                Violation(
+                    "gpu_memory",
+                    f"{who}: needs {demand.gpu_mem_mib[wi] / MIB_PER_GIB:g}"
+                    f" GiB over {gpus} GPU(s), {type_names[ni]} gives "
+                    f"{gpus * fleet.gpu_memory_mib[ni] / MIB_PER_GIB:g} GiB",
+                )
+            )
     return out
 
 
@@ -129,13 +179,19 @@ def _capacity(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
     ):
         used = np.bincount(n, weights=need[w], minlength=len(fleet))
         for ni in np.flatnonzero(used > have):
-            out.append(Violation(rule, f"node {fleet.ids[ni]}: {used[ni] / scale:g} {unit} "
-                                 f"placed, capacity {have[ni] / scale:g}"))
+            out.append(
+                Violation(
+                    rule,
+                    f"node {fleet.ids[ni]}: {used[ni] / scale:g} {unit} "
+                    f"placed, capacity {have[ni] / scale:g}",
+                )
+            )
     return out
 
 
-def _objective(domain: Domain, plan: PlanFile, w: np.ndarray, n: np.ndarray,
-               placed: np.ndarray) -> list[Violation]:
+def _objective(
+    domain: Domain, plan: PlanFile, w: np.ndarray, n: np.ndarray, placed: np.ndarray
+) -> list[Violation]:
     out = []
     fleet, demand = domain.fleet, domain.demand
     in_use = np.zeros(len(fleet), dtype=bool)
@@ -148,6 +204,10 @@ def _objective(domain: Domain, plan: PlanFile, w: np.ndarray, n: np.ndarray,
     for name, value in recomputed.items():
         stated = getattr(plan.objective, name)
         if abs(stated - value) > COST_TOLERANCE * max(1.0, abs(value)):
-            out.append(Violation(f"objective_{name}",
-                                 f"plan states {name} = {stated:g}, the placement gives {value:g}"))
+            out.append(
+                Violation(
+                    f"objective_{name}",
+                    f"plan states {name} = {stated:g}, the placement gives {value:g}",
+                )
+            )
     return out

@@ -45,6 +45,8 @@ def no_host_reason(domain: Domain, w: int) -> str:
     gpus = int(d.gpus[w])
     candidates = np.ones(len(f), dtype=bool)
     if gpus > 0:
+        if not f.gpu_types:
+            return f"needs {gpus} GPU(s) per replica; no node in the fleet has GPUs"
         allowed = [t.name for t, ok in zip(f.gpu_types, d.allowed_types[w], strict=True) if ok]
         typed = (f.gpu_type >= 0) & d.allowed_types[w][np.maximum(f.gpu_type, 0)]
         if not typed.any():
@@ -53,44 +55,56 @@ def no_host_reason(domain: Domain, w: int) -> str:
             return f"no node has an allowed GPU type: needs {wanted}; the fleet has {have}"
         candidates &= typed
         if not (f.gpus[candidates] >= gpus).any():
-            return (f"no node of type {', '.join(allowed)} has {gpus} GPUs; the most on one "
-                    f"node is {int(f.gpus[candidates].max())}")
+            return (
+                f"no node of type {', '.join(allowed)} has {gpus} GPUs; the most on one "
+                f"node is {int(f.gpus[candidates].max())}"
+            )
         candidates &= f.gpus >= gpus
         per_gpu = d.gpu_mem_mib[w] / gpus
         if not (f.gpu_memory_mib[candidates] >= per_gpu).any():
             best = f.gpu_memory_mib[candidates].max() / MIB_PER_GIB
-            return (f"needs {d.gpu_mem_mib[w] / MIB_PER_GIB:g} GiB of GPU memory over {gpus} "
-                    f"GPU(s), {per_gpu / MIB_PER_GIB:g} GiB per GPU; the largest allowed GPU "
-                    f"has {best:g} GiB")
+            return (
+                f"needs {d.gpu_mem_mib[w] / MIB_PER_GIB:g} GiB of GPU memory over {gpus} "
+                f"GPU(s), {per_gpu / MIB_PER_GIB:g} GiB per GPU; the largest allowed GPU "
+                f"has {best:g} GiB"
+            )
         candidates &= f.gpu_memory_mib * gpus >= d.gpu_mem_mib[w]
     for name, need, have, unit, scale in (
         ("CPU cores", d.cpu_m[w], f.cpu_m, "", MILLI),
         ("RAM", d.ram_mib[w], f.ram_mib, " GiB", MIB_PER_GIB),
     ):
         if not (have[candidates] >= need).any():
-            return (f"needs {need / scale:g}{unit} {name} per replica; the most any otherwise "
-                    f"suitable node has is {have[candidates].max() / scale:g}{unit}")
+            return (
+                f"needs {need / scale:g}{unit} {name} per replica; the most any otherwise "
+                f"suitable node has is {have[candidates].max() / scale:g}{unit}"
+            )
         candidates &= have >= need
     return "no node can host a replica"
 
 
 def _allowed_names(domain: Domain, w: int) -> list[str]:
     """Allowed types as written, including ones absent from the fleet."""
-    from_fleet = [t.name for t, ok in zip(domain.fleet.gpu_types, domain.demand.allowed_types[w],
-                                          strict=True) if ok]
+    from_fleet = [
+        t.name
+        for t, ok in zip(domain.fleet.gpu_types, domain.demand.allowed_types[w], strict=True)
+        if ok
+    ]
     return domain.allowed_type_names.get(str(domain.demand.ids[w]), from_fleet)
 
 
-def _capacity_reason(domain: Domain, w: int, nodes: np.ndarray, free: np.ndarray,
-                     placed: np.ndarray) -> str:
+def _capacity_reason(
+    domain: Domain, w: int, nodes: np.ndarray, free: np.ndarray, placed: np.ndarray
+) -> str:
     d = domain.demand
     need = np.array([d.gpus[w], d.cpu_m[w], d.ram_mib[w]])
     room = (free[nodes] >= need).all(axis=1)
     missing = int(d.max[w] - placed[w])
     required = max(int(d.min[w] - placed[w]), 0)
     if room.any():
-        return (f"{missing} replica(s) not worth their cost under the weighted objective; "
-                f"{int(room.sum())} compatible node(s) still have room")
+        return (
+            f"{missing} replica(s) not worth their cost under the weighted objective; "
+            f"{int(room.sum())} compatible node(s) still have room"
+        )
     rivals = _rivals(domain, w)
     dims = [("GPUs", 0, 1), ("CPU cores", 1, MILLI), ("GiB RAM", 2, MIB_PER_GIB)]
     short_of = [name for name, k, _ in dims if need[k] > 0 and (free[nodes, k] < need[k]).all()]
@@ -99,9 +113,11 @@ def _capacity_reason(domain: Domain, w: int, nodes: np.ndarray, free: np.ndarray
     )
     what = "required" if required else "optional"
     rival_text = f"; competing workloads: {', '.join(rivals)}" if rivals else ""
-    return (f"{missing} replica(s) ({what}) did not fit: the {len(nodes)} compatible node(s) "
-            f"are full ({detail}; no single node has room for one replica, short of "
-            f"{' and '.join(short_of) or 'capacity'}){rival_text}")
+    return (
+        f"{missing} replica(s) ({what}) did not fit: the {len(nodes)} compatible node(s) "
+        f"are full ({detail}; no single node has room for one replica, short of "
+        f"{' and '.join(short_of) or 'capacity'}){rival_text}"
+    )
 
 
 def _rivals(domain: Domain, w: int, limit: int = 5) -> list[str]:

@@ -138,8 +138,9 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
     for node in nodes:
         block = np.full(node.count, "-", dtype=object)
         if node.rack:
-            for rack, part in zip(node.rack, np.array_split(np.arange(node.count), len(node.rack)),
-                                  strict=True):
+            for rack, part in zip(
+                node.rack, np.array_split(np.arange(node.count), len(node.rack)), strict=True
+            ):
                 block[part] = rack
         racks[start : start + node.count] = block
         start += node.count

@@ -55,7 +55,11 @@ MIX = (
 
 
 def generate_inventory(
-    nodes: int, workloads: int, gpu_types: int = 3, seed: int = 0, fill: float = 0.8,
+    nodes: int,
+    workloads: int,
+    gpu_types: int = 3,
+    seed: int = 0,
+    fill: float = 0.8,
     name: str | None = None,
 ) -> dict[str, Any]:
     """An inventory document (ready to dump as YAML or JSON)."""
@@ -72,7 +76,7 @@ def generate_inventory(
         "version": 1,
         "name": name or f"generated-{nodes}n-{workloads}w-{gpu_types}t-s{seed}",
         "description": f"synthetic fleet: {nodes} nodes, {workloads} workloads, seed {seed}, "
-                       f"about {fill:.0%} of GPUs wanted",
+        f"about {fill:.0%} of GPUs wanted",
         "nodes": node_entries,
         "workloads": load_entries,
     }
@@ -83,24 +87,27 @@ def _nodes(rng: np.random.Generator, total: int, servers: tuple[ServerShape, ...
     per_type = _split(total, weights)
     entries = []
     for server, count in zip(servers, per_type, strict=True):
-        for (zone, markup), zone_count in zip(ZONES, _split(count, np.array([0.6, 0.4])),
-                                              strict=True):
+        for (zone, markup), zone_count in zip(
+            ZONES, _split(count, np.array([0.6, 0.4])), strict=True
+        ):
             if zone_count == 0:
                 continue
             racks = -(-zone_count // RACK_SIZE)
             slug = server.gpu_type.lower()
-            entries.append({
-                "id": f"{slug}-{zone[-1]}",
-                "count": int(zone_count),
-                "gpu_type": server.gpu_type,
-                "gpus": server.gpus,
-                "cpus": server.cpus,
-                "ram_gib": server.ram_gib,
-                "cost_per_hour": round(server.cost_per_hour * markup, 2),
-                "region": "region-1",
-                "zone": zone,
-                "rack": [f"{zone}-{slug}-r{k:02d}" for k in range(racks)],
-            })
+            entries.append(
+                {
+                    "id": f"{slug}-{zone[-1]}",
+                    "count": int(zone_count),
+                    "gpu_type": server.gpu_type,
+                    "gpus": server.gpus,
+                    "cpus": server.cpus,
+                    "ram_gib": server.ram_gib,
+                    "cost_per_hour": round(server.cost_per_hour * markup, 2),
+                    "region": "region-1",
+                    "zone": zone,
+                    "rack": [f"{zone}-{slug}-r{k:02d}" for k in range(racks)],
+                }
+            )
     return entries
 
 
@@ -113,8 +120,9 @@ def _split(total: int, weights: np.ndarray) -> list[int]:
     return parts.tolist()
 
 
-def _workloads(rng: np.random.Generator, count: int, servers: tuple[ServerShape, ...],
-               target_gpus: float) -> list[dict]:
+def _workloads(
+    rng: np.random.Generator, count: int, servers: tuple[ServerShape, ...], target_gpus: float
+) -> list[dict]:
     kinds = rng.choice(len(MIX), size=count, p=[m[1] for m in MIX])
     drafts = []
     for i, k in enumerate(kinds):
@@ -132,7 +140,7 @@ def _workloads(rng: np.random.Generator, count: int, servers: tuple[ServerShape,
             weight, priority = float(rng.integers(1, 4)), int(rng.integers(50, 101))
             span = 1.0
         elif kind == "inference":
-            allowed = fitting if rng.random() < 0.7 else fitting[:max(1, len(fitting) // 2)]
+            allowed = fitting if rng.random() < 0.7 else fitting[: max(1, len(fitting) // 2)]
             weight, priority = float(rng.integers(2, 12)), int(rng.integers(10, 51))
             span = float(rng.choice([1.5, 2.0, 3.0]))
         else:
@@ -155,8 +163,12 @@ def _workloads(rng: np.random.Generator, count: int, servers: tuple[ServerShape,
             replicas = {"min": 0, "max": base}
         resources: dict[str, Any] = {"gpus": gpus, "cpus": size[1], "ram_gib": size[2]}
         if need_memory:
-            resources = {"gpus": gpus, "gpu_memory_gib": need_memory, "cpus": size[1],
-                         "ram_gib": size[2]}
+            resources = {
+                "gpus": gpus,
+                "gpu_memory_gib": need_memory,
+                "cpus": size[1],
+                "ram_gib": size[2],
+            }
         entry: dict[str, Any] = {
             "id": f"{kind[:5]}-{i:04d}",
             "kind": kind,

@@ -55,29 +55,34 @@ def load_domain(path: str | Path) -> Domain:
     return build_domain(load_inventory(path), name=Path(path).stem)
 
 
-def solve_file(path: str | Path, solver: str = "auto", options: SolveOptions | None = None) -> Outcome:
+def solve_file(
+    path: str | Path, solver: str = "auto", options: SolveOptions | None = None
+) -> Outcome:
     domain = load_domain(path)
     ref = InventoryRef(name=domain.name, path=str(path), sha256=sha256_of(path))
     return solve_domain(domain, ref, solver, options)
 
 
-def solve_domain(domain: Domain, ref: InventoryRef, solver: str = "auto",
-                 options: SolveOptions | None = None) -> Outcome:
+def solve_domain(
+    domain: Domain, ref: InventoryRef, solver: str = "auto", options: SolveOptions | None = None
+) -> Outcome:
     options = options or SolveOptions()
     result = plan(domain, solver, options)
     plan_file = plan_file_from(domain, ref, result, options)
     return Outcome(domain, result, plan_file, check_plan(domain, plan_file))
 
 
-def plan_file_from(domain: Domain, ref: InventoryRef, result: PlanningResult,
-                   options: SolveOptions) -> PlanFile:
+def plan_file_from(
+    domain: Domain, ref: InventoryRef, result: PlanningResult, options: SolveOptions
+) -> PlanFile:
     placements = placements_from_matrix(domain, result.placement)
     placed = np.asarray(result.placement.sum(axis=0)).ravel()
     reasons = unplaced_reasons(domain, result.placement)
     demand = domain.demand
     unplaced = [
-        Unplaced(workload=str(demand.ids[w]), replica=r, required=r < demand.min[w],
-                 reason=reasons[w])
+        Unplaced(
+            workload=str(demand.ids[w]), replica=r, required=r < demand.min[w], reason=reasons[w]
+        )
         for w in range(len(demand))
         for r in range(int(placed[w]), int(demand.max[w]))
     ]
@@ -97,8 +102,17 @@ def plan_file_from(domain: Domain, ref: InventoryRef, result: PlanningResult,
             build_s=result.timings.get("build_s", 0.0),
             solve_s=result.timings.get("solve_s", 0.0),
             total_s=result.timings.get("total_s", 0.0),
-            levels=[LevelReport(name=lv.name, value=lv.value, bound=lv.bound, gap=lv.gap,
-                                status=str(lv.status), how=lv.how) for lv in result.levels],
+            levels=[
+                LevelReport(
+                    name=lv.name,
+                    value=lv.value,
+                    bound=lv.bound,
+                    gap=lv.gap,
+                    status=str(lv.status),
+                    how=lv.how,
+                )
+                for lv in result.levels
+            ],
             model=result.size,
             notes=result.notes,
         ),

@@ -113,8 +113,13 @@ def placements_from_matrix(domain: Domain, placement: object) -> list[Placement]
     out: list[Placement] = []
     next_replica: Counter[int] = Counter()
     for w, n in zip(loads.tolist(), nodes.tolist(), strict=True):
-        out.append(Placement(workload=str(domain.demand.ids[w]), replica=next_replica[w],
-                             node=str(domain.fleet.ids[n])))
+        out.append(
+            Placement(
+                workload=str(domain.demand.ids[w]),
+                replica=next_replica[w],
+                node=str(domain.fleet.ids[n]),
+            )
+        )
         next_replica[w] += 1
     return out
 
@@ -133,11 +138,13 @@ def moves_against(current: dict[str, list[str]], placements: list[Placement]) ->
         leaving = sorted((before - after).elements())
         arriving = sorted((after - before).elements())
         for k in range(max(len(leaving), len(arriving))):
-            moves.append(Move(
-                workload=workload,
-                from_node=leaving[k] if k < len(leaving) else None,
-                to_node=arriving[k] if k < len(arriving) else None,
-            ))
+            moves.append(
+                Move(
+                    workload=workload,
+                    from_node=leaving[k] if k < len(leaving) else None,
+                    to_node=arriving[k] if k < len(arriving) else None,
+                )
+            )
     return moves
 
 
@@ -173,9 +180,15 @@ def load_plan(path: str | Path) -> PlanFile:
     doc = read_document(path)
     data = doc.data
     if not isinstance(data, dict) or "plan_version" not in data:
-        hint = " (this looks like an inventory)" if isinstance(data, dict) and "nodes" in data else ""
-        raise InputError.single(doc.path, f"not an allocator plan: expected a JSON object with "
-                                f"'plan_version: {PLAN_VERSION}'{hint}", line=1)
+        hint = (
+            " (this looks like an inventory)" if isinstance(data, dict) and "nodes" in data else ""
+        )
+        raise InputError.single(
+            doc.path,
+            f"not an allocator plan: expected a JSON object with "
+            f"'plan_version: {PLAN_VERSION}'{hint}",
+            line=1,
+        )
     try:
         return PlanFile.model_validate(data)
     except ValidationError as exc:

@@ -63,7 +63,9 @@ class PlanningResult:
         return self.levels[0].status == Status.OPTIMAL
 
 
-def plan(domain: Domain, solver: str = "auto", options: SolveOptions | None = None) -> PlanningResult:
+def plan(
+    domain: Domain, solver: str = "auto", options: SolveOptions | None = None
+) -> PlanningResult:
     """Plan a placement. Raises SolverError when the named backend is unknown or missing."""
     options = options or SolveOptions()
     started = time.perf_counter()
@@ -87,9 +89,12 @@ def plan(domain: Domain, solver: str = "auto", options: SolveOptions | None = No
     placement = form.placement_from_x(x)
     decoded = level_values(inst, placement)
     if not np.allclose(decoded, [lv.value for lv in levels], rtol=1e-9, atol=1e-6):
-        raise SolverError(f"decoded placement scores {decoded}, model said "
-                          f"{[lv.value for lv in levels]}")
-    status = Status.OPTIMAL if all(lv.status == Status.OPTIMAL for lv in levels) else Status.FEASIBLE
+        raise SolverError(
+            f"decoded placement scores {decoded}, model said {[lv.value for lv in levels]}"
+        )
+    status = (
+        Status.OPTIMAL if all(lv.status == Status.OPTIMAL for lv in levels) else Status.FEASIBLE
+    )
     finished = time.perf_counter()
     return PlanningResult(
         domain=domain,
@@ -97,7 +102,11 @@ def plan(domain: Domain, solver: str = "auto", options: SolveOptions | None = No
         solver=used,
         status=status,
         levels=levels,
-        timings={"build_s": built - started, "solve_s": finished - built, "total_s": finished - started},
+        timings={
+            "build_s": built - started,
+            "solve_s": finished - built,
+            "total_s": finished - started,
+        },
         size=_size(inst, pool, form),
         notes=notes,
         log_tail=log_tail,
@@ -105,7 +114,11 @@ def plan(domain: Domain, solver: str = "auto", options: SolveOptions | None = No
 
 
 def _solve_levels(
-    form: Formulation, backend: object, options: SolveOptions, x: np.ndarray, deadline: float | None,
+    form: Formulation,
+    backend: object,
+    options: SolveOptions,
+    x: np.ndarray,
+    deadline: float | None,
 ) -> tuple[list[LevelOutcome], np.ndarray, list[str], str, str]:
     problem = form.problem
     outcomes: list = []
@@ -117,11 +130,15 @@ def _solve_levels(
         current = level.value(x)
         trivial = 0.0 if level.name in ("hard_shortfall", "unplaced_priority") else None
         if trivial is not None and current <= trivial + 1e-9:
-            outcomes.append(LevelOutcome(level.name, current, trivial, Status.OPTIMAL, 0.0,
-                                         "warm start meets bound"))
+            outcomes.append(
+                LevelOutcome(
+                    level.name, current, trivial, Status.OPTIMAL, 0.0, "warm start meets bound"
+                )
+            )
         elif deadline is not None and time.perf_counter() >= deadline:
-            outcomes.append(LevelOutcome(level.name, current, None, Status.FEASIBLE, 0.0,
-                                         "no time left"))
+            outcomes.append(
+                LevelOutcome(level.name, current, None, Status.FEASIBLE, 0.0, "no time left")
+            )
         else:
             remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
             solution = backend.solve(
@@ -132,14 +149,23 @@ def _solve_levels(
             log_tail = solution.log_tail
             x, value, how = _accept(problem, level, solution, x, notes)
             status = solution.status if solution.status.has_solution else Status.FEASIBLE
-            outcomes.append(LevelOutcome(level.name, value, solution.bound, status,
-                                         time.perf_counter() - level_started, how))
+            outcomes.append(
+                LevelOutcome(
+                    level.name,
+                    value,
+                    solution.bound,
+                    status,
+                    time.perf_counter() - level_started,
+                    how,
+                )
+            )
         if k < len(form.levels) - 1:
             value = level.value(x)
             hi = value + 0.5 if level.integral else value + 1e-9 * max(1.0, abs(value))
             row = sp.csr_array(level.cost.reshape(1, -1))
-            problem = problem.with_rows(row, np.array([-np.inf]), np.array([hi - level.offset]),
-                                        f"keep_{level.name}")
+            problem = problem.with_rows(
+                row, np.array([-np.inf]), np.array([hi - level.offset]), f"keep_{level.name}"
+            )
     if isinstance(backend, registry.AutoSolver):
         notes.extend(f"auto skipped {failure}" for failure in backend.failures)
     return outcomes, x, notes, log_tail, used
@@ -149,8 +175,9 @@ def _accept(problem, level, solution: Solution, x: np.ndarray, notes: list[str])
     """Take the solver's columns if they are feasible and no worse than the incumbent."""
     current = level.value(x)
     if not solution.status.has_solution or solution.x is None:
-        notes.append(f"{level.name}: {solution.solver} returned {solution.status}; kept the "
-                     "warm start")
+        notes.append(
+            f"{level.name}: {solution.solver} returned {solution.status}; kept the warm start"
+        )
         return x, current, "warm start kept"
     candidate = np.where(problem.integer, np.round(solution.x), solution.x)
     broken = problem.violations(candidate)
@@ -163,11 +190,14 @@ def _accept(problem, level, solution: Solution, x: np.ndarray, notes: list[str])
     return candidate, value, "solver"
 
 
-def _plan_heuristic(inst: PackingInstance, backend: object, options: SolveOptions,
-                    seeds: list, started: float) -> PlanningResult:
-    pool = PatternPool(np.zeros(0, dtype=np.int64),
-                       np.zeros((0, len(inst.shapes)), dtype=np.int32),
-                       np.zeros(len(inst.groups), dtype=bool))
+def _plan_heuristic(
+    inst: PackingInstance, backend: object, options: SolveOptions, seeds: list, started: float
+) -> PlanningResult:
+    pool = PatternPool(
+        np.zeros(0, dtype=np.int64),
+        np.zeros((0, len(inst.shapes)), dtype=np.int32),
+        np.zeros(len(inst.groups), dtype=bool),
+    )
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
     form = build_formulation(inst, pool)
@@ -177,14 +207,24 @@ def _plan_heuristic(inst: PackingInstance, backend: object, options: SolveOption
     levels = []
     for level, value in zip(form.levels, values, strict=True):
         trivial = level.name in ("hard_shortfall", "unplaced_priority") and value <= 1e-9
-        levels.append(LevelOutcome(level.name, value, 0.0 if trivial else None,
-                                   Status.OPTIMAL if trivial else Status.FEASIBLE,
-                                   solution.wall_s, "heuristic"))
+        levels.append(
+            LevelOutcome(
+                level.name,
+                value,
+                0.0 if trivial else None,
+                Status.OPTIMAL if trivial else Status.FEASIBLE,
+                solution.wall_s,
+                "heuristic",
+            )
+        )
     finished = time.perf_counter()
     return PlanningResult(
-        domain=inst.domain, placement=placement, solver=backend.name, status=Status.FEASIBLE,
-        levels=levels, timings={"build_s": 0.0, "solve_s": finished - started,
-                                "total_s": finished - started},
+        domain=inst.domain,
+        placement=placement,
+        solver=backend.name,
+        status=Status.FEASIBLE,
+        levels=levels,
+        timings={"build_s": 0.0, "solve_s": finished - started, "total_s": finished - started},
         size=_size(inst, pool, form),
     )
 

@@ -61,8 +61,12 @@ class Problem:
     def __post_init__(self) -> None:
         m, n = self.a.shape
         for vec, size, what in (
-            (self.row_lo, m, "row_lo"), (self.row_hi, m, "row_hi"), (self.col_lo, n, "col_lo"),
-            (self.col_hi, n, "col_hi"), (self.integer, n, "integer"), (self.cost, n, "cost"),
+            (self.row_lo, m, "row_lo"),
+            (self.row_hi, m, "row_hi"),
+            (self.col_lo, n, "col_lo"),
+            (self.col_hi, n, "col_hi"),
+            (self.integer, n, "integer"),
+            (self.cost, n, "cost"),
         ):
             if len(vec) != size:
                 raise ValueError(f"{what} has length {len(vec)}, expected {size}")
@@ -116,11 +120,17 @@ class Problem:
         out = []
         ax = self.a @ x
         for i in np.flatnonzero((ax < self.row_lo - tol) | (ax > self.row_hi + tol))[:20]:
-            out.append(f"{self.row_name(i)}: {ax[i]:g} not in [{self.row_lo[i]:g}, {self.row_hi[i]:g}]")
+            out.append(
+                f"{self.row_name(i)}: {ax[i]:g} not in [{self.row_lo[i]:g}, {self.row_hi[i]:g}]"
+            )
         for j in np.flatnonzero((x < self.col_lo - tol) | (x > self.col_hi + tol))[:20]:
-            out.append(f"{self.col_name(j)} = {x[j]:g} not in [{self.col_lo[j]:g}, {self.col_hi[j]:g}]")
+            out.append(
+                f"{self.col_name(j)} = {x[j]:g} not in [{self.col_lo[j]:g}, {self.col_hi[j]:g}]"
+            )
         frac = self.integer & (np.abs(x - np.round(x)) > tol)
-        out.extend(f"{self.col_name(j)} = {x[j]:g} is not integral" for j in np.flatnonzero(frac)[:20])
+        out.extend(
+            f"{self.col_name(j)} = {x[j]:g} is not integral" for j in np.flatnonzero(frac)[:20]
+        )
         return out
 
 
@@ -165,13 +175,15 @@ class ProblemBuilder:
         labels: Sequence[str] | None = None,
     ) -> Block:
         block = Block(name, self._n_cols, self._n_cols + count, labels)
-        self._cols.append((
-            block,
-            np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)),
-            np.broadcast_to(np.asarray(hi, dtype=np.float64), (count,)),
-            np.full(count, integer, dtype=bool),
-            np.broadcast_to(np.asarray(cost, dtype=np.float64), (count,)),
-        ))
+        self._cols.append(
+            (
+                block,
+                np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)),
+                np.broadcast_to(np.asarray(hi, dtype=np.float64), (count,)),
+                np.full(count, integer, dtype=bool),
+                np.broadcast_to(np.asarray(cost, dtype=np.float64), (count,)),
+            )
+        )
         self._n_cols += count
         return block
 
@@ -185,11 +197,13 @@ class ProblemBuilder:
         labels: Sequence[str] | None = None,
     ) -> Block:
         block = Block(name, self._n_rows, self._n_rows + count, labels)
-        self._rows.append((
-            block,
-            np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)),
-            np.broadcast_to(np.asarray(hi, dtype=np.float64), (count,)),
-        ))
+        self._rows.append(
+            (
+                block,
+                np.broadcast_to(np.asarray(lo, dtype=np.float64), (count,)),
+                np.broadcast_to(np.asarray(hi, dtype=np.float64), (count,)),
+            )
+        )
         self._n_rows += count
         return block
 

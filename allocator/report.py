@@ -96,8 +96,11 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
 
     # Attribute each running node's cost by GPU share (CPU share on CPU-only nodes).
     gpu_node = fleet.gpus[n] > 0
-    share = np.where(gpu_node, demand.gpus[w] / np.maximum(fleet.gpus[n], 1),
-                     demand.cpu_m[w] / np.maximum(fleet.cpu_m[n], 1))
+    share = np.where(
+        gpu_node,
+        demand.gpus[w] / np.maximum(fleet.gpus[n], 1),
+        demand.cpu_m[w] / np.maximum(fleet.cpu_m[n], 1),
+    )
     attributed = np.bincount(w, weights=share * fleet.cost[n], minlength=len(demand))
     placed = np.bincount(w, minlength=len(demand))
     cost = float(fleet.cost[in_use].sum())
@@ -107,47 +110,64 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
         rows = []
         for k, label in enumerate(labels):
             mask = of_node == k
-            rows.append(Utilization(
-                group=str(label),
-                nodes=int(mask.sum()),
-                nodes_in_use=int(in_use[mask].sum()),
-                cost_per_hour=float(fleet.cost[mask & in_use].sum()),
-                gpus_used=float(gpus_used[mask].sum()),
-                gpus_total=float(fleet.gpus[mask].sum()),
-                cpu_used=float(cpu_used[mask].sum() / MILLI),
-                cpu_total=float(fleet.cpu_m[mask].sum() / MILLI),
-                ram_used_gib=float(ram_used[mask].sum() / MIB_PER_GIB),
-                ram_total_gib=float(fleet.ram_mib[mask].sum() / MIB_PER_GIB),
-            ))
+            rows.append(
+                Utilization(
+                    group=str(label),
+                    nodes=int(mask.sum()),
+                    nodes_in_use=int(in_use[mask].sum()),
+                    cost_per_hour=float(fleet.cost[mask & in_use].sum()),
+                    gpus_used=float(gpus_used[mask].sum()),
+                    gpus_total=float(fleet.gpus[mask].sum()),
+                    cpu_used=float(cpu_used[mask].sum() / MILLI),
+                    cpu_total=float(fleet.cpu_m[mask].sum() / MILLI),
+                    ram_used_gib=float(ram_used[mask].sum() / MIB_PER_GIB),
+                    ram_total_gib=float(fleet.ram_mib[mask].sum() / MIB_PER_GIB),
+                )
+            )
         return rows
 
     unplaced: dict[str, dict[str, Any]] = {}
     for u in plan.unplaced:
-        row = unplaced.setdefault(u.workload, {"workload": u.workload, "replicas": 0,
-                                               "required": 0, "reason": u.reason})
+        row = unplaced.setdefault(
+            u.workload, {"workload": u.workload, "replicas": 0, "required": 0, "reason": u.reason}
+        )
         row["replicas"] += 1
         row["required"] += int(u.required)
 
     solver = plan.solver
     return Report(
         name=plan.inventory.name,
-        solver={"name": solver.name, "status": solver.status, "objective": solver.objective,
-                "bound": solver.bound, "gap": solver.gap, "total_s": solver.total_s,
-                "levels": [lv.model_dump() for lv in solver.levels]},
+        solver={
+            "name": solver.name,
+            "status": solver.status,
+            "objective": solver.objective,
+            "bound": solver.bound,
+            "gap": solver.gap,
+            "total_s": solver.total_s,
+            "levels": [lv.model_dump() for lv in solver.levels],
+        },
         cost_per_hour=cost,
-        idle_cost_per_hour=cost - float(attributed.sum()),
+        idle_cost_per_hour=max(cost - float(attributed.sum()), 0.0),
         nodes_in_use=int(in_use.sum()),
         nodes_total=len(fleet),
         gpus_used=int(gpus_used.sum()),
         gpus_total=int(fleet.gpus.sum()),
         workloads=[
-            WorkloadCost(str(demand.ids[i]), int(demand.priority[i]), int(placed[i]),
-                         int(demand.max[i]), int(demand.min[i]), int(demand.gpus[i] * placed[i]),
-                         float(attributed[i]))
+            WorkloadCost(
+                str(demand.ids[i]),
+                int(demand.priority[i]),
+                int(placed[i]),
+                int(demand.max[i]),
+                int(demand.min[i]),
+                int(demand.gpus[i] * placed[i]),
+                float(attributed[i]),
+            )
             for i in range(len(demand))
         ],
         zones=breakdown(fleet.zone),
-        racks=breakdown(np.array([f"{z}/{r}" for z, r in zip(fleet.zone, fleet.rack, strict=True)])),
+        racks=breakdown(
+            np.array([f"{z}/{r}" for z, r in zip(fleet.zone, fleet.rack, strict=True)])
+        ),
         unplaced=list(unplaced.values()),
         moves=len(plan.moves),
         notes=list(solver.notes),
@@ -172,38 +192,67 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         ["idle cost on running nodes", f"{_money(report.idle_cost_per_hour)}/h"],
         ["nodes in use", f"{report.nodes_in_use} / {report.nodes_total}"],
         ["GPUs in use", f"{report.gpus_used} / {report.gpus_total}"],
-        ["solver", f"{s['name']}: {s['status']}, objective {s['objective']:,.4f}, bound {bound}, "
-                   f"gap {gap}, {s['total_s']:.2f} s"],
+        [
+            "solver",
+            f"{s['name']}: {s['status']}, objective {s['objective']:,.4f}, bound {bound}, "
+            f"gap {gap}, {s['total_s']:.2f} s",
+        ],
     ]
-    summary += [[f"  {lv['name']}", f"{lv['value']:,.4f} ({lv['status']}, {lv['how']})"]
-                for lv in s["levels"]]
+    summary += [
+        [f"  {lv['name']}", f"{lv['value']:,.4f} ({lv['status']}, {lv['how']})"]
+        for lv in s["levels"]
+    ]
     if report.moves:
         summary.append(["moves against current placement", str(report.moves)])
     workloads = [
-        [wc.workload, str(wc.priority), f"{wc.placed}/{wc.wanted}", str(wc.required), str(wc.gpus),
-         _money(wc.cost_per_hour), _money(wc.cost_per_hour * HOURS_PER_MONTH)]
+        [
+            wc.workload,
+            str(wc.priority),
+            f"{wc.placed}/{wc.wanted}",
+            str(wc.required),
+            str(wc.gpus),
+            _money(wc.cost_per_hour),
+            _money(wc.cost_per_hour * HOURS_PER_MONTH),
+        ]
         for wc in sorted(report.workloads, key=lambda wc: -wc.cost_per_hour)
     ]
 
     def util_rows(rows: list[Utilization]) -> list[list[str]]:
-        return [[u.group, f"{u.nodes_in_use}/{u.nodes}", _money(u.cost_per_hour),
-                 f"{u.gpus_used:g}/{u.gpus_total:g}", _pct(u.gpu_pct), _pct(u.cpu_pct),
-                 _pct(u.ram_pct)] for u in rows]
+        return [
+            [
+                u.group,
+                f"{u.nodes_in_use}/{u.nodes}",
+                _money(u.cost_per_hour),
+                f"{u.gpus_used:g}/{u.gpus_total:g}",
+                _pct(u.gpu_pct),
+                _pct(u.cpu_pct),
+                _pct(u.ram_pct),
+            ]
+            for u in rows
+        ]
 
     util_header = ["nodes in use", "$/h", "GPUs", "GPU", "CPU", "RAM"]
     tables = [
         ("Summary", ["", ""], summary),
-        ("Cost per workload", ["workload", "priority", "placed", "min", "GPUs", "$/h", "$/month"],
-         workloads),
+        (
+            "Cost per workload",
+            ["workload", "priority", "placed", "min", "GPUs", "$/h", "$/month"],
+            workloads,
+        ),
         ("Utilization per zone", ["zone", *util_header], util_rows(report.zones)),
         ("Utilization per rack", ["zone/rack", *util_header], util_rows(report.racks)),
     ]
     if report.unplaced:
-        tables.append((
-            "Unplaced demand", ["workload", "replicas", "required", "reason"],
-            [[u["workload"], str(u["replicas"]), str(u["required"]), u["reason"]]
-             for u in report.unplaced],
-        ))
+        tables.append(
+            (
+                "Unplaced demand",
+                ["workload", "replicas", "required", "reason"],
+                [
+                    [u["workload"], str(u["replicas"]), str(u["required"]), u["reason"]]
+                    for u in report.unplaced
+                ],
+            )
+        )
     return tables
 
 
@@ -229,8 +278,9 @@ def render_terminal(report: Report, console: Any) -> None:
     for title, header, rows in _tables(report):
         table = Table(title=title, title_justify="left", show_header=title != "Summary")
         for k, column in enumerate(header):
-            table.add_column(column, justify="left" if k == 0 or column == "reason" else "right",
-                             overflow="fold")
+            table.add_column(
+                column, justify="left" if k == 0 or column == "reason" else "right", overflow="fold"
+            )
         for row in rows:
             table.add_row(*row)
         console.print(table)

@@ -51,7 +51,8 @@ def read_document(path: str | Path) -> SourceDocument:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError.single(
-            name, f"not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}); expected YAML or JSON"
+            name,
+            f"not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}); expected YAML or JSON",
         ) from None
     if not text.strip():
         raise InputError.single(name, "file is empty; expected a YAML or JSON document")

@@ -72,7 +72,9 @@ def problem_at(doc: SourceDocument, loc: Loc, message: str) -> InputProblem:
     )
 
 
-def translate(doc: SourceDocument, root: type[BaseModel], error: ValidationError) -> list[InputProblem]:
+def translate(
+    doc: SourceDocument, root: type[BaseModel], error: ValidationError
+) -> list[InputProblem]:
     problems = []
     seen: set[tuple[Loc, str]] = set()
     for err in error.errors(include_url=False):
@@ -103,8 +105,12 @@ def _message(root: type[BaseModel], loc: Loc, err: dict[str, Any]) -> str:
         listing = f"; allowed fields: {', '.join(sorted(allowed))}" if allowed and not hint else ""
         return f"unknown field {loc[-1]!r}{hint}{listing}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
-              "less_than_equal": "<="}[kind]
+        op = {
+            "greater_than": ">",
+            "greater_than_equal": ">=",
+            "less_than": "<",
+            "less_than_equal": "<=",
+        }[kind]
         bound = next(iter(ctx.values()))
         what = "a positive number" if (op, bound) == (">", 0) else f"a number {op} {bound}"
         return f"expected {what}, got {got}"
@@ -126,8 +132,10 @@ def _message(root: type[BaseModel], loc: Loc, err: dict[str, Any]) -> str:
         hint = suggest(str(err.get("input")), options) if isinstance(err.get("input"), str) else ""
         return f"expected {expected}, got {got}{hint}"
     if kind == "string_pattern_mismatch":
-        return (f"expected an id made of letters, digits and . _ : / @ + - "
-                f"(starting with a letter or digit), got {got}")
+        return (
+            f"expected an id made of letters, digits and . _ : / @ + - "
+            f"(starting with a letter or digit), got {got}"
+        )
     if kind == "string_too_short":
         return "expected non-empty text"
     if kind == "too_short":

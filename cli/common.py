@@ -60,7 +60,10 @@ def handles_errors(command: F) -> F:
         except Exception as exc:
             if os.environ.get("ALLOCATOR_DEBUG"):
                 traceback.print_exc(file=sys.stderr)
-            raise fail(f"internal error: {type(exc).__name__}: {exc} (set ALLOCATOR_DEBUG=1 "
-                       "for a traceback, and please report it)", ExitCode.INTERNAL) from None
+            raise fail(
+                f"internal error: {type(exc).__name__}: {exc} (set ALLOCATOR_DEBUG=1 "
+                "for a traceback, and please report it)",
+                ExitCode.INTERNAL,
+            ) from None
 
     return wrapper  # type: ignore[return-value]

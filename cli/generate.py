@@ -17,12 +17,16 @@ from cli.common import handles_errors, out
 def generate(
     nodes: Annotated[int, typer.Option(min=1, help="number of nodes")] = 100,
     workloads: Annotated[int, typer.Option(min=0, help="number of workloads")] = 30,
-    gpu_types: Annotated[int, typer.Option(min=1, max=len(SERVERS),
-                                           help="number of GPU types in the fleet")] = 3,
+    gpu_types: Annotated[
+        int, typer.Option(min=1, max=len(SERVERS), help="number of GPU types in the fleet")
+    ] = 3,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    fill: Annotated[float, typer.Option(min=0.01, help="wanted GPUs as a share of the fleet")] = 0.8,
-    output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                help="write here instead of stdout")] = None,
+    fill: Annotated[
+        float, typer.Option(min=0.01, help="wanted GPUs as a share of the fleet")
+    ] = 0.8,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
+    ] = None,
 ) -> None:
     """Write a synthetic inventory that looks like a real GPU fleet."""
     document = generate_inventory(nodes, workloads, gpu_types, seed, fill)

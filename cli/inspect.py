@@ -38,7 +38,9 @@ def validate(
     )
     homeless = np.flatnonzero(~inst.compat.any(axis=1))
     for w in homeless:
-        err.print(f"warning: workload {demand.ids[w]!r} fits on no node of this fleet", markup=False)
+        err.print(
+            f"warning: workload {demand.ids[w]!r} fits on no node of this fleet", markup=False
+        )
 
 
 @handles_errors
@@ -56,9 +58,11 @@ def check(
         for violation in violations:
             error(f"{plan}: {violation}")
         raise typer.Exit(int(ExitCode.PLAN_REJECTED))
-    out.print(f"{plan}: valid plan for {inventory}: {len(plan_file.placements)} replicas placed, "
-              f"{len(plan_file.unplaced)} unplaced, ${plan_file.objective.cost_per_hour:,.2f}/h",
-              highlight=False)
+    out.print(
+        f"{plan}: valid plan for {inventory}: {len(plan_file.placements)} replicas placed, "
+        f"{len(plan_file.unplaced)} unplaced, ${plan_file.objective.cost_per_hour:,.2f}/h",
+        highlight=False,
+    )
 
 
 @handles_errors
@@ -66,15 +70,18 @@ def report(
     inventory: Annotated[Path, typer.Argument(help="inventory file the plan was made for")],
     plan: Annotated[Path, typer.Argument(help="plan file")],
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                help="write here instead of stdout")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
+    ] = None,
 ) -> None:
     """Cost and utilization report of a plan: terminal table, JSON or Markdown."""
     summary = build_report(load_domain(inventory), load_plan(plan))
     if fmt == Format.table and output is None:
         render_terminal(summary, out)
         return
-    text = json.dumps(summary.to_dict(), indent=2) if fmt == Format.json else render_markdown(summary)
+    text = (
+        json.dumps(summary.to_dict(), indent=2) if fmt == Format.json else render_markdown(summary)
+    )
     if output is None:
         out.print(text, markup=False, highlight=False)
     else:
@@ -102,10 +109,18 @@ def solvers() -> None:
     for name, cls in registry.BACKENDS.items():
         backend = cls()
         ok = backend.available()
-        table.add_row(name, "yes" if ok else f"no ({registry.INSTALL_HINT.get(name, '')})",
-                      ", ".join(sorted(cls.capabilities)), _version(name) if ok else "-")
-    table.add_row("auto", "yes" if registry.AutoSolver().available() else "no",
-                  "first of: " + ", ".join(registry.EXACT), "-")
+        table.add_row(
+            name,
+            "yes" if ok else f"no ({registry.INSTALL_HINT.get(name, '')})",
+            ", ".join(sorted(cls.capabilities)),
+            _version(name) if ok else "-",
+        )
+    table.add_row(
+        "auto",
+        "yes" if registry.AutoSolver().available() else "no",
+        "first of: " + ", ".join(registry.EXACT),
+        "-",
+    )
     out.print(table)
 
 

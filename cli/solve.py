@@ -19,21 +19,30 @@ from solvers.base import SolveOptions
 
 def _solver_name(value: str) -> str:
     if value not in registry.names():
-        raise typer.BadParameter(f"unknown solver {value!r}; expected one of: "
-                                 f"{', '.join(registry.names())}")
+        raise typer.BadParameter(
+            f"unknown solver {value!r}; expected one of: {', '.join(registry.names())}"
+        )
     return value
 
 
 @handles_errors
 def solve(
     inventory: Annotated[Path, typer.Argument(help="inventory file (YAML or JSON)")],
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="plan file to write [default: <inventory name>.plan.json]")] = None,
-    solver: Annotated[str, typer.Option(
-        "--solver", "-s", callback=_solver_name,
-        help="highs, cbc, cpsat, greedy or auto")] = "auto",
-    time_limit: Annotated[float, typer.Option("--time-limit", "-t", min=0.01,
-                                              help="seconds for the whole solve")] = 60.0,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="plan file to write [default: <inventory name>.plan.json]"
+        ),
+    ] = None,
+    solver: Annotated[
+        str,
+        typer.Option(
+            "--solver", "-s", callback=_solver_name, help="highs, cbc, cpsat, greedy or auto"
+        ),
+    ] = "auto",
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", "-t", min=0.01, help="seconds for the whole solve")
+    ] = 60.0,
     gap: Annotated[float, typer.Option(min=0.0, help="relative optimality gap to stop at")] = 1e-6,
     threads: Annotated[int | None, typer.Option(min=1, help="solver threads")] = None,
     seed: Annotated[int, typer.Option(help="random seed (same input and seed, same plan)")] = 0,
@@ -44,7 +53,10 @@ def solve(
 ) -> None:
     """Plan where every workload runs; write a verified plan and show its cost."""
     options = SolveOptions(
-        time_limit=time_limit, rel_gap=gap, threads=threads, seed=seed,
+        time_limit=time_limit,
+        rel_gap=gap,
+        threads=threads,
+        seed=seed,
         log=(lambda line: err.print(line, markup=False, highlight=False)) if verbose else None,
     )
     outcome = solve_file(inventory, solver, options)
@@ -69,12 +81,18 @@ def solve(
             render_terminal(summary, out)
     code = outcome.exit_code
     result = outcome.result
-    err.print(f"plan written to {plan_path}" + (f", report to {report}" if report else ""),
-              highlight=False)
+    err.print(
+        f"plan written to {plan_path}" + (f", report to {report}" if report else ""),
+        highlight=False,
+    )
     if code == ExitCode.UNPLACED:
-        error(f"required replicas cannot all be placed (proven); priority-weighted shortfall "
-              f"{result.hard_shortfall:g}; see 'unplaced' in the plan for reasons")
+        error(
+            f"required replicas cannot all be placed (proven); priority-weighted shortfall "
+            f"{result.hard_shortfall:g}; see 'unplaced' in the plan for reasons"
+        )
     elif code == ExitCode.NO_PLAN:
-        error(f"no plan placing every required replica was found within {time_limit:g} s; "
-              f"the best partial plan is written (shortfall {result.hard_shortfall:g})")
+        error(
+            f"no plan placing every required replica was found within {time_limit:g} s; "
+            f"the best partial plan is written (shortfall {result.hard_shortfall:g})"
+        )
     raise typer.Exit(int(code))

@@ -6,9 +6,13 @@ Infeasibility is a status, never an exception; an exception means the backend fa
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -99,3 +103,21 @@ class Solver(Protocol):
 
 def tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def new_log_file(backend: str) -> str:
+    """A temporary file for a backend's log, so that nothing it prints reaches stdout."""
+    fd, path = tempfile.mkstemp(prefix=f"allocator-{backend}-", suffix=".log")
+    os.close(fd)
+    return path
+
+
+def read_log_file(path: str) -> str:
+    """The log a backend wrote; the file is removed."""
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

@@ -6,16 +6,24 @@ its `sol_status` and the bound from CBC's own log, never from `LpStatus` alone.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
+import warnings
 from typing import ClassVar
 
 import numpy as np
 
 from allocator.problem import Problem
-from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
+from solvers.base import (
+    Capability,
+    Solution,
+    SolveOptions,
+    SolverError,
+    Status,
+    new_log_file,
+    read_log_file,
+    tail,
+)
 
 
 class CbcSolver:
@@ -29,7 +37,9 @@ class CbcSolver:
             import pulp
         except ImportError:
             return False
-        return bool(pulp.PULP_CBC_CMD(msg=False).available())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return bool(pulp.PULP_CBC_CMD(msg=False).available())
 
     def solve(self, problem: Problem, options: SolveOptions) -> Solution:
         try:
@@ -42,25 +52,27 @@ class CbcSolver:
         if warm:
             for var, value in zip(columns, options.warm_start, strict=True):
                 var.setInitialValue(float(value))
-        fd, log_path = tempfile.mkstemp(prefix="allocator-cbc-", suffix=".log")
-        os.close(fd)
+        log_path = new_log_file("cbc")
         extra = [f"randomCbcSeed {int(options.seed) + 1}"]
         extra += [f"{k} {v}" for k, v in options.backend_options.items()]
-        command = pulp.PULP_CBC_CMD(
-            msg=False,
-            timeLimit=options.time_limit,
-            gapRel=options.rel_gap,
-            threads=options.threads,
-            warmStart=warm,
-            logPath=log_path,
-            options=extra,
-        )
+        with warnings.catch_warnings():
+            # PuLP 3.3 flags its bundled CBC for removal in 4.0; the version pin keeps it.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            command = pulp.PULP_CBC_CMD(
+                msg=False,
+                timeLimit=options.time_limit,
+                gapRel=options.rel_gap,
+                threads=options.threads,
+                warmStart=warm,
+                logPath=log_path,
+                options=extra,
+            )
         try:
             model.solve(command)
         except pulp.PulpSolverError as exc:
             raise SolverError(f"CBC failed: {exc}") from exc
         finally:
-            log = _read_and_remove(log_path)
+            log = read_log_file(log_path)
         if options.log:
             for line in log.splitlines():
                 options.log(line)
@@ -70,7 +82,7 @@ class CbcSolver:
 def _to_pulp(pulp: object, problem: Problem) -> tuple[object, list]:
     model = pulp.LpProblem(problem.name.replace(" ", "_") or "problem", pulp.LpMinimize)
     columns = [
-        pulp.LpVariable(
+        model.add_variable(
             f"x{j}",
             lowBound=None if np.isneginf(lo) else float(lo),
             upBound=None if np.isposinf(hi) else float(hi),
@@ -82,8 +94,9 @@ def _to_pulp(pulp: object, problem: Problem) -> tuple[object, list]:
     ]
     nonzero = np.flatnonzero(problem.cost)
     model.setObjective(
-        pulp.LpAffineExpression([(columns[j], float(problem.cost[j])) for j in nonzero],
-                                constant=float(problem.offset))
+        pulp.LpAffineExpression(
+            [(columns[j], float(problem.cost[j])) for j in nonzero], constant=float(problem.offset)
+        )
     )
     a = problem.a
     for i in range(problem.n_rows):
@@ -103,8 +116,9 @@ def _to_pulp(pulp: object, problem: Problem) -> tuple[object, list]:
     return model, columns
 
 
-def _result(pulp: object, model: object, columns: list, problem: Problem, log: str,
-            wall: float) -> Solution:
+def _result(
+    pulp: object, model: object, columns: list, problem: Problem, log: str, wall: float
+) -> Solution:
     solution_status = model.sol_status
     status = {
         pulp.LpSolutionOptimal: Status.OPTIMAL,
@@ -137,16 +151,3 @@ def _bound_from_log(log: str, problem: Problem, objective: float, status: Status
     if status == Status.OPTIMAL:
         return objective
     return None
-
-
-def _read_and_remove(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        return ""
-    finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass

@@ -73,7 +73,9 @@ class CpSatSolver:
             cp_model.UNKNOWN: Status.TIME_LIMIT,
         }.get(code)
         if status is None:
-            raise SolverError(f"CP-SAT rejected the model: {model.validate() or solver.status_name(code)}")
+            raise SolverError(
+                f"CP-SAT rejected the model: {model.validate() or solver.status_name(code)}"
+            )
         x = objective = bound = None
         if status.has_solution:
             x = np.array([solver.value(v) for v in columns], dtype=np.float64)
@@ -81,8 +83,9 @@ class CpSatSolver:
             bound = solver.best_objective_bound / scale + problem.offset
             if status == Status.OPTIMAL and abs(bound - objective) < 0.5 / scale:
                 bound = objective
-        return Solution(status, "cpsat", x, objective, bound, time.perf_counter() - started,
-                        tail(log))
+        return Solution(
+            status, "cpsat", x, objective, bound, time.perf_counter() - started, tail(log)
+        )
 
 
 def _to_cp_model(cp_model: object, problem: Problem, notes: list[str]) -> tuple[object, list, int]:
@@ -103,11 +106,14 @@ def _to_cp_model(cp_model: object, problem: Problem, notes: list[str]) -> tuple[
             continue
         factor = _integral_scale(coefs)
         if factor is None:
-            raise SolverError(f"row {problem.row_name(i)} has coefficients CP-SAT cannot scale "
-                              "to integers")
+            raise SolverError(
+                f"row {problem.row_name(i)} has coefficients CP-SAT cannot scale to integers"
+            )
         ints = np.round(coefs * factor).astype(np.int64)
         lo, hi = problem.row_lo[i] * factor, problem.row_hi[i] * factor
-        expr = cp_model.LinearExpr.weighted_sum([columns[j] for j in a.indices[span]], ints.tolist())
+        expr = cp_model.LinearExpr.weighted_sum(
+            [columns[j] for j in a.indices[span]], ints.tolist()
+        )
         lo_int = math.ceil(lo - 1e-6) if np.isfinite(lo) else -_MAX_ABS
         hi_int = math.floor(hi + 1e-6) if np.isfinite(hi) else _MAX_ABS
         model.add_linear_constraint(expr, lo_int, hi_int)
@@ -117,8 +123,9 @@ def _to_cp_model(cp_model: object, problem: Problem, notes: list[str]) -> tuple[
         notes.append(f"objective rounded to 1/{scale} of its unit for CP-SAT")
     weights = np.round(problem.cost * scale).astype(np.int64)
     nonzero = np.flatnonzero(weights)
-    model.minimize(cp_model.LinearExpr.weighted_sum([columns[j] for j in nonzero],
-                                                    weights[nonzero].tolist()))
+    model.minimize(
+        cp_model.LinearExpr.weighted_sum([columns[j] for j in nonzero], weights[nonzero].tolist())
+    )
     return model, columns, scale
 
 

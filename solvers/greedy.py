@@ -24,9 +24,11 @@ class GreedySolver:
 
     def solve(self, problem: Problem, options: SolveOptions) -> Solution:
         if problem.packing is None:
-            raise SolverError(f"{self.name} places replicas on nodes and needs a placement "
-                              "problem; this one has no packing view")
-        from allocator.evaluate import level_values  # noqa: PLC0415  (avoid an import cycle)
+            raise SolverError(
+                f"{self.name} places replicas on nodes and needs a placement "
+                "problem; this one has no packing view"
+            )
+        from allocator.evaluate import level_values
 
         started = time.perf_counter()
         best = best_values = None
@@ -35,5 +37,6 @@ class GreedySolver:
             values = level_values(problem.packing, placement)
             if best_values is None or values < best_values:
                 best, best_values = placement, values
-        return Solution(Status.FEASIBLE, self.name, wall_s=time.perf_counter() - started,
-                        placement=best)
+        return Solution(
+            Status.FEASIBLE, self.name, wall_s=time.perf_counter() - started, placement=best
+        )

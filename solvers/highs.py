@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from typing import ClassVar
 
 import numpy as np
 
 from allocator.problem import Problem
-from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
+from solvers.base import (
+    Capability,
+    Solution,
+    SolveOptions,
+    SolverError,
+    Status,
+    new_log_file,
+    read_log_file,
+    tail,
+)
 
 _BIG = 1e30
 # HiGHS keeps one thread scheduler per process; changing the thread count needs a reset.
@@ -47,7 +54,7 @@ class HighsSolver:
                 h.setSolution(start)
             h.run()
         finally:
-            log = _read_log(log_path)
+            log = read_log_file(log_path)
         if options.log:
             for line in log.splitlines():
                 options.log(line)
@@ -60,8 +67,7 @@ def _configure(h: object, highspy: object, options: SolveOptions) -> str:
     if _scheduler_threads is not None and _scheduler_threads != threads:
         highspy.Highs.resetGlobalScheduler(True)
     _scheduler_threads = threads
-    fd, log_path = tempfile.mkstemp(prefix="allocator-highs-", suffix=".log")
-    os.close(fd)
+    log_path = new_log_file("highs")
     settings = {
         "output_flag": True,
         "log_to_console": False,
@@ -99,7 +105,9 @@ def _to_lp(highspy: object, problem: Problem) -> object:
     return lp
 
 
-def _read_result(h: object, highspy: object, problem: Problem, started: float, log: str) -> Solution:
+def _read_result(
+    h: object, highspy: object, problem: Problem, started: float, log: str
+) -> Solution:
     status = h.getModelStatus()
     info = h.getInfo()
     ms = highspy.HighsModelStatus
@@ -112,8 +120,15 @@ def _read_result(h: object, highspy: object, problem: Problem, started: float, l
         result, has_primal = Status.INFEASIBLE, False
     elif status == ms.kUnbounded:
         result, has_primal = Status.UNBOUNDED, False
-    elif status in (ms.kTimeLimit, ms.kIterationLimit, ms.kSolutionLimit, ms.kInterrupt,
-                    ms.kObjectiveBound, ms.kObjectiveTarget, ms.kUnknown):
+    elif status in (
+        ms.kTimeLimit,
+        ms.kIterationLimit,
+        ms.kSolutionLimit,
+        ms.kInterrupt,
+        ms.kObjectiveBound,
+        ms.kObjectiveTarget,
+        ms.kUnknown,
+    ):
         result = Status.FEASIBLE if has_primal else Status.TIME_LIMIT
     else:
         raise SolverError(f"HiGHS failed: {h.modelStatusToString(status)}\n{tail(log)}")
@@ -143,18 +158,3 @@ def _read_result(h: object, highspy: object, problem: Problem, started: float, l
         log_tail=tail(log),
         duals=duals,
     )
-
-
-def _read_log(path: str) -> str:
-    """The log HiGHS wrote (kept off stdout so JSON output stays clean); removes the file."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-    except OSError:
-        return ""
-    finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    return text

@@ -40,7 +40,9 @@ def validate_document(doc: SourceDocument) -> Inventory:
 def _require_inventory_shape(doc: SourceDocument) -> None:
     """Recognise files that are not inventories before schema errors drown the point."""
     data = doc.data
-    expected = "expected an allocator inventory: a mapping with 'version: 1', 'nodes' and 'workloads'"
+    expected = (
+        "expected an allocator inventory: a mapping with 'version: 1', 'nodes' and 'workloads'"
+    )
     if not isinstance(data, dict):
         found = type(data).__name__ if data is not None else "nothing"
         found = {"list": "a list", "str": "plain text", "int": "a number", "float": "a number"}.get(
@@ -61,7 +63,9 @@ def _require_inventory_shape(doc: SourceDocument) -> None:
         )
     if not keys & {"version", "nodes", "workloads"}:
         shown = ", ".join(sorted(keys)[:8]) or "none"
-        raise InputError.single(doc.path, f"not an inventory: {expected}; found keys: {shown}", line=1)
+        raise InputError.single(
+            doc.path, f"not an inventory: {expected}; found keys: {shown}", line=1
+        )
     version = data.get("version")
     if "version" in data and version != SUPPORTED_VERSION and isinstance(version, int):
         raise InputError.single(
@@ -110,27 +114,40 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
 
     for name, spec in inv.gpu_types.items():
         if name not in BUILTIN_GPU_TYPES and spec.memory_gib is None:
-            report(("gpu_types", name), "missing required field 'memory_gib' (a new GPU type "
-                   f"needs its memory; built-in types: {', '.join(BUILTIN_GPU_TYPES)})")
+            report(
+                ("gpu_types", name),
+                "missing required field 'memory_gib' (a new GPU type "
+                f"needs its memory; built-in types: {', '.join(BUILTIN_GPU_TYPES)})",
+            )
     gpu_types = resolve_gpu_types(inv)
 
     def check_gpu_type(loc: tuple, name: str) -> None:
         if name not in gpu_types:
-            report(loc, f"unknown GPU type {name!r}{suggest(name, gpu_types)}; known types: "
-                   f"{', '.join(sorted(gpu_types))} (add new ones under gpu_types)")
+            report(
+                loc,
+                f"unknown GPU type {name!r}{suggest(name, gpu_types)}; known types: "
+                f"{', '.join(sorted(gpu_types))} (add new ones under gpu_types)",
+            )
 
     for i, node in enumerate(inv.nodes):
         if node.gpus > 0 and node.gpu_type is None:
-            report(("nodes", i, "gpu_type"),
-                   f"missing required field 'gpu_type' (the node has {node.gpus} GPUs)")
+            report(
+                ("nodes", i, "gpu_type"),
+                f"missing required field 'gpu_type' (the node has {node.gpus} GPUs)",
+            )
         if node.gpu_type is not None:
             if node.gpus == 0:
-                report(("nodes", i, "gpus"),
-                       f"expected a positive number of GPUs for gpu_type {node.gpu_type!r}, got 0")
+                report(
+                    ("nodes", i, "gpus"),
+                    f"expected a positive number of GPUs for gpu_type {node.gpu_type!r}, got 0",
+                )
             check_gpu_type(("nodes", i, "gpu_type"), node.gpu_type)
         if node.rack is not None and len(node.rack) > node.count:
-            report(("nodes", i, "rack"), f"{len(node.rack)} racks listed for a group of "
-                   f"{node.count} node(s); expected at most {node.count}")
+            report(
+                ("nodes", i, "rack"),
+                f"{len(node.rack)} racks listed for a group of "
+                f"{node.count} node(s); expected at most {node.count}",
+            )
 
     node_ids = expanded_node_ids(inv)
     _report_duplicates(report, "nodes", [n.id for n in inv.nodes], "node")
@@ -141,8 +158,11 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
             if first is not None and inv.nodes[first].id != inv.nodes[i].id:
                 mine = "of this group " if inv.nodes[i].count > 1 else ""
                 theirs = "a node of the group " if inv.nodes[first].count > 1 else ""
-                report(("nodes", i, "id"), f"node id {node_id!r} {mine}is also the id of "
-                       f"{theirs}nodes[{first}] ({inv.nodes[first].id!r})")
+                report(
+                    ("nodes", i, "id"),
+                    f"node id {node_id!r} {mine}is also the id of "
+                    f"{theirs}nodes[{first}] ({inv.nodes[first].id!r})",
+                )
             owner.setdefault(node_id, i)
 
     _report_duplicates(report, "workloads", [w.id for w in inv.workloads], "workload")
@@ -150,13 +170,17 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
         res = w.resources
         if w.gpu_types is not None:
             if res.gpus == 0:
-                report(("workloads", i, "gpu_types"),
-                       "GPU types are given but resources.gpus is 0; expected gpus >= 1")
+                report(
+                    ("workloads", i, "gpu_types"),
+                    "GPU types are given but resources.gpus is 0; expected gpus >= 1",
+                )
             for k, name in enumerate(w.gpu_types):
                 check_gpu_type(("workloads", i, "gpu_types", k), name)
         if res.gpu_memory_gib > 0 and res.gpus == 0:
-            report(("workloads", i, "resources", "gpu_memory_gib"),
-                   "GPU memory is asked for but resources.gpus is 0; expected gpus >= 1")
+            report(
+                ("workloads", i, "resources", "gpu_memory_gib"),
+                "GPU memory is asked for but resources.gpus is 0; expected gpus >= 1",
+            )
 
     workloads = {w.id: w for w in inv.workloads}
     for workload_id, placed_on in inv.current_placement.items():
@@ -165,8 +189,11 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
             report(loc, f"unknown workload {workload_id!r}{suggest(workload_id, workloads)}")
             continue
         if len(placed_on) > workloads[workload_id].replicas.max:
-            report(loc, f"{len(placed_on)} running replicas listed but the workload has at most "
-                   f"{workloads[workload_id].replicas.max}")
+            report(
+                loc,
+                f"{len(placed_on)} running replicas listed but the workload has at most "
+                f"{workloads[workload_id].replicas.max}",
+            )
         for k, node_id in enumerate(placed_on):
             if node_id not in owner:
                 report((*loc, k), f"unknown node {node_id!r}{suggest(node_id, owner)}")
@@ -179,7 +206,9 @@ def _report_duplicates(report: Any, section: str, ids: list[str], what: str) -> 
     for i, item_id in enumerate(ids):
         if counts[item_id] > 1:
             if item_id in firsts:
-                report((section, i, "id"),
-                       f"duplicate {what} id {item_id!r} (first used by {section}[{firsts[item_id]}])")
+                report(
+                    (section, i, "id"),
+                    f"duplicate {what} id {item_id!r} (first used by {section}[{firsts[item_id]}])",
+                )
             else:
                 firsts[item_id] = i

@@ -1,0 +1,160 @@
+"""The solver contract: every backend against the same known-answer problems."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from allocator.problem import Problem
+from solvers import registry
+from solvers.base import Capability, Solution, SolveOptions, SolverError, Status
+
+EXACT = ("highs", "cbc", "cpsat")
+
+
+def problem(a, lo, hi, cost, col_hi, integer=True) -> Problem:
+    a = sp.csr_array(np.asarray(a, dtype=float))
+    n = a.shape[1]
+    return Problem(
+        a=a,
+        row_lo=np.asarray(lo, float),
+        row_hi=np.asarray(hi, float),
+        col_lo=np.zeros(n),
+        col_hi=np.asarray(col_hi, float),
+        integer=np.full(n, integer),
+        cost=np.asarray(cost, float),
+    )
+
+
+def knapsack() -> Problem:
+    # max 5x + 4y  s.t. 6x + 4y <= 24, x + 2y <= 6  -> integer optimum 20 at (4, 0)
+    return problem([[6, 4], [1, 2]], [-np.inf, -np.inf], [24, 6], [-5, -4], [10, 10])
+
+
+def test_every_backend_loads_in_one_interpreter():
+    # OR-Tools and highspy each ship a HiGHS library; only matching versions coexist, and
+    # PuLP and cvxpy import highspy as a side effect.
+    for order in (
+        "import highspy, pulp, cvxpy; from ortools.sat.python import cp_model",
+        "from ortools.sat.python import cp_model; import cvxpy, pulp, highspy",
+    ):
+        run = subprocess.run(
+            [sys.executable, "-c", order + "; print('ok')"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.stdout.strip() == "ok", run.stderr
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_known_optimum(name):
+    solution = registry.get(name).solve(knapsack(), SolveOptions())
+    assert solution.status == Status.OPTIMAL
+    assert solution.objective == pytest.approx(-20)
+    assert solution.bound == pytest.approx(-20)
+    assert solution.gap == 0
+    assert solution.x == pytest.approx([4, 0])
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_infeasible_is_a_status_not_an_exception(name):
+    infeasible = problem([[1, 1]], [5], [np.inf], [1, 1], [2, 2])
+    solution = registry.get(name).solve(infeasible, SolveOptions())
+    assert solution.status == Status.INFEASIBLE
+    assert solution.x is None
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_objective_offset_and_warm_start(name):
+    shifted = knapsack().with_objective(np.array([-5.0, -4.0]), offset=100.0)
+    solution = registry.get(name).solve(shifted, SolveOptions(warm_start=np.array([2.0, 2.0])))
+    assert solution.objective == pytest.approx(80)
+    assert solution.bound == pytest.approx(80)
+
+
+def test_highs_reports_lp_duals():
+    lp = knapsack().with_lp_relaxation()
+    solution = registry.get("highs").solve(lp, SolveOptions())
+    assert solution.objective == pytest.approx(-21)
+    assert solution.duals == pytest.approx([-0.75, -0.5])
+
+
+def test_highs_can_change_thread_count_between_solves():
+    for threads in (1, 2, 1):
+        assert (
+            registry.get("highs").solve(knapsack(), SolveOptions(threads=threads)).status
+            == Status.OPTIMAL
+        )
+
+
+def test_cpsat_refuses_continuous_columns():
+    with pytest.raises(SolverError, match="needs every column integer"):
+        registry.get("cpsat").solve(knapsack().with_lp_relaxation(), SolveOptions())
+
+
+def test_cpsat_scales_cent_costs_exactly():
+    cents = problem([[1, 1]], [1], [np.inf], [0.37, 0.41], [1, 1])
+    solution = registry.get("cpsat").solve(cents, SolveOptions())
+    assert solution.objective == pytest.approx(0.37)
+    assert solution.bound == pytest.approx(0.37)
+
+
+def test_unknown_solver_names_the_choices():
+    with pytest.raises(SolverError, match="unknown solver 'gurobi'; expected one of: highs, cbc"):
+        registry.get("gurobi")
+
+
+def test_auto_falls_back_when_a_backend_fails(monkeypatch):
+    class Broken:
+        name = "highs"
+        capabilities = frozenset({Capability.LP, Capability.MIP})
+
+        def available(self):
+            return True
+
+        def solve(self, problem, options) -> Solution:
+            raise SolverError("simulated crash")
+
+    monkeypatch.setitem(registry.BACKENDS, "highs", Broken)
+    auto = registry.get("auto")
+    solution = auto.solve(knapsack(), SolveOptions())
+    assert solution.solver == "cbc"
+    assert solution.objective == pytest.approx(-20)
+    assert auto.failures == ["highs: simulated crash"]
+
+
+def test_auto_skips_missing_backends(monkeypatch):
+    class Missing:
+        name = "highs"
+        capabilities = frozenset({Capability.LP, Capability.MIP})
+
+        def available(self):
+            return False
+
+    monkeypatch.setitem(registry.BACKENDS, "highs", Missing)
+    auto = registry.get("auto")
+    assert auto.solve(knapsack(), SolveOptions()).solver == "cbc"
+    assert auto.failures[0].startswith("highs: not installed")
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_time_limit_passes_through(name):
+    # A 60-item knapsack with a 0.05 s limit: the backend stops early and says so honestly.
+    rng = np.random.default_rng(1)
+    weights = rng.integers(10_000, 20_000, size=(3, 60))
+    hard = problem(
+        weights,
+        [-np.inf] * 3,
+        weights.sum(axis=1) / 2.0,
+        -rng.integers(10_000, 20_000, 60),
+        np.ones(60),
+    )
+    solution = registry.get(name).solve(hard, SolveOptions(time_limit=0.05))
+    assert solution.status in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
+    if solution.status == Status.FEASIBLE:
+        assert solution.bound is None or solution.bound <= solution.objective + 1e-6

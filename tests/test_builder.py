@@ -1,0 +1,103 @@
+"""Structure of the placement model: aggregation, sparsity, and exact decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from builders import inventory, node, workload
+from conftest import INSTANCES
+
+from allocator.build.master import build_formulation
+from allocator.build.patterns import enumerate_pool, maximal_patterns, patterns_of_placement
+from allocator.build.reduce import reduce
+from allocator.domain import build_domain
+from allocator.evaluate import level_values
+from allocator.heuristics import greedy_placement
+from allocator.inventory.schema import Inventory
+from allocator.pipeline import load_domain
+
+
+def formulation_for(doc: dict):
+    inst = reduce(build_domain(Inventory.model_validate(doc)))
+    return inst, build_formulation(inst, enumerate_pool(inst))
+
+
+def fleet(count: int) -> dict:
+    return inventory(
+        [node("h100", count=count, cost=98.0), node("l4", gpu_type="L4", gpus=1, count=count)],
+        [
+            workload("a", replicas={"min": 1, "max": 3 * count}, gpus=2),
+            workload("b", replicas=count, gpus=1, cpus=8),
+            workload("c", replicas=count, gpus=1, cpus=8),
+        ],  # same shape as b
+    )
+
+
+def test_model_size_follows_distinct_shapes_not_counts():
+    small_inst, small = formulation_for(fleet(4))
+    big_inst, big = formulation_for(fleet(4000))
+    assert len(small_inst.groups) == len(big_inst.groups) == 2
+    assert len(small_inst.shapes) == len(big_inst.shapes) == 2  # b and c share a shape
+    assert small.problem.a.shape == big.problem.a.shape
+
+
+def test_incompatible_pairs_get_no_column():
+    _, form = formulation_for(
+        inventory(
+            [node("h100"), node("l4", gpu_type="L4", gpus=1)],
+            [
+                workload("needs-h100", gpus=1, gpu_types=["H100"]),
+                workload("needs-4", gpus=4),  # L4 node has 1 GPU
+                workload("any", gpus=1),
+            ],
+        )
+    )
+    labels = [form.problem.col_name(j) for j in range(form.assign.start, form.assign.stop)]
+    assert labels == [
+        "assign[needs-h100,g0]",
+        "assign[needs-4,g0]",
+        "assign[any,g0]",
+        "assign[any,g1]",
+    ]
+
+
+def test_maximal_patterns_are_complete_and_maximal():
+    capacity = np.array([8, 100, 1000])
+    demand = np.array([[4, 10, 100], [2, 60, 100], [1, 10, 10]])
+    ub = np.array([2, 4, 8])
+    found = {tuple(p) for p in maximal_patterns(capacity, demand, ub, limit=10_000)}
+    expected = set()
+    for a in range(3):
+        for b in range(5):
+            for c in range(9):
+                used = a * demand[0] + b * demand[1] + c * demand[2]
+                if (used > capacity).any() or a + b + c == 0:
+                    continue
+                counts = np.array([a, b, c])
+                grows = any(
+                    counts[s] < ub[s] and (used + demand[s] <= capacity).all() for s in range(3)
+                )
+                if not grows:
+                    expected.add((a, b, c))
+    assert found == expected
+
+
+def test_enumeration_gives_up_beyond_the_limit():
+    capacity = np.array([64, 10_000, 10_000])
+    demand = np.array([[1, k + 1, 1] for k in range(12)])
+    assert maximal_patterns(capacity, demand, np.full(12, 64), limit=100) is None
+
+
+@pytest.mark.parametrize("rule", ["first_fit", "best_fit"])
+def test_placements_survive_the_round_trip_through_columns(rule):
+    inst = reduce(load_domain(INSTANCES / "small.yaml"))
+    placement = greedy_placement(inst, rule)
+    pool = enumerate_pool(inst).with_patterns(*patterns_of_placement(inst, placement))
+    form = build_formulation(inst, pool)
+    x = form.x_from_placement(placement)
+    assert form.problem.violations(x) == []
+    decoded = form.placement_from_x(x)
+    assert level_values(inst, decoded) == level_values(inst, placement)
+    assert (np.asarray(decoded.sum(axis=0)) == np.asarray(placement.sum(axis=0))).all()
+    for level, value in zip(form.levels, level_values(inst, placement), strict=True):
+        assert level.value(x) == pytest.approx(value)
