@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
+from allocator.build.decode import columns_from_placement, placement_from_columns
 from allocator.build.master import Formulation, build_formulation
 from allocator.build.patterns import PatternPool, enumerate_pool, patterns_of_placement
 from allocator.build.reduce import PackingInstance, reduce
@@ -81,12 +82,12 @@ def plan(
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
     form = build_formulation(inst, pool)
     built = time.perf_counter()
-    x = form.x_from_placement(incumbent)
+    x = columns_from_placement(form, incumbent)
     assert x is not None, "seed patterns are always in the pool"
 
     deadline = None if options.time_limit is None else started + options.time_limit
     levels, x, notes, log_tail, used = _solve_levels(form, backend, options, x, deadline)
-    placement = form.placement_from_x(x)
+    placement = placement_from_columns(form, x)
     decoded = level_values(inst, placement)
     if not np.allclose(decoded, [lv.value for lv in levels], rtol=1e-9, atol=1e-6):
         raise SolverError(

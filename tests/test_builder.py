@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from builders import inventory, node, workload
 from conftest import INSTANCES
 
+from allocator.build.decode import columns_from_placement, placement_from_columns
 from allocator.build.master import build_formulation
 from allocator.build.patterns import enumerate_pool, maximal_patterns, patterns_of_placement
 from allocator.build.reduce import reduce
@@ -14,7 +16,8 @@ from allocator.domain import build_domain
 from allocator.evaluate import level_values
 from allocator.heuristics import greedy_placement
 from allocator.inventory.schema import Inventory
-from allocator.pipeline import load_domain
+from allocator.pipeline import load_domain, solve_domain
+from allocator.plan import InventoryRef
 
 
 def formulation_for(doc: dict):
@@ -94,10 +97,27 @@ def test_placements_survive_the_round_trip_through_columns(rule):
     placement = greedy_placement(inst, rule)
     pool = enumerate_pool(inst).with_patterns(*patterns_of_placement(inst, placement))
     form = build_formulation(inst, pool)
-    x = form.x_from_placement(placement)
+    x = columns_from_placement(form, placement)
     assert form.problem.violations(x) == []
-    decoded = form.placement_from_x(x)
+    decoded = placement_from_columns(form, x)
     assert level_values(inst, decoded) == level_values(inst, placement)
     assert (np.asarray(decoded.sum(axis=0)) == np.asarray(placement.sum(axis=0))).all()
     for level, value in zip(form.levels, level_values(inst, placement), strict=True):
         assert level.value(x) == pytest.approx(value)
+
+
+def test_replanning_an_unchanged_fleet_keeps_every_replica_in_place():
+    doc = yaml.safe_load((INSTANCES / "small.yaml").read_text())
+    first = solve_domain(
+        build_domain(Inventory.model_validate(doc)), InventoryRef(name="s"), "highs"
+    ).plan
+    current: dict[str, list[str]] = {}
+    for p in first.placements:
+        current.setdefault(p.workload, []).append(p.node)
+    # Shuffle which replica runs where inside each workload: only nodes matter.
+    doc["current_placement"] = {w: sorted(nodes, reverse=True) for w, nodes in current.items()}
+    again = solve_domain(
+        build_domain(Inventory.model_validate(doc)), InventoryRef(name="s"), "highs"
+    ).plan
+    assert again.moves == []
+    assert again.objective == first.objective
