@@ -53,7 +53,9 @@ def test_small_leaves_out_the_cheapest_optional_work():
     assert [lv.value for lv in outcome.result.levels][:2] == [0, 4]
     assert all(not u.required for u in outcome.plan.unplaced)
     assert {u.workload for u in outcome.plan.unplaced} in (
-        {"llama3-70b-batch"}, {"synthetic-data", "dev-notebooks"})
+        {"llama3-70b-batch"},
+        {"synthetic-data", "dev-notebooks"},
+    )
 
 
 def test_medium_is_proven_optimal_by_highs():
