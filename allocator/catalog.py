@@ -7,7 +7,32 @@ cloud figures per GPU-hour and are never used for node cost, which each node sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
+
+MIG_COMPUTE_SLICES = 7
+MIG_MEMORY_SLICES = 8
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    """A Multi-Instance GPU partition: its share of the GPU's 7 compute and 8 memory slices."""
+
+    name: str
+    compute_slices: int
+    memory_slices: int
+    memory_gib: float
+
+
+def mig_ladder(memory_gib: float) -> dict[str, MigProfile]:
+    """NVIDIA's MIG profiles for a GPU of `memory_gib`, named as NVIDIA names them
+    (memory per profile rounded half up: 1g.18gb, 3g.71gb on a 141 GB H200)."""
+    eighth = memory_gib / MIG_MEMORY_SLICES
+    profiles = {}
+    for compute, memory in ((1, 1), (1, 2), (2, 2), (3, 4), (4, 4), (7, 8)):
+        name = f"{compute}g.{math.floor(eighth * memory + 0.5)}gb"
+        profiles[name] = MigProfile(name, compute, memory, eighth * memory)
+    return profiles
 
 
 @dataclass(frozen=True)
@@ -20,6 +45,7 @@ class GpuType:
     tdp_watts: float | None = None
     vendor: str = "nvidia"
     price_per_gpu_hour: float | None = None
+    mig_profiles: dict[str, MigProfile] = field(default_factory=dict)
 
     def updated(self, **fields: object) -> GpuType:
         """A copy with the given fields replaced (None values are ignored)."""
@@ -29,12 +55,12 @@ class GpuType:
 BUILTIN_GPU_TYPES: dict[str, GpuType] = {
     t.name: t
     for t in (
-        GpuType("H100", 80, 989, 700, price_per_gpu_hour=12.29),
-        GpuType("H100-PCIE", 80, 756, 350),
-        GpuType("H200", 141, 989, 700, price_per_gpu_hour=10.60),
-        GpuType("B200", 180, 2250, 1000),
-        GpuType("A100-80GB", 80, 312, 400, price_per_gpu_hour=5.12),
-        GpuType("A100", 40, 312, 400, price_per_gpu_hour=4.10),
+        GpuType("H100", 80, 989, 700, price_per_gpu_hour=12.29, mig_profiles=mig_ladder(80)),
+        GpuType("H100-PCIE", 80, 756, 350, mig_profiles=mig_ladder(80)),
+        GpuType("H200", 141, 989, 700, price_per_gpu_hour=10.60, mig_profiles=mig_ladder(141)),
+        GpuType("B200", 180, 2250, 1000, mig_profiles=mig_ladder(180)),
+        GpuType("A100-80GB", 80, 312, 400, price_per_gpu_hour=5.12, mig_profiles=mig_ladder(80)),
+        GpuType("A100", 40, 312, 400, price_per_gpu_hour=4.10, mig_profiles=mig_ladder(40)),
         GpuType("L40S", 48, 362, 350, price_per_gpu_hour=1.86),
         GpuType("L4", 24, 121, 72, price_per_gpu_hour=0.80),
         GpuType("A10G", 24, 125, 150, price_per_gpu_hour=1.01),

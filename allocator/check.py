@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.domain import MIB_PER_GIB, MILLI, Domain
+from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
+from allocator.domain import MIB_PER_GIB, MILLI, Domain, to_mib
 from allocator.plan import PlanFile, moves_against
 
 COST_TOLERANCE = 1e-6
@@ -33,7 +34,7 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     fleet, demand = domain.fleet, domain.demand
     w_index, n_index = demand.index, fleet.index
 
-    known = []
+    known: list[tuple[int, int, int, list[int]]] = []
     seen: Counter[tuple[str, int]] = Counter()
     for k, p in enumerate(plan.placements):
         seen[(p.workload, p.replica)] += 1
@@ -51,7 +52,7 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
                 )
             )
         else:
-            known.append((w_index[p.workload], n_index[p.node], p.replica))
+            known.append((w_index[p.workload], n_index[p.node], p.replica, list(p.gpus)))
     for k, u in enumerate(plan.unplaced):
         seen[(u.workload, u.replica)] += 1
         if u.workload not in w_index:
@@ -73,7 +74,8 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     n = np.array([t[1] for t in known], dtype=np.int64)
     placed = np.bincount(w, minlength=len(demand))
     out += _replica_accounting(domain, plan, placed)
-    out += _host_rules(domain, w, n, np.array([t[2] for t in known], dtype=np.int64))
+    out += _host_rules(domain, known)
+    out += _gpu_sharing(domain, known)
     out += _capacity(domain, w, n)
     out += _objective(domain, plan, w, n, placed)
     expected_moves = moves_against(domain.current, plan.placements)
@@ -128,21 +130,41 @@ def _replica_accounting(domain: Domain, plan: PlanFile, placed: np.ndarray) -> l
     return out
 
 
-def _host_rules(
-    domain: Domain, w: np.ndarray, n: np.ndarray, replica: np.ndarray
-) -> list[Violation]:
+def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) -> list[Violation]:
+    """Per replica: the node's GPU type, the number and indices of GPUs, memory, MIG."""
     out = []
     fleet, demand = domain.fleet, domain.demand
     type_names = fleet.gpu_type_names
-    for wi, ni, r in zip(w.tolist(), n.tolist(), replica.tolist(), strict=True):
+    for wi, ni, r, gpus in known:
         who = f"{demand.ids[wi]} replica {r} on {fleet.ids[ni]}"
-        gpus = int(demand.gpus[wi])
-        if gpus == 0:
+        whole, milli, profile = (
+            int(demand.gpus[wi]),
+            int(demand.gpu_milli[wi]),
+            str(demand.mig_profile[wi]),
+        )
+        wanted = whole if whole else (1 if milli or profile else 0)
+        if len(gpus) != wanted:
+            asked = (
+                f"{whole} whole GPU(s)" if whole else ("a share of one GPU" if wanted else "no GPU")
+            )
+            out.append(
+                Violation("gpu_count", f"{who}: uses {len(gpus)} GPU(s) {gpus}, asks for {asked}")
+            )
+        bad = [g for g in gpus if not 0 <= g < fleet.gpus[ni]]
+        if bad or len(set(gpus)) != len(gpus):
+            out.append(
+                Violation(
+                    "gpu_index",
+                    f"{who}: GPU indices {gpus} are not distinct "
+                    f"GPUs of a node with {fleet.gpus[ni]}",
+                )
+            )
+        if not wanted:
+            continue
+        if fleet.gpus[ni] == 0:
+            out.append(Violation("gpu_type", f"{who}: needs a GPU, the node has none"))
             continue
         allowed = domain.allowed_type_names.get(str(demand.ids[wi]))
-        if fleet.gpus[ni] == 0:
-            out.append(Violation("gpu_type", f"{who}: needs {gpus} GPU(s), the node has none"))
-            continue
         if allowed is not None and type_names[ni] not in allowed:
             out.append(
                 Violation(
@@ -150,22 +172,114 @@ def _host_rules(
                     f"{who}: GPU type {type_names[ni]} is not one of {', '.join(allowed)}",
                 )
             )
-        if gpus > fleet.gpus[ni]:
+        if whole and whole > fleet.gpus[ni]:
             out.append(
                 Violation(
                     "gpu_count",
-                    f"{who}: needs {gpus} GPUs on one node, the node has {fleet.gpus[ni]}",
+                    f"{who}: needs {whole} GPUs on one node, the node has {fleet.gpus[ni]}",
                 )
             )
-        if demand.gpu_mem_mib[wi] > gpus * fleet.gpu_memory_mib[ni]:
+        memory = fleet.gpu_memory_mib[ni]
+        if whole and demand.gpu_mem_mib[wi] > whole * memory:
             out.append(
                 Violation(
                     "gpu_memory",
-                    f"{who}: needs {demand.gpu_mem_mib[wi] / MIB_PER_GIB:g}"
-                    f" GiB over {gpus} GPU(s), {type_names[ni]} gives "
-                    f"{gpus * fleet.gpu_memory_mib[ni] / MIB_PER_GIB:g} GiB",
+                    f"{who}: needs "
+                    f"{demand.gpu_mem_mib[wi] / MIB_PER_GIB:g} GiB over {whole} "
+                    f"GPU(s), {type_names[ni]} gives "
+                    f"{whole * memory / MIB_PER_GIB:g} GiB",
                 )
             )
+        if profile:
+            offered = fleet.gpu_types[fleet.gpu_type[ni]].mig_profiles.get(profile)
+            if not fleet.mig[ni]:
+                out.append(
+                    Violation(
+                        "gpu_mig",
+                        f"{who}: MIG instance on a node whose GPUs may "
+                        "not be partitioned (mig: false)",
+                    )
+                )
+            if offered is None:
+                out.append(
+                    Violation("gpu_type", f"{who}: {type_names[ni]} has no MIG profile {profile}")
+                )
+            elif demand.gpu_mem_mib[wi] > to_mib(offered.memory_gib):
+                out.append(
+                    Violation(
+                        "gpu_memory",
+                        f"{who}: needs "
+                        f"{demand.gpu_mem_mib[wi] / MIB_PER_GIB:g} GiB, profile "
+                        f"{profile} has {offered.memory_gib:g} GiB",
+                    )
+                )
+    return out
+
+
+def _gpu_sharing(domain: Domain, known: list[tuple[int, int, int, list[int]]]) -> list[Violation]:
+    """Per physical GPU: whole GPUs are exclusive; fractions sum to at most one GPU (and its
+    memory); MIG instances fit its 7 compute and 8 memory slices; no GPU mixes the two."""
+    out = []
+    fleet, demand = domain.fleet, domain.demand
+    users: dict[tuple[int, int], list[int]] = {}
+    for k, (_, ni, _, gpus) in enumerate(known):
+        for g in gpus:
+            users.setdefault((ni, g), []).append(k)
+    for (ni, g), on_gpu in sorted(users.items()):
+        where = f"node {fleet.ids[ni]} GPU {g}"
+        loads = [known[k][0] for k in on_gpu]
+        names = ", ".join(
+            f"{demand.ids[w]} replica {known[k][2]}" for w, k in zip(loads, on_gpu, strict=True)
+        )
+        whole = [w for w in loads if demand.gpus[w] > 0]
+        fractions = [w for w in loads if demand.gpu_milli[w] > 0]
+        migs = [w for w in loads if demand.mig_profile[w]]
+        if whole and len(on_gpu) > 1:
+            out.append(
+                Violation(
+                    "gpu_exclusive",
+                    f"{where}: held whole by one replica but used by {len(on_gpu)}: {names}",
+                )
+            )
+        if fractions and migs:
+            out.append(
+                Violation("gpu_mig", f"{where}: mixes MIG instances and GPU fractions: {names}")
+            )
+        if fractions:
+            share = int(demand.gpu_milli[fractions].sum())
+            memory = int(demand.gpu_mem_mib[fractions].sum())
+            if share > MILLI:
+                out.append(
+                    Violation(
+                        "gpu_share",
+                        f"{where}: fractions sum to {share / MILLI:g} of the GPU: {names}",
+                    )
+                )
+            if memory > fleet.gpu_memory_mib[ni]:
+                out.append(
+                    Violation(
+                        "gpu_memory",
+                        f"{where}: shared replicas need "
+                        f"{memory / MIB_PER_GIB:g} GiB, the GPU has "
+                        f"{fleet.gpu_memory_mib[ni] / MIB_PER_GIB:g} GiB: {names}",
+                    )
+                )
+        if migs and fleet.gpu_type[ni] >= 0:
+            profiles = fleet.gpu_types[fleet.gpu_type[ni]].mig_profiles
+            slices = [
+                profiles[demand.mig_profile[w]] for w in migs if demand.mig_profile[w] in profiles
+            ]
+            compute = sum(p.compute_slices for p in slices)
+            memory = sum(p.memory_slices for p in slices)
+            if compute > MIG_COMPUTE_SLICES or memory > MIG_MEMORY_SLICES:
+                out.append(
+                    Violation(
+                        "gpu_mig",
+                        f"{where}: MIG instances take {compute} compute "
+                        f"and {memory} memory slices, the GPU has "
+                        f"{MIG_COMPUTE_SLICES} and {MIG_MEMORY_SLICES}: {names}",
+                    )
+                )
     return out
 
 
@@ -173,7 +287,6 @@ def _capacity(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
     out = []
     fleet, demand = domain.fleet, domain.demand
     for rule, need, have, unit, scale in (
-        ("node_gpus", demand.gpus, fleet.gpus, "GPUs", 1),
         ("node_cpu", demand.cpu_m, fleet.cpu_m, "CPU cores", MILLI),
         ("node_ram", demand.ram_mib, fleet.ram_mib, "GiB RAM", MIB_PER_GIB),
     ):

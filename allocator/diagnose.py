@@ -8,15 +8,15 @@ them (with how much they hold, and who competes for them).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from allocator.domain import MIB_PER_GIB, MILLI, Domain
+from allocator.placement import Replicas
 
 
-def unplaced_reasons(domain: Domain, placement: sp.csr_array) -> dict[int, str]:
+def unplaced_reasons(domain: Domain, placement: Replicas) -> dict[int, str]:
     """Reason per workload index that has fewer replicas placed than its max."""
     demand, fleet = domain.demand, domain.fleet
-    placed = np.asarray(placement.sum(axis=0)).ravel()
+    placed = placement.placed()
     short = np.flatnonzero(placed < demand.max)
     if len(short) == 0:
         return {}
@@ -33,10 +33,10 @@ def unplaced_reasons(domain: Domain, placement: sp.csr_array) -> dict[int, str]:
     return reasons
 
 
-def _usage(domain: Domain, placement: sp.csr_array) -> np.ndarray:
+def _usage(domain: Domain, placement: Replicas) -> np.ndarray:
     d = domain.demand
-    need = np.stack([d.gpus, d.cpu_m, d.ram_mib], axis=1)
-    return np.asarray(placement @ need)
+    need = np.stack([d.gpu_equivalents, d.cpu_m, d.ram_mib], axis=1)
+    return np.asarray(placement.counts() @ need)
 
 
 def no_host_reason(domain: Domain, w: int) -> str:

@@ -11,9 +11,9 @@ from functools import cached_property
 
 import numpy as np
 
-from allocator.catalog import GpuType
+from allocator.catalog import MIG_COMPUTE_SLICES, GpuType
 from allocator.inventory.load import expanded_node_ids, resolve_gpu_types
-from allocator.inventory.schema import Inventory, ObjectiveSpec
+from allocator.inventory.schema import Inventory, ObjectiveSpec, WorkloadSpec
 
 MIB_PER_GIB = 1024
 MILLI = 1000
@@ -41,6 +41,7 @@ class Fleet:
     region: np.ndarray  # str, "-" when not given
     zone: np.ndarray
     rack: np.ndarray
+    mig: np.ndarray  # bool: GPUs may be partitioned into MIG instances
     gpu_types: tuple[GpuType, ...]
 
     def __len__(self) -> int:
@@ -70,7 +71,10 @@ class Demand:
     priority: np.ndarray
     min: np.ndarray
     max: np.ndarray
-    gpus: np.ndarray
+    gpus: np.ndarray  # whole GPUs per replica
+    gpu_milli: np.ndarray  # share of one GPU in thousandths (0 unless a fraction)
+    mig_profile: np.ndarray  # MIG profile name ("" unless a MIG instance)
+    mig_compute: np.ndarray  # compute slices (of 7) of that profile
     gpu_mem_mib: np.ndarray
     cpu_m: np.ndarray
     ram_mib: np.ndarray
@@ -78,6 +82,21 @@ class Demand:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def shares_gpu(self) -> np.ndarray:
+        """Replicas that take part of one GPU (a fraction or a MIG instance)."""
+        return (self.gpu_milli > 0) | (self.mig_profile != "")
+
+    @property
+    def uses_gpu(self) -> np.ndarray:
+        return (self.gpus > 0) | self.shares_gpu
+
+    @property
+    def gpu_equivalents(self) -> np.ndarray:
+        """GPUs per replica, a fraction counted as its share, a MIG instance as its compute
+        slices out of 7."""
+        return self.gpus + self.gpu_milli / MILLI + self.mig_compute / MIG_COMPUTE_SLICES
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -103,20 +122,53 @@ class Domain:
 
 
 def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
-    """Which node could host one replica of which workload, each alone on the node."""
+    """Which node could host one replica of which workload, each alone on the node.
+
+    `fleet` may be any table with the node columns (the node groups are one).
+    """
     d, f = demand, fleet
-    fits = (
-        (d.gpus[:, None] <= f.gpus[None, :])
-        & (d.cpu_m[:, None] <= f.cpu_m[None, :])
-        & (d.ram_mib[:, None] <= f.ram_mib[None, :])
+    fits = (d.cpu_m[:, None] <= f.cpu_m[None, :]) & (d.ram_mib[:, None] <= f.ram_mib[None, :])
+    no_gpu = ~d.uses_gpu[:, None]
+    if not len(f.gpu_types):
+        return fits & no_gpu
+    typed = np.where(f.gpu_type >= 0, f.gpu_type, 0)
+    type_ok = d.allowed_types[:, typed] & (f.gpu_type >= 0)[None, :]
+    whole = (
+        (d.gpus[:, None] > 0)
+        & (d.gpus[:, None] <= f.gpus[None, :])
+        & (d.gpu_mem_mib[:, None] <= d.gpus[:, None] * f.gpu_memory_mib[None, :])
     )
-    gpu_ok = d.gpus[:, None] == 0
-    if len(f.gpu_types):
-        typed = np.where(f.gpu_type >= 0, f.gpu_type, 0)
-        type_ok = d.allowed_types[:, typed] & (f.gpu_type >= 0)[None, :]
-        memory_ok = d.gpu_mem_mib[:, None] <= d.gpus[:, None] * f.gpu_memory_mib[None, :]
-        gpu_ok = gpu_ok | (type_ok & memory_ok)
-    return fits & gpu_ok
+    fraction = (d.gpu_milli[:, None] > 0) & (d.gpu_mem_mib[:, None] <= f.gpu_memory_mib[None, :])
+    mig = np.zeros_like(whole)
+    wants_mig = np.flatnonzero(d.mig_profile != "")
+    if len(wants_mig):
+        offered = np.array(
+            [
+                [_mig_fits(t, d.mig_profile[w], d.gpu_mem_mib[w]) for t in f.gpu_types]
+                for w in wants_mig
+            ],
+            dtype=bool,
+        ).reshape(len(wants_mig), len(f.gpu_types))
+        mig[wants_mig] = offered[:, typed] & f.mig[None, :]
+    gpu_ok = type_ok & (f.gpus[None, :] > 0) & (whole | fraction | mig)
+    return fits & (no_gpu | gpu_ok)
+
+
+def _compute_slices(workload: WorkloadSpec, catalog: dict[str, GpuType]) -> int:
+    """Compute slices of the workload's MIG profile on the first allowed type that has it."""
+    profile = workload.resources.mig_profile
+    if not profile:
+        return 0
+    for name in workload.gpu_types or sorted(catalog):
+        found = catalog.get(name) and catalog[name].mig_profiles.get(profile)
+        if found:
+            return found.compute_slices
+    return 0
+
+
+def _mig_fits(gpu_type: GpuType, profile: str, memory_mib: int) -> bool:
+    found = gpu_type.mig_profiles.get(profile)
+    return found is not None and memory_mib <= to_mib(found.memory_gib)
 
 
 def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
@@ -156,6 +208,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         region=per_node([n.region or "-" for n in nodes], object),
         zone=per_node([n.zone or "-" for n in nodes], object),
         rack=racks,
+        mig=per_node([n.mig for n in nodes], bool),
         gpu_types=gpu_types,
     )
 
@@ -171,6 +224,11 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         min=np.array([w.replicas.min for w in loads], dtype=np.int64),
         max=np.array([w.replicas.max for w in loads], dtype=np.int64),
         gpus=np.array([w.resources.gpus for w in loads], dtype=np.int64),
+        gpu_milli=np.array(
+            [round((w.resources.gpu_fraction or 0) * MILLI) for w in loads], dtype=np.int64
+        ),
+        mig_profile=np.array([w.resources.mig_profile or "" for w in loads], dtype=object),
+        mig_compute=np.array([_compute_slices(w, catalog) for w in loads], dtype=np.int64),
         gpu_mem_mib=np.array([to_mib(w.resources.gpu_memory_gib) for w in loads], dtype=np.int64),
         cpu_m=np.array([to_milli(w.resources.cpus) for w in loads], dtype=np.int64),
         ram_mib=np.array([to_mib(w.resources.ram_gib) for w in loads], dtype=np.int64),

@@ -7,18 +7,18 @@ heuristic placements and to cross-check decoded solutions.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from allocator.build.reduce import PackingInstance
 from allocator.domain import Domain
+from allocator.placement import Replicas
 
 TERMS = ("hard_shortfall", "unplaced_priority", "cost_per_hour")
 
 
-def objective_terms(domain: Domain, placement: sp.csr_array) -> dict[str, float]:
+def objective_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
     demand, fleet = domain.demand, domain.fleet
-    placed = np.asarray(placement.sum(axis=0)).ravel()
-    in_use = np.asarray(placement.sum(axis=1)).ravel() > 0
+    placed = placement.placed()
+    in_use = placement.nodes_in_use()
     return {
         "hard_shortfall": float(demand.priority @ np.maximum(demand.min - placed, 0)),
         "unplaced_priority": float(demand.priority @ (demand.max - placed)),
@@ -36,5 +36,5 @@ def lexicographic(domain: Domain, terms: dict[str, float]) -> tuple[float, ...]:
     return tuple(terms[name] for name in TERMS)
 
 
-def level_values(inst: PackingInstance, placement: sp.csr_array) -> tuple[float, ...]:
+def level_values(inst: PackingInstance, placement: Replicas) -> tuple[float, ...]:
     return lexicographic(inst.domain, objective_terms(inst.domain, placement))

@@ -5,69 +5,189 @@ larger replicas first within a priority, filling nodes that are already in use b
 switching on new ones.
   first_fit  new nodes in order of cost per replica they can hold
   best_fit   the node left tightest after the replica, then cost
-Work is one vectorized step per workload, never per replica and node.
+Replicas that take whole GPUs (or none) are placed a workload at a time, one vectorized
+step over all nodes; replicas that share a GPU are placed one at a time, vectorized over
+every GPU of every node, each on the fullest GPU that still has room.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from allocator.build.reduce import PackingInstance
+from allocator.build.reduce import FRACTION, MIG, PackingInstance
+from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
+from allocator.domain import MILLI
+from allocator.placement import Replicas
 
 RULES = ("first_fit", "best_fit")
+FREE, WHOLE_GPU, SHARED, MIG_MODE = 0, 1, 2, 3
 
 
-def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> sp.csr_array:
-    """(nodes x workloads) replica counts."""
+class FleetState:
+    """Free capacity of every node and of every GPU on it."""
+
+    def __init__(self, inst: PackingInstance):
+        fleet = inst.domain.fleet
+        self.inst = inst
+        self.capacity = np.stack([fleet.cpu_m, fleet.ram_mib], axis=1).astype(np.int64)
+        self.free = self.capacity.copy()
+        width = int(fleet.gpus.max(initial=0))
+        present = np.arange(width)[None, :] < fleet.gpus[:, None]
+        self.mode = np.where(present, FREE, -1).astype(np.int8)
+        self.milli = np.where(present, MILLI, 0).astype(np.int64)
+        self.memory = np.where(present, fleet.gpu_memory_mib[:, None], 0).astype(np.int64)
+        self.mig_compute = np.where(present & fleet.mig[:, None], MIG_COMPUTE_SLICES, 0)
+        self.mig_memory = np.where(present & fleet.mig[:, None], MIG_MEMORY_SLICES, 0)
+        self.in_use = np.zeros(len(fleet), dtype=bool)
+        self.records: list[tuple[int, int, list[int]]] = []
+
+    def free_gpus(self) -> np.ndarray:
+        return (self.mode == FREE).sum(axis=1)
+
+    def take_whole(self, w: int, nodes: np.ndarray, counts: np.ndarray, gpus: int) -> None:
+        need = self.inst.domain.demand
+        self.free[nodes] -= counts[:, None] * np.array([need.cpu_m[w], need.ram_mib[w]])
+        self.in_use[nodes] = True
+        for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
+            free = np.flatnonzero(self.mode[n] == FREE)
+            for r in range(k):
+                taken = free[r * gpus : (r + 1) * gpus]
+                self.mode[n, taken] = WHOLE_GPU
+                self.records.append((w, n, taken.tolist()))
+
+    def take_shared(self, w: int, n: int, gpu: int, kind: int, demand: tuple[int, int]) -> None:
+        need = self.inst.domain.demand
+        self.free[n] -= np.array([need.cpu_m[w], need.ram_mib[w]])
+        self.in_use[n] = True
+        if kind == FRACTION:
+            self.mode[n, gpu] = SHARED
+            self.milli[n, gpu] -= demand[0]
+            self.memory[n, gpu] -= demand[1]
+        else:
+            self.mode[n, gpu] = MIG_MODE
+            self.mig_compute[n, gpu] -= demand[0]
+            self.mig_memory[n, gpu] -= demand[1]
+        self.records.append((w, n, [gpu]))
+
+    def replicas(self) -> Replicas:
+        fleet, demand = self.inst.domain.fleet, self.inst.domain.demand
+        if not self.records:
+            return Replicas.empty(len(fleet), len(demand))
+        w, n, g = zip(*self.records, strict=True)
+        return Replicas.build(w, n, list(g), len(fleet), len(demand)).sorted()
+
+
+def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas:
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
-    fleet, demand = inst.domain.fleet, inst.domain.demand
-    capacity = np.stack([fleet.gpus, fleet.cpu_m, fleet.ram_mib], axis=1).astype(np.int64)
-    free = capacity.copy()
-    in_use = np.zeros(len(fleet), dtype=bool)
-    need = np.stack([demand.gpus, demand.cpu_m, demand.ram_mib], axis=1).astype(np.int64)
-    of_node = inst.groups.of_node
-    scale = np.maximum(capacity.max(axis=0), 1)
-
-    rows, cols, vals = [], [], []
+    state = FleetState(inst)
+    shape_of = inst.shapes.of_workload
     for w, amount in _sequence(inst):
-        candidates = np.flatnonzero(inst.compat[w][of_node])
-        if len(candidates) == 0:
-            continue
-        dims = need[w] > 0
-        fit = (free[candidates][:, dims] // need[w][dims]).min(axis=1)
-        candidates, fit = candidates[fit > 0], fit[fit > 0]
-        if len(candidates) == 0:
-            continue
-        if rule == "first_fit":
-            score = fleet.cost[candidates] / fit
+        if inst.shapes.kind[shape_of[w]] in (FRACTION, MIG):
+            for _ in range(amount):
+                if not _place_shared(state, w, rule):
+                    break
         else:
-            left = (free[candidates] - need[w]) / scale
-            score = left.sum(axis=1)
-        order = np.lexsort((candidates, score, ~in_use[candidates]))
-        fit, candidates = fit[order], candidates[order]
-        before = np.cumsum(fit) - fit
-        take = np.clip(amount - before, 0, fit)
-        chosen = take > 0
-        nodes, take = candidates[chosen], take[chosen]
-        free[nodes] -= take[:, None] * need[w][None, :]
-        in_use[nodes] = True
-        rows.append(nodes)
-        cols.append(np.full(len(nodes), w))
-        vals.append(take)
-    shape = (len(fleet), len(demand))
-    if not rows:
-        return sp.csr_array(shape, dtype=np.int64)
-    return sp.csr_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
-    )
+            _place_whole(state, w, amount, rule)
+    return state.replicas()
+
+
+def _candidates(state: FleetState, w: int) -> np.ndarray:
+    inst = state.inst
+    return np.flatnonzero(inst.compat[w][inst.groups.of_node])
+
+
+def _order(state: FleetState, nodes: np.ndarray, fit: np.ndarray, w: int, rule: str) -> np.ndarray:
+    fleet, demand = state.inst.domain.fleet, state.inst.domain.demand
+    if rule == "first_fit":
+        score = fleet.cost[nodes] / fit
+    else:
+        need = np.array([demand.cpu_m[w], demand.ram_mib[w]])
+        scale = np.maximum(state.capacity.max(axis=0), 1)
+        score = ((state.free[nodes] - need) / scale).sum(axis=1)
+    return np.lexsort((nodes, score, ~state.in_use[nodes]))
+
+
+def _place_whole(state: FleetState, w: int, amount: int, rule: str) -> None:
+    demand = state.inst.domain.demand
+    nodes = _candidates(state, w)
+    if len(nodes) == 0:
+        return
+    need = np.array([demand.cpu_m[w], demand.ram_mib[w]])
+    fit = (state.free[nodes] // np.maximum(need, 1)).min(axis=1)
+    gpus = int(demand.gpus[w])
+    if gpus:
+        fit = np.minimum(fit, state.free_gpus()[nodes] // gpus)
+    nodes, fit = nodes[fit > 0], fit[fit > 0]
+    if len(nodes) == 0:
+        return
+    order = _order(state, nodes, fit, w, rule)
+    nodes, fit = nodes[order], fit[order]
+    take = np.clip(amount - (np.cumsum(fit) - fit), 0, fit)
+    chosen = take > 0
+    state.take_whole(w, nodes[chosen], take[chosen], gpus)
+
+
+def _place_shared(state: FleetState, w: int, rule: str) -> bool:
+    """One replica that shares a GPU; False when no GPU has room."""
+    inst = state.inst
+    demand = inst.domain.demand
+    nodes = _candidates(state, w)
+    if len(nodes) == 0:
+        return False
+    need = np.array([demand.cpu_m[w], demand.ram_mib[w]])
+    nodes = nodes[(state.free[nodes] >= need).all(axis=1)]
+    kind = inst.shapes.kind[inst.shapes.of_workload[w]]
+    if kind == FRACTION:
+        per = np.broadcast_to(
+            np.array([demand.gpu_milli[w], demand.gpu_mem_mib[w]]), (len(nodes), 2)
+        )
+        ok = (
+            np.isin(state.mode[nodes], (FREE, SHARED))
+            & (state.milli[nodes] >= per[:, :1])
+            & (state.memory[nodes] >= per[:, 1:])
+        )
+        left = state.milli[nodes] - per[:, :1]
+    else:
+        per = _mig_demand(state, nodes, w)
+        ok = (
+            np.isin(state.mode[nodes], (FREE, MIG_MODE))
+            & (state.mig_compute[nodes] >= per[:, :1])
+            & (state.mig_memory[nodes] >= per[:, 1:])
+            & (per[:, :1] > 0)
+        )
+        left = state.mig_compute[nodes] - per[:, :1]
+    has_room = ok.any(axis=1)
+    nodes, ok, left, per = nodes[has_room], ok[has_room], left[has_room], per[has_room]
+    if len(nodes) == 0:
+        return False
+    # Prefer a GPU already shared (fullest first) over opening a free one.
+    opened = np.isin(state.mode[nodes], (SHARED, MIG_MODE))
+    gpu_score = np.where(ok, np.where(opened, left, MILLI + left), np.iinfo(np.int64).max)
+    best_gpu = gpu_score.argmin(axis=1)
+    fit = np.ones(len(nodes), dtype=np.int64)
+    k = _order(state, nodes, fit, w, rule)[0]
+    state.take_shared(w, int(nodes[k]), int(best_gpu[k]), kind, tuple(int(v) for v in per[k]))
+    return True
+
+
+def _mig_demand(state: FleetState, nodes: np.ndarray, w: int) -> np.ndarray:
+    """(nodes x 2) compute and memory slices of w's MIG profile on each node's GPU type."""
+    fleet = state.inst.domain.fleet
+    profile = state.inst.domain.demand.mig_profile[w]
+    table = np.zeros((len(fleet.gpu_types) + 1, 2), dtype=np.int64)
+    for t, gpu_type in enumerate(fleet.gpu_types):
+        found = gpu_type.mig_profiles.get(profile)
+        if found:
+            table[t] = (found.compute_slices, found.memory_slices)
+    return table[fleet.gpu_type[nodes]]
 
 
 def _sequence(inst: PackingInstance) -> list[tuple[int, int]]:
     """(workload, replicas) steps: required parts first, then optional, by priority and size."""
     d = inst.domain.demand
-    order = np.lexsort((np.arange(len(d)), -d.ram_mib, -d.cpu_m, -d.gpus, -d.priority))
+    size = d.gpu_equivalents
+    order = np.lexsort((np.arange(len(d)), -d.ram_mib, -d.cpu_m, -size, -d.priority))
     steps = [(int(w), int(d.min[w])) for w in order if d.min[w] > 0]
     steps += [(int(w), int(d.max[w] - d.min[w])) for w in order if d.max[w] > d.min[w]]
     return steps

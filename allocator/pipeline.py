@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from allocator import __version__
 from allocator.check import Violation, check_plan
 from allocator.diagnose import unplaced_reasons
@@ -27,7 +25,7 @@ from allocator.plan import (
     SolverReport,
     Unplaced,
     moves_against,
-    placements_from_matrix,
+    placements_of,
     sha256_of,
 )
 from allocator.planner import PlanningResult, plan
@@ -75,8 +73,8 @@ def solve_domain(
 def plan_file_from(
     domain: Domain, ref: InventoryRef, result: PlanningResult, options: SolveOptions
 ) -> PlanFile:
-    placements = placements_from_matrix(domain, result.placement)
-    placed = np.asarray(result.placement.sum(axis=0)).ravel()
+    placements = placements_of(domain, result.placement)
+    placed = result.placement.placed()
     reasons = unplaced_reasons(domain, result.placement)
     demand = domain.demand
     unplaced = [
@@ -100,6 +98,7 @@ def plan_file_from(
             gap=final.gap,
             time_limit_s=options.time_limit,
             build_s=result.timings.get("build_s", 0.0),
+            column_generation_s=result.timings.get("column_generation_s", 0.0),
             solve_s=result.timings.get("solve_s", 0.0),
             total_s=result.timings.get("total_s", 0.0),
             levels=[

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from allocator.domain import Domain
 from allocator.errors import InputError
+from allocator.placement import Replicas
 from allocator.sourcefile import read_document
 from allocator.validation import translate
 
@@ -33,6 +34,10 @@ class Placement(_Record):
     workload: str
     replica: int = Field(ge=0)
     node: str
+    gpus: list[int] = Field(
+        default_factory=list,
+        description="indices of the node's GPUs the replica uses (one for a shared GPU)",
+    )
 
 
 class Unplaced(_Record):
@@ -67,6 +72,7 @@ class SolverReport(_Record):
     gap: float | None
     time_limit_s: float | None
     build_s: float
+    column_generation_s: float = 0.0
     solve_s: float
     total_s: float
     levels: list[LevelReport]
@@ -104,24 +110,18 @@ def sha256_of(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def placements_from_matrix(domain: Domain, placement: object) -> list[Placement]:
-    """Name replicas 0..k-1 per workload, in node order, from a (nodes x workloads) count matrix."""
-    coo = placement.tocoo()
-    order = np.lexsort((coo.row, coo.col))
-    nodes = np.repeat(coo.row[order], coo.data[order].astype(np.int64))
-    loads = np.repeat(coo.col[order], coo.data[order].astype(np.int64))
-    out: list[Placement] = []
-    next_replica: Counter[int] = Counter()
-    for w, n in zip(loads.tolist(), nodes.tolist(), strict=True):
-        out.append(
-            Placement(
-                workload=str(domain.demand.ids[w]),
-                replica=next_replica[w],
-                node=str(domain.fleet.ids[n]),
-            )
+def placements_of(domain: Domain, replicas: Replicas) -> list[Placement]:
+    """Name replicas 0..k-1 per workload in node order (`replicas` is in canonical order)."""
+    replicas = replicas.sorted()
+    first = np.searchsorted(replicas.workload, replicas.workload)
+    number = np.arange(len(replicas)) - first
+    ids, nodes = domain.demand.ids, domain.fleet.ids
+    return [
+        Placement(
+            workload=str(ids[w]), replica=int(k), node=str(nodes[n]), gpus=replicas.gpus(r).tolist()
         )
-        next_replica[w] += 1
-    return out
+        for r, (w, n, k) in enumerate(zip(replicas.workload, replicas.node, number, strict=True))
+    ]
 
 
 def moves_against(current: dict[str, list[str]], placements: list[Placement]) -> list[Move]:

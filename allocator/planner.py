@@ -1,28 +1,40 @@
-"""From a domain to a verified-ready placement: reduce, build, solve level by level, decode.
+"""From a domain to a placement ready for checking: reduce, build, solve level by level,
+decode.
 
-Objectives are solved lexicographically: each level is minimized, then held at its
-value while the next is minimized. A greedy placement is always computed first; it
-warm-starts the solver, proves easy levels optimal without a solve, and is what
-remains if the solver finds nothing better in time.
+Objectives are solved lexicographically: each level is minimized, then held at its value
+while the next is minimized. A greedy placement is always computed first; it warm-starts
+the solver, proves easy levels optimal without a solve, and is what remains if the
+solver finds nothing better in time. Groups with too many patterns to list get theirs by
+column generation, level by level; their bound then comes from the LP over all patterns.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 
-from allocator.build.decode import columns_from_placement, placement_from_columns
-from allocator.build.master import Formulation, build_formulation
-from allocator.build.patterns import PatternPool, enumerate_pool, patterns_of_placement
+from allocator.build.decode import (
+    columns_from_placement,
+    patterns_of_placement,
+    placement_from_columns,
+)
+from allocator.build.master import Formulation, Level, build_formulation
+from allocator.build.patterns import PatternPool, enumerate_pool
 from allocator.build.reduce import PackingInstance, reduce
+from allocator.colgen import generate_columns
 from allocator.domain import Domain
 from allocator.evaluate import level_values
 from allocator.heuristics import RULES, greedy_placement
+from allocator.placement import Replicas
+from allocator.problem import Problem
 from solvers import registry
-from solvers.base import Capability, Solution, SolveOptions, SolverError, Status
+from solvers.base import Capability, Solution, SolveOptions, Solver, SolverError, Status
+
+ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
 
 
 @dataclass(frozen=True)
@@ -32,17 +44,17 @@ class LevelOutcome:
     bound: float | None
     status: Status
     wall_s: float
-    how: str  # "solver", "warm start meets bound", "no time left", "heuristic"
+    how: str  # "solver", "warm start meets bound", "no time left", "heuristic", ...
 
     @property
     def gap(self) -> float | None:
-        return Solution(self.status, "", objective=self.value, bound=self.bound).gap
+        return _gap(self.value, self.bound)
 
 
 @dataclass
 class PlanningResult:
     domain: Domain
-    placement: sp.csr_array  # (nodes x workloads) replica counts
+    placement: Replicas
     solver: str
     status: Status
     levels: list[LevelOutcome]
@@ -73,132 +85,213 @@ def plan(
     backend = registry.get(solver)
     inst = reduce(domain)
     seeds = [greedy_placement(inst, rule) for rule in RULES]
-    incumbent = min(seeds, key=lambda p: level_values(inst, p))
     if Capability.HEURISTIC in backend.capabilities:
         return _plan_heuristic(inst, backend, options, seeds, started)
-
+    incumbent = min(seeds, key=lambda p: level_values(inst, p))
     pool = enumerate_pool(inst)
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
-    form = build_formulation(inst, pool)
-    built = time.perf_counter()
-    x = columns_from_placement(form, incumbent)
-    assert x is not None, "seed patterns are always in the pool"
-
     deadline = None if options.time_limit is None else started + options.time_limit
-    levels, x, notes, log_tail, used = _solve_levels(form, backend, options, x, deadline)
-    placement = placement_from_columns(form, x)
-    decoded = level_values(inst, placement)
-    if not np.allclose(decoded, [lv.value for lv in levels], rtol=1e-9, atol=1e-6):
-        raise SolverError(
-            f"decoded placement scores {decoded}, model said {[lv.value for lv in levels]}"
-        )
+    run = _LevelRun(inst, backend, options, deadline)
+    incumbent, pool = run.solve_all(pool, incumbent)
     status = (
-        Status.OPTIMAL if all(lv.status == Status.OPTIMAL for lv in levels) else Status.FEASIBLE
+        Status.OPTIMAL if all(o.status == Status.OPTIMAL for o in run.outcomes) else Status.FEASIBLE
     )
     finished = time.perf_counter()
     return PlanningResult(
         domain=domain,
-        placement=placement,
-        solver=used,
+        placement=incumbent,
+        solver=run.used,
         status=status,
-        levels=levels,
+        levels=run.outcomes,
         timings={
-            "build_s": built - started,
-            "solve_s": finished - built,
+            "build_s": run.build_s,
+            "column_generation_s": run.colgen_s,
+            "solve_s": run.solve_s,
             "total_s": finished - started,
         },
-        size=_size(inst, pool, form),
-        notes=notes,
-        log_tail=log_tail,
+        size={**_size(inst, pool, run.form), "column_generation_rounds": run.rounds},
+        notes=run.notes,
+        log_tail=run.log_tail,
     )
 
 
-def _solve_levels(
-    form: Formulation,
-    backend: object,
-    options: SolveOptions,
-    x: np.ndarray,
-    deadline: float | None,
-) -> tuple[list[LevelOutcome], np.ndarray, list[str], str, str]:
-    problem = form.problem
-    outcomes: list = []
-    notes: list[str] = []
-    log_tail = ""
-    used = backend.name
-    for k, level in enumerate(form.levels):
-        level_started = time.perf_counter()
-        current = level.value(x)
-        trivial = 0.0 if level.name in ("hard_shortfall", "unplaced_priority") else None
-        if trivial is not None and current <= trivial + 1e-9:
-            outcomes.append(
-                LevelOutcome(
-                    level.name, current, trivial, Status.OPTIMAL, 0.0, "warm start meets bound"
-                )
-            )
-        elif deadline is not None and time.perf_counter() >= deadline:
-            outcomes.append(
-                LevelOutcome(level.name, current, None, Status.FEASIBLE, 0.0, "no time left")
-            )
-        else:
-            remaining = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
-            solution = backend.solve(
-                problem.with_objective(level.cost, level.offset),
-                replace(options, time_limit=remaining, warm_start=x),
-            )
-            used = solution.solver if backend.name == "auto" else backend.name
-            log_tail = solution.log_tail
-            x, value, how = _accept(problem, level, solution, x, notes)
-            status = solution.status if solution.status.has_solution else Status.FEASIBLE
-            outcomes.append(
-                LevelOutcome(
-                    level.name,
-                    value,
-                    solution.bound,
-                    status,
-                    time.perf_counter() - level_started,
-                    how,
-                )
-            )
-        if k < len(form.levels) - 1:
-            value = level.value(x)
+class _LevelRun:
+    """Solves the objective levels one after another, keeping the best placement so far."""
+
+    def __init__(
+        self, inst: PackingInstance, backend: Solver, options: SolveOptions, deadline: float | None
+    ):
+        self.inst, self.backend, self.options, self.deadline = inst, backend, options, deadline
+        self.outcomes: list[LevelOutcome] = []
+        self.kept: list[tuple[str, float]] = []  # levels held at their value
+        self.notes: list[str] = []
+        self.used = backend.name
+        self.log_tail = ""
+        self.build_s = self.colgen_s = self.solve_s = 0.0
+        self.rounds = 0
+        self.form: Formulation | None = None
+
+    def level_problem(self, pool: PatternPool, k: int) -> tuple[Formulation, Problem]:
+        started = time.perf_counter()
+        form = build_formulation(self.inst, pool)
+        problem = form.problem
+        for name, value in self.kept:
+            level = _level(form, name)
             hi = value + 0.5 if level.integral else value + 1e-9 * max(1.0, abs(value))
-            row = sp.csr_array(level.cost.reshape(1, -1))
             problem = problem.with_rows(
-                row, np.array([-np.inf]), np.array([hi - level.offset]), f"keep_{level.name}"
+                sp.csr_array(level.cost.reshape(1, -1)),
+                np.array([-np.inf]),
+                np.array([hi - level.offset]),
+                f"keep_{name}",
             )
-    if isinstance(backend, registry.AutoSolver):
-        notes.extend(f"auto skipped {failure}" for failure in backend.failures)
-    return outcomes, x, notes, log_tail, used
+        level = form.levels[k]
+        self.build_s += time.perf_counter() - started
+        return form, problem.with_objective(level.cost, level.offset)
 
+    def solve_all(self, pool: PatternPool, incumbent: Replicas) -> tuple[Replicas, PatternPool]:
+        n_levels = len(build_formulation(self.inst, pool).levels)
+        for k in range(n_levels):
+            incumbent, pool = self.solve_level(k, pool, incumbent)
+        return incumbent, pool
 
-def _accept(problem, level, solution: Solution, x: np.ndarray, notes: list[str]):
-    """Take the solver's columns if they are feasible and no worse than the incumbent."""
-    current = level.value(x)
-    if not solution.status.has_solution or solution.x is None:
-        notes.append(
-            f"{level.name}: {solution.solver} returned {solution.status}; kept the warm start"
+    def solve_level(self, k: int, pool: PatternPool, incumbent: Replicas):
+        started = time.perf_counter()
+        form, problem = self.level_problem(pool, k)
+        level = form.levels[k]
+        current = level_values(self.inst, incumbent)[k]
+        trivial = 0.0 if level.name in ZERO_BOUND_LEVELS else None
+        if trivial is not None and current <= trivial + 1e-9:
+            return self._done(
+                level,
+                current,
+                trivial,
+                Status.OPTIMAL,
+                started,
+                "warm start meets bound",
+                form,
+                incumbent,
+                pool,
+            )
+        lp_bound = None
+        if not pool.complete.all() and not self._out_of_time():
+            cg = generate_columns(
+                self.inst, pool, lambda p: self.level_problem(p, k), self.deadline
+            )
+            self.colgen_s += cg.lp_s + cg.pricing_s
+            self.rounds += cg.rounds
+            pool, lp_bound = cg.pool, cg.bound
+            if not cg.converged:
+                self.notes.append(
+                    f"{level.name}: column generation stopped after {cg.rounds} "
+                    "rounds without converging; bound from the Lagrangian"
+                )
+            form, problem = self.level_problem(pool, k)
+        if lp_bound is not None and level.integral:
+            lp_bound = math.ceil(lp_bound - 1e-6)
+        if self._out_of_time():
+            return self._done(
+                level,
+                current,
+                lp_bound,
+                Status.FEASIBLE,
+                started,
+                "no time left",
+                form,
+                incumbent,
+                pool,
+            )
+        x0 = columns_from_placement(form, incumbent)
+        solve_started = time.perf_counter()
+        solution = self.backend.solve(
+            problem, replace(self.options, time_limit=self._left(), warm_start=x0)
         )
-        return x, current, "warm start kept"
-    candidate = np.where(problem.integer, np.round(solution.x), solution.x)
-    broken = problem.violations(candidate)
-    if broken:
-        notes.append(f"{level.name}: {solution.solver} solution rejected: {broken[0]}")
-        return x, current, "warm start kept"
-    value = level.value(candidate)
-    if value > current + 1e-9 * max(1.0, abs(current)):
-        return x, current, "warm start kept"
-    return candidate, value, "solver"
+        self.solve_s += time.perf_counter() - solve_started
+        self.used = solution.solver if self.backend.name == "auto" else self.backend.name
+        self.log_tail = solution.log_tail
+        candidate = self._accept(problem, level, solution, form, current)
+        if candidate is not None:
+            incumbent = candidate
+        value = level_values(self.inst, incumbent)[k]
+        # Over a partial pool the MIP's own bound holds only for that pool.
+        bound = solution.bound if pool.complete.all() else lp_bound
+        gap = _gap(value, bound)
+        status = (
+            Status.OPTIMAL
+            if gap is not None and gap <= self.options.rel_gap + 1e-12
+            else Status.FEASIBLE
+        )
+        how = "solver" if candidate is not None else "warm start kept"
+        return self._done(level, value, bound, status, started, how, form, incumbent, pool)
+
+    def _accept(
+        self, problem: Problem, level: Level, solution: Solution, form: Formulation, current: float
+    ) -> Replicas | None:
+        """The solver's placement if it is feasible and no worse than the incumbent."""
+        if not solution.status.has_solution or solution.x is None:
+            self.notes.append(
+                f"{level.name}: {solution.solver} returned {solution.status}; kept the warm start"
+            )
+            return None
+        x = np.where(problem.integer, np.round(solution.x), solution.x)
+        broken = problem.violations(x)
+        if broken:
+            self.notes.append(f"{level.name}: {solution.solver} solution rejected: {broken[0]}")
+            return None
+        if level.value(x) > current + 1e-9 * max(1.0, abs(current)):
+            return None
+        placement = placement_from_columns(form, x)
+        # Decoding drops nodes whose slots stay empty, so it can only be cheaper.
+        decoded = np.array(level_values(self.inst, placement))
+        expected = np.array([lv.value(x) for lv in form.levels])
+        if (decoded > expected + 1e-6 * np.maximum(1.0, np.abs(expected))).any():
+            raise SolverError(f"decoded placement scores {decoded}, columns say {expected}")
+        return placement
+
+    def _done(
+        self,
+        level: Level,
+        value: float,
+        bound: float | None,
+        status: Status,
+        started: float,
+        how: str,
+        form: Formulation,
+        incumbent: Replicas,
+        pool: PatternPool,
+    ):
+        self.outcomes.append(
+            LevelOutcome(level.name, value, bound, status, time.perf_counter() - started, how)
+        )
+        self.kept.append((level.name, value))
+        self.form = form
+        return incumbent, pool
+
+    def _left(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.perf_counter(), 0.01)
+
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+
+def _gap(value: float, bound: float | None) -> float | None:
+    return Solution(Status.FEASIBLE, "", objective=value, bound=bound).gap
+
+
+def _level(form: Formulation, name: str) -> Level:
+    return next(level for level in form.levels if level.name == name)
 
 
 def _plan_heuristic(
-    inst: PackingInstance, backend: object, options: SolveOptions, seeds: list, started: float
+    inst: PackingInstance,
+    backend: Solver,
+    options: SolveOptions,
+    seeds: list[Replicas],
+    started: float,
 ) -> PlanningResult:
-    pool = PatternPool(
-        np.zeros(0, dtype=np.int64),
-        np.zeros((0, len(inst.shapes)), dtype=np.int32),
-        np.zeros(len(inst.groups), dtype=bool),
-    )
+    pool = PatternPool.empty(len(inst.groups), len(inst.shapes))
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
     form = build_formulation(inst, pool)
@@ -207,7 +300,7 @@ def _plan_heuristic(
     values = level_values(inst, placement)
     levels = []
     for level, value in zip(form.levels, values, strict=True):
-        trivial = level.name in ("hard_shortfall", "unplaced_priority") and value <= 1e-9
+        trivial = level.name in ZERO_BOUND_LEVELS and value <= 1e-9
         levels.append(
             LevelOutcome(
                 level.name,
@@ -230,15 +323,17 @@ def _plan_heuristic(
     )
 
 
-def _size(inst: PackingInstance, pool: PatternPool, form: Formulation) -> dict[str, int | bool]:
-    return {
+def _size(inst: PackingInstance, pool: PatternPool, form: Formulation | None) -> dict:
+    size = {
         "nodes": len(inst.domain.fleet),
         "node_groups": len(inst.groups),
         "workloads": len(inst.domain.demand),
         "shapes": len(inst.shapes),
         "patterns": len(pool),
-        "columns": form.problem.n_cols,
-        "rows": form.problem.n_rows,
-        "nonzeros": int(form.problem.a.nnz),
         "all_patterns": bool(pool.complete.all()),
     }
+    if form is not None:
+        size.update(
+            columns=form.problem.n_cols, rows=form.problem.n_rows, nonzeros=int(form.problem.a.nnz)
+        )
+    return size

@@ -26,9 +26,13 @@ def edited(plan: PlanFile, **changes) -> PlanFile:
     return plan.model_copy(update=changes)
 
 
-def move(plan: PlanFile, workload: str, to: str, replica: int = 0) -> PlanFile:
+def move(
+    plan: PlanFile, workload: str, to: str, replica: int = 0, gpus: list[int] | None = None
+) -> PlanFile:
     placements = [
-        Placement(workload=p.workload, replica=p.replica, node=to)
+        Placement(
+            workload=p.workload, replica=p.replica, node=to, gpus=p.gpus if gpus is None else gpus
+        )
         if (p.workload, p.replica) == (workload, replica)
         else p
         for p in plan.placements
@@ -64,14 +68,15 @@ def test_replica_larger_than_the_node_is_rejected(tiny):
     assert {"gpu_count", "gpu_type"} <= rules(domain, move(plan, "train-70b", "l4-0"))
 
 
-def test_overfull_node_is_rejected(tiny):
+def test_a_whole_gpu_is_not_shared(tiny):
     domain, plan = tiny
     busy = next(p.node for p in plan.placements if p.workload == "train-70b")
-    violations = check_plan(domain, move(plan, "serve-8b", busy))
-    assert any(
-        v.rule == "node_gpus" and f"node {busy}: 9 GPUs placed, capacity 8" in v.message
-        for v in violations
-    )
+    moved = move(plan, "serve-8b", busy, gpus=[5])
+    violations = [str(v) for v in check_plan(domain, moved)]
+    assert violations == [
+        f"[gpu_exclusive] node {busy} GPU 5: held whole by one replica but "
+        "used by 2: train-70b replica 0, serve-8b replica 0"
+    ]
 
 
 @pytest.mark.parametrize(("resource", "rule"), [("cpus", "node_cpu"), ("ram_gib", "node_ram")])
@@ -84,7 +89,9 @@ def test_cpu_and_ram_capacity_are_checked(resource, rule):
     base = solve_domain(domain, InventoryRef(name="t"), "highs", SolveOptions()).plan
     assert len(base.placements) == 1
     forced = edited(
-        base, placements=[Placement(workload="w", replica=r, node="a") for r in (0, 1)], unplaced=[]
+        base,
+        placements=[Placement(workload="w", replica=r, node="a", gpus=[r]) for r in (0, 1)],
+        unplaced=[],
     )
     assert rule in rules(domain, forced)
 
@@ -104,7 +111,7 @@ def test_duplicate_and_unknown_entries_are_rejected(tiny):
 def test_every_replica_must_be_accounted_for(tiny):
     domain, plan = tiny
     assert "replica_count" in rules(domain, edited(plan, unplaced=[]))
-    extra = Placement(workload="train-70b", replica=1, node="h100-0")
+    extra = Placement(workload="train-70b", replica=1, node="h100-0", gpus=list(range(8)))
     assert "replica_count" in rules(domain, edited(plan, placements=[*plan.placements, extra]))
 
 

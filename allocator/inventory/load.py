@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from allocator.catalog import BUILTIN_GPU_TYPES, GpuType
+from allocator.catalog import BUILTIN_GPU_TYPES, GpuType, MigProfile
 from allocator.errors import InputError, InputProblem
 from allocator.inventory.schema import Inventory
 from allocator.sourcefile import SourceDocument, read_document
@@ -85,7 +85,12 @@ def resolve_gpu_types(inventory: Inventory) -> dict[str, GpuType]:
     """The built-in catalog with the file's additions and overrides applied."""
     types = dict(BUILTIN_GPU_TYPES)
     for name, spec in inventory.gpu_types.items():
-        fields = spec.model_dump(exclude_none=True)
+        fields = spec.model_dump(exclude_none=True, exclude={"mig_profiles"})
+        if spec.mig_profiles is not None:
+            fields["mig_profiles"] = {
+                key: MigProfile(key, p.compute_slices, p.memory_slices, p.memory_gib)
+                for key, p in spec.mig_profiles.items()
+            }
         base = types.get(name)
         if base is not None:
             types[name] = base.updated(**fields)
@@ -168,19 +173,53 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
     _report_duplicates(report, "workloads", [w.id for w in inv.workloads], "workload")
     for i, w in enumerate(inv.workloads):
         res = w.resources
+        asks = [
+            k
+            for k, on in (
+                ("gpus", res.gpus > 0),
+                ("gpu_fraction", res.gpu_fraction),
+                ("mig_profile", res.mig_profile),
+            )
+            if on
+        ]
+        if len(asks) > 1:
+            report(
+                ("workloads", i, "resources"),
+                f"{' and '.join(asks)} are both given; a "
+                "replica asks for whole GPUs, a fraction of one GPU, or a MIG profile",
+            )
         if w.gpu_types is not None:
-            if res.gpus == 0:
+            if not asks:
                 report(
                     ("workloads", i, "gpu_types"),
-                    "GPU types are given but resources.gpus is 0; expected gpus >= 1",
+                    "GPU types are given but the replica asks "
+                    "for no GPU; expected resources.gpus, gpu_fraction or mig_profile",
                 )
             for k, name in enumerate(w.gpu_types):
                 check_gpu_type(("workloads", i, "gpu_types", k), name)
-        if res.gpu_memory_gib > 0 and res.gpus == 0:
+        if res.gpu_memory_gib > 0 and not asks:
             report(
                 ("workloads", i, "resources", "gpu_memory_gib"),
-                "GPU memory is asked for but resources.gpus is 0; expected gpus >= 1",
+                "GPU memory is asked for "
+                "but the replica asks for no GPU; expected gpus, gpu_fraction or mig_profile",
             )
+        if (
+            res.gpu_fraction is not None
+            and abs(res.gpu_fraction * 1000 - round(res.gpu_fraction * 1000)) > 1e-6
+        ):
+            report(
+                ("workloads", i, "resources", "gpu_fraction"),
+                f"expected a multiple of 0.001, got {res.gpu_fraction}",
+            )
+        if res.mig_profile is not None:
+            candidates = [gpu_types[t] for t in (w.gpu_types or gpu_types) if t in gpu_types]
+            known = sorted({p for t in candidates for p in t.mig_profiles})
+            if res.mig_profile not in known:
+                report(
+                    ("workloads", i, "resources", "mig_profile"),
+                    f"unknown MIG profile {res.mig_profile!r}{suggest(res.mig_profile, known)}"
+                    f"; profiles of the allowed GPU types: {', '.join(known) or 'none'}",
+                )
 
     workloads = {w.id: w for w in inv.workloads}
     for workload_id, placed_on in inv.current_placement.items():

@@ -30,6 +30,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class MigProfileSpec(_Strict):
+    """A Multi-Instance GPU profile: its share of the GPU's compute and memory slices."""
+
+    compute_slices: int = Field(ge=1, le=7, description="compute slices out of 7")
+    memory_slices: int = Field(ge=1, le=8, description="memory slices out of 8")
+    memory_gib: float = Field(gt=0, description="memory of the instance in GiB")
+
+
 class GpuTypeSpec(_Strict):
     """A GPU type: a new one, or fields that override a built-in catalog entry."""
 
@@ -41,6 +49,9 @@ class GpuTypeSpec(_Strict):
     vendor: Name | None = Field(None, description="vendor, e.g. nvidia or amd")
     price_per_gpu_hour: float | None = Field(
         None, ge=0, description="indicative price per GPU-hour (informational)"
+    )
+    mig_profiles: dict[Name, MigProfileSpec] | None = Field(
+        None, description="MIG profiles the type can be partitioned into (replaces the catalog's)"
     )
 
 
@@ -71,6 +82,9 @@ class NodeSpec(_Strict):
         " evenly sized blocks",
     )
     labels: Labels = Field(default_factory=dict, description="free-form labels, e.g. tenant")
+    mig: bool = Field(
+        False, description="the plan may partition this node's GPUs into MIG instances"
+    )
 
 
 def _replicas_from_int(value: Any) -> Any:
@@ -97,8 +111,15 @@ class ResourcesSpec(_Strict):
     """What one replica needs."""
 
     gpus: int = Field(0, ge=0, description="whole GPUs per replica, all on one node")
+    gpu_fraction: float | None = Field(
+        None, gt=0, lt=1, description="a share of one GPU (in steps of 0.001), shared with others"
+    )
+    mig_profile: Name | None = Field(None, description="a MIG instance, e.g. 1g.10gb")
     gpu_memory_gib: float = Field(
-        0, ge=0, description="GPU memory per replica in GiB, summed over its GPUs"
+        0,
+        ge=0,
+        description="GPU memory per replica in GiB, summed over its GPUs (for a fraction: on"
+        " the shared GPU)",
     )
     cpus: float = Field(gt=0, description="CPU cores per replica")
     ram_gib: float = Field(gt=0, description="RAM per replica in GiB")

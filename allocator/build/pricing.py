@@ -1,0 +1,134 @@
+"""The pricing problem of column generation: the most valuable pattern for one node.
+
+Given a value per replica slot of each shape (the LP's duals), find the content of one
+node of a group that is worth most: whole-GPU replicas, and per GPU either a set of
+fractional replicas (milli-GPU and memory within the GPU) or of MIG instances (within its
+7 compute and 8 memory slices), all within the node's CPU and RAM. It is a small MIP,
+built as a neutral `Problem` like any other, so any MIP backend can solve it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocator.build.patterns import gpu_demand
+from allocator.build.reduce import FRACTION, MIG, WHOLE, PackingInstance
+from allocator.problem import Problem, ProblemBuilder
+
+
+@dataclass(frozen=True, eq=False)
+class Pricing:
+    problem: Problem
+    whole: np.ndarray  # shape of each whole column
+    shared: np.ndarray  # shape of each per-GPU column block (fraction and MIG)
+    gpus: int
+
+
+def pricing_problem(inst: PackingInstance, g: int, value: np.ndarray, ub: np.ndarray) -> Pricing:
+    """Maximize sum(value[s] * replicas of s) on one node of group g (as a minimization)."""
+    shapes = inst.shapes
+    capacity = inst.groups.capacity[g]
+    gpus = int(capacity[0])
+    useful = (value > 1e-9) & (ub > 0)
+    whole = np.flatnonzero(useful & (shapes.kind == WHOLE))
+    fraction = np.flatnonzero(useful & (shapes.kind == FRACTION)) if gpus else np.zeros(0, int)
+    mig = np.flatnonzero(useful & (shapes.kind == MIG)) if gpus else np.zeros(0, int)
+    shared = np.concatenate([fraction, mig])
+
+    b = ProblemBuilder(f"pricing-g{g}")
+    a = b.add_columns("whole", len(whole), hi=ub[whole], cost=-value[whole])
+    per_gpu = b.add_columns(
+        "shared",
+        len(shared) * gpus,
+        hi=np.repeat(ub[shared], gpus),
+        cost=-np.repeat(value[shared], gpus),
+    )
+    modes = ("whole_mode", "fraction_mode", "mig_mode")
+    mode = {name: b.add_columns(name, gpus, hi=1.0) for name in modes}
+
+    def shared_cols(ids: np.ndarray) -> np.ndarray:
+        """Column offsets (within `shared`) of shapes `ids` on every GPU: (len(ids), gpus)."""
+        position = np.searchsorted(shared, ids)
+        return position[:, None] * gpus + np.arange(gpus)[None, :]
+
+    rows = b.add_rows("whole_gpus", 1, hi=0.0)
+    b.add_entries(rows, np.zeros(len(whole)), a, np.arange(len(whole)), shapes.demand[whole, 0])
+    b.add_entries(rows, np.zeros(gpus), mode["whole_mode"], np.arange(gpus), -1.0)
+
+    one_mode = b.add_rows("one_mode", gpus, hi=1.0)
+    for name in modes:
+        b.add_entries(one_mode, np.arange(gpus), mode[name], np.arange(gpus), 1.0)
+
+    for kind, ids, mode_name in ((FRACTION, fraction, "fraction_mode"), (MIG, mig, "mig_mode")):
+        if len(ids) == 0:
+            continue
+        demand, per_gpu_capacity = gpu_demand(inst, g, kind)
+        for dim in range(2):
+            rows = b.add_rows(f"gpu_{mode_name}_{dim}", gpus, hi=0.0)
+            cols = shared_cols(ids)
+            b.add_entries(
+                rows,
+                np.tile(np.arange(gpus), len(ids)),
+                per_gpu,
+                cols.ravel(),
+                np.repeat(demand[ids, dim], gpus),
+            )
+            b.add_entries(
+                rows,
+                np.arange(gpus),
+                mode[mode_name],
+                np.arange(gpus),
+                -float(per_gpu_capacity[dim]),
+            )
+
+    for dim, name in ((1, "cpu"), (2, "ram")):
+        rows = b.add_rows(name, 1, hi=float(capacity[dim]))
+        b.add_entries(
+            rows, np.zeros(len(whole)), a, np.arange(len(whole)), shapes.demand[whole, dim]
+        )
+        b.add_entries(
+            rows,
+            np.zeros(len(shared) * gpus),
+            per_gpu,
+            np.arange(len(shared) * gpus),
+            np.repeat(shapes.demand[shared, dim], gpus),
+        )
+
+    if len(shared):
+        rows = b.add_rows("shape_bound", len(shared), hi=ub[shared].astype(float))
+        b.add_entries(
+            rows,
+            np.repeat(np.arange(len(shared)), gpus),
+            per_gpu,
+            np.arange(len(shared) * gpus),
+            1.0,
+        )
+
+    # Symmetry: whole-GPU mode first, then fractions, then MIG, then unused GPUs.
+    if gpus > 1:
+        for depth in range(1, len(modes) + 1):
+            rows = b.add_rows(f"order_{depth}", gpus - 1, lo=0.0)
+            for name in modes[:depth]:
+                b.add_entries(rows, np.arange(gpus - 1), mode[name], np.arange(gpus - 1), 1.0)
+                b.add_entries(rows, np.arange(gpus - 1), mode[name], np.arange(1, gpus), -1.0)
+    return Pricing(b.build(), whole, shared, gpus)
+
+
+def read_pattern(pricing: Pricing, x: np.ndarray, n_shapes: int):
+    """(whole counts, GPU-configuration counts, configurations) of a pricing solution."""
+    problem = pricing.problem
+    whole = np.zeros(n_shapes, dtype=np.int64)
+    whole[pricing.whole] = np.round(x[problem.col_block("whole").slice]).astype(np.int64)
+    per_gpu = np.round(x[problem.col_block("shared").slice]).astype(np.int64)
+    per_gpu = per_gpu.reshape(len(pricing.shared), pricing.gpus)
+    contents = np.zeros((pricing.gpus, n_shapes), dtype=np.int64)
+    contents[:, pricing.shared] = per_gpu.T
+    contents = contents[contents.any(axis=1)]
+    configs, multiplicity = (
+        np.unique(contents, axis=0, return_counts=True)
+        if len(contents)
+        else (np.zeros((0, n_shapes), dtype=np.int64), np.zeros(0, int))
+    )
+    return whole[None, :], multiplicity[None, :], configs

@@ -1,0 +1,206 @@
+"""Shrinking the instance before modelling.
+
+Identical nodes become one group with a count, and workloads whose replicas need the
+same resources share one shape. The model is then sized by distinct groups and
+shapes, not by raw node and replica counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, GpuType
+from allocator.domain import MILLI, Domain, compatibility
+
+RESOURCES = ("gpus", "cpu_m", "ram_mib")
+
+
+@dataclass(frozen=True, eq=False)
+class NodeGroups:
+    """Nodes merged by everything the model distinguishes; members kept in node order."""
+
+    of_node: np.ndarray  # group index of each node
+    order: np.ndarray  # node indices sorted by group (stable: node order within a group)
+    start: np.ndarray  # group g's members are order[start[g]:start[g + 1]]
+    gpu_type: np.ndarray
+    gpus: np.ndarray
+    cpu_m: np.ndarray
+    ram_mib: np.ndarray
+    cost: np.ndarray
+    gpu_memory_mib: np.ndarray
+    mig: np.ndarray
+    gpu_types: tuple[GpuType, ...]
+
+    def __len__(self) -> int:
+        return len(self.gpus)
+
+    @property
+    def count(self) -> np.ndarray:
+        return np.diff(self.start)
+
+    def members(self, g: int) -> np.ndarray:
+        return self.order[self.start[g] : self.start[g + 1]]
+
+    @cached_property
+    def capacity(self) -> np.ndarray:
+        """(groups x resources) capacity of one node of each group."""
+        return np.stack([self.gpus, self.cpu_m, self.ram_mib], axis=1).astype(np.int64)
+
+
+WHOLE, FRACTION, MIG = 0, 1, 2  # how a shape uses GPUs (WHOLE includes CPU-only)
+
+
+@dataclass(frozen=True, eq=False)
+class Shapes:
+    """Distinct per-replica needs.
+
+    `demand` is what a replica takes from its node (whole GPUs, CPU, RAM). Shapes that
+    share a GPU also need room on one GPU: `milli` and `gpu_mem_mib` for a fraction,
+    the MIG profile's slices for a MIG instance (which depend on the GPU type).
+    """
+
+    of_workload: np.ndarray  # shape index of each workload
+    demand: np.ndarray  # (shapes x resources)
+    kind: np.ndarray  # WHOLE, FRACTION or MIG
+    milli: np.ndarray
+    gpu_mem_mib: np.ndarray
+    mig_profile: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.demand)
+
+    def mig_slices(self, s: int, gpu_type: GpuType) -> tuple[int, int]:
+        """(compute, memory) slices of MIG shape s on a GPU of `gpu_type`."""
+        profile = gpu_type.mig_profiles[self.mig_profile[s]]
+        return profile.compute_slices, profile.memory_slices
+
+
+@dataclass(frozen=True, eq=False)
+class PackingInstance:
+    """The reduced instance every formulation and heuristic works from."""
+
+    domain: Domain
+    groups: NodeGroups
+    shapes: Shapes
+    compat: np.ndarray  # (workloads x groups) bool
+
+    @cached_property
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Compatible (workload, group) pairs, workload-major: the model's sparse index."""
+        w, g = np.nonzero(self.compat)
+        return w, g
+
+    @cached_property
+    def fit(self) -> np.ndarray:
+        """(shapes x groups) how many replicas of a shape fit on one empty node of a group."""
+        fit = max_fit(self.groups.capacity, self.shapes.demand)
+        shapes, groups = self.shapes, self.groups
+        for s in np.flatnonzero(shapes.kind == FRACTION):
+            per_gpu = np.full(len(groups), MILLI // shapes.milli[s])
+            if shapes.gpu_mem_mib[s] > 0:
+                per_gpu = np.minimum(per_gpu, groups.gpu_memory_mib // shapes.gpu_mem_mib[s])
+            fit[s] = np.minimum(fit[s], per_gpu * groups.gpus)
+        for s in np.flatnonzero(shapes.kind == MIG):
+            per_gpu = np.zeros(len(groups), dtype=np.int64)
+            for g in np.flatnonzero(groups.mig & (groups.gpu_type >= 0)):
+                gpu_type = groups.gpu_types[groups.gpu_type[g]]
+                if shapes.mig_profile[s] in gpu_type.mig_profiles:
+                    compute, memory = shapes.mig_slices(s, gpu_type)
+                    per_gpu[g] = min(MIG_COMPUTE_SLICES // compute, MIG_MEMORY_SLICES // memory)
+            fit[s] = np.minimum(fit[s], per_gpu * groups.gpus)
+        return fit
+
+
+def max_fit(capacity: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """(shapes x groups) floor(capacity / demand) over the resources a shape uses."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(
+            demand[:, None, :] > 0,
+            capacity[None, :, :] // np.maximum(demand[:, None, :], 1),
+            np.iinfo(np.int64).max,
+        )
+    return ratio.min(axis=2)
+
+
+def group_nodes(domain: Domain) -> NodeGroups:
+    fleet = domain.fleet
+    key = np.stack(
+        [
+            fleet.gpu_type,
+            fleet.gpus,
+            fleet.cpu_m,
+            fleet.ram_mib,
+            np.round(fleet.cost * 1e6).astype(np.int64),
+            fleet.mig,
+        ],
+        axis=1,
+    ).astype(np.int64)
+    _, first, of_node = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    of_node = of_node.ravel()
+    # Number groups by their first node so the order follows the file.
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    of_node = rank[of_node]
+    first = np.sort(first)
+    order = np.argsort(of_node, kind="stable")
+    start = np.concatenate([[0], np.cumsum(np.bincount(of_node, minlength=len(first)))])
+    return NodeGroups(
+        of_node=of_node,
+        order=order,
+        start=start,
+        gpu_type=fleet.gpu_type[first],
+        gpus=fleet.gpus[first],
+        cpu_m=fleet.cpu_m[first],
+        ram_mib=fleet.ram_mib[first],
+        cost=fleet.cost[first],
+        gpu_memory_mib=fleet.gpu_memory_mib[first],
+        mig=fleet.mig[first],
+        gpu_types=fleet.gpu_types,
+    )
+
+
+def group_shapes(domain: Domain) -> Shapes:
+    d = domain.demand
+    kind = np.where(d.gpu_milli > 0, FRACTION, np.where(d.mig_profile != "", MIG, WHOLE))
+    profile_id = np.unique(d.mig_profile.astype(str), return_inverse=True)[1].ravel()
+    # GPU memory shapes only what a shared GPU holds; for whole GPUs it is a filter.
+    shared_memory = np.where(kind == FRACTION, d.gpu_mem_mib, 0)
+    key = (
+        np.stack(
+            [
+                d.gpus,
+                d.cpu_m,
+                d.ram_mib,
+                kind,
+                d.gpu_milli,
+                shared_memory,
+                np.where(kind == MIG, profile_id, -1),
+            ],
+            axis=1,
+        )
+        .astype(np.int64)
+        .reshape(len(d), 7)
+    )
+    _, first, of_workload = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    of_workload = of_workload.ravel()
+    return Shapes(
+        of_workload=of_workload,
+        demand=key[first, :3],
+        kind=kind[first],
+        milli=d.gpu_milli[first],
+        gpu_mem_mib=shared_memory[first],
+        mig_profile=d.mig_profile[first],
+    )
+
+
+def reduce(domain: Domain) -> PackingInstance:
+    groups = group_nodes(domain)
+    return PackingInstance(
+        domain=domain,
+        groups=groups,
+        shapes=group_shapes(domain),
+        compat=compatibility(groups, domain.demand),
+    )

@@ -1,0 +1,104 @@
+"""`allocator roadef`: the ROADEF/EURO 2012 machine reassignment files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allocator.errors import ExitCode
+from allocator.roadef import Evaluation, RoadefInstance, evaluate, read_assignment, read_model
+from cli.common import error, handles_errors, out
+
+app = typer.Typer(
+    name="roadef",
+    help="Google ROADEF/EURO 2012 machine reassignment: read, check and cost its files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def roadef() -> None:
+    """Google ROADEF/EURO 2012 machine reassignment: read, check and cost its files."""
+
+
+@app.command("eval")
+@handles_errors
+def eval_(
+    model: Annotated[Path, typer.Argument(help="instance file (model_*.txt)")],
+    assignment: Annotated[Path, typer.Argument(help="initial assignment (assignment_*.txt)")],
+    solution: Annotated[
+        Path | None,
+        typer.Argument(help="new assignment to evaluate; omitted: the initial one itself"),
+    ] = None,
+) -> None:
+    """Cost of a solution, term by term, as the official checker computes it.
+
+    Exits 0 if feasible, 5 listing every violation if not, 2 on a malformed file.
+    """
+    instance = read_model(model)
+    initial = read_assignment(assignment, instance)
+    new = initial if solution is None else read_assignment(solution, instance)
+    result = evaluate(instance, initial, new)
+    for line in cost_lines(instance, result):
+        out.print(line, markup=False, highlight=False)
+    subject = solution if solution is not None else assignment
+    if result.violations:
+        for violation in result.violations:
+            error(f"{subject}: {violation}")
+        count = len(result.violations)
+        out.print(
+            f"{subject}: infeasible: {count} hard-constraint violation{'s' * (count > 1)}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(int(ExitCode.PLAN_REJECTED))
+    out.print(
+        f"{subject}: feasible, {result.moved} of {instance.num_processes} processes moved",
+        markup=False,
+        highlight=False,
+    )
+
+
+def cost_lines(instance: RoadefInstance, result: Evaluation) -> list[str]:
+    """Each weighted term with its unweighted parts, then the total."""
+
+    def parts(terms: tuple[int, ...], weights, label: str) -> str:
+        shown = ", ".join(
+            f"{label} {k}: {term} x {int(w)}"
+            for k, (term, w) in enumerate(zip(terms, weights, strict=True))
+        )
+        return f"  ({shown})" if shown else ""
+
+    rows = [
+        (
+            "load cost",
+            result.load_cost,
+            parts(result.load, instance.load_cost_weight, "resource"),
+        ),
+        (
+            "balance cost",
+            result.balance_cost,
+            parts(result.balance, instance.balance_weight, "balance"),
+        ),
+        (
+            "process move cost",
+            result.process_move_cost,
+            f"  ({result.process_moves} x {instance.process_move_weight})",
+        ),
+        (
+            "service move cost",
+            result.service_move_cost,
+            f"  ({result.service_moves} x {instance.service_move_weight})",
+        ),
+        (
+            "machine move cost",
+            result.machine_move_cost,
+            f"  ({result.machine_moves} x {instance.machine_move_weight})",
+        ),
+        ("total cost", result.total, ""),
+    ]
+    return [f"{name:<17} = {value}{detail}" for name, value, detail in rows]
