@@ -1,0 +1,1 @@
+"""Domain to model: reduction, node patterns, the placement model, pricing, decoding."""
