@@ -18,11 +18,11 @@ import numpy as np
 
 from allocator.build.master import Formulation
 from allocator.build.patterns import PatternPool, shape_bounds
-from allocator.build.pricing import pricing_problem, read_pattern
+from allocator.build.pricing import greedy_patterns, pricing_problem, read_pattern
 from allocator.build.reduce import PackingInstance
 from allocator.problem import Problem
 from solvers import registry
-from solvers.base import SolveOptions, SolverError
+from solvers.base import SolveOptions, SolverError, Status
 
 _EPS = 1e-7
 
@@ -42,7 +42,9 @@ def generate_columns(
     pool: PatternPool,
     level_problem: Callable[[PatternPool], tuple[Formulation, Problem]],
     deadline: float | None,
-    max_rounds: int = 200,
+    max_rounds: int = 500,
+    pricing_cap: float = 10.0,
+    smoothing: float = 0.5,
 ) -> ColumnGeneration:
     """Extend `pool` until the LP of `level_problem(pool)` cannot improve (or time runs out)."""
     lp_solver = registry.get("highs")
@@ -50,6 +52,7 @@ def generate_columns(
     incomplete = np.flatnonzero(~pool.complete & (bounds.sum(axis=1) > 0))
     lp_s = pricing_s = 0.0
     bound = None
+    smooth = None
     for rounds in range(1, max_rounds + 1):
         form, problem = level_problem(pool)
         started = time.perf_counter()
@@ -61,27 +64,99 @@ def generate_columns(
         slot_dual[form.slot_g, form.slot_s] = lp.duals[problem.row_block("slots").slice]
         node_dual = lp.duals[problem.row_block("nodes").slice]
         started = time.perf_counter()
-        found, lagrangian = [], 0.0
-        for g in incomplete:
-            value = np.maximum(-slot_dual[g], 0.0)
-            threshold = -node_dual[g]
-            pricing = pricing_problem(inst, g, value, bounds[g])
-            result = registry.get("highs").solve(
-                pricing.problem, SolveOptions(time_limit=_left(deadline, cap=30.0))
-            )
-            if result.x is not None and -result.objective > threshold + _EPS:
-                found.append((g, read_pattern(pricing, result.x, len(inst.shapes))))
-            best_possible = -result.bound if result.bound is not None else np.inf
-            lagrangian += inst.groups.count[g] * min(0.0, threshold - best_possible)
+        values = np.maximum(-slot_dual, 0.0)
+        thresholds = -node_dual
+        # Price at duals smoothed towards earlier rounds' (they oscillate less); keep what
+        # improves at the current duals, and price at the current duals when that finds none.
+        smooth = values if smooth is None else smoothing * smooth + (1 - smoothing) * values
+        found = _greedy_columns(inst, incomplete, smooth, values, thresholds, bounds)
+        if not found and smoothing:
+            smooth = values
+            found = _greedy_columns(inst, incomplete, values, values, thresholds, bounds)
+        exact = not found
+        lagrangian = 0.0
+        if exact:  # the greedy rules found nothing: ask each group's pricing MIP
+            for g in incomplete:
+                best_possible, parts = _exact_pricing(
+                    inst, g, values[g], bounds[g], thresholds[g], deadline, pricing_cap
+                )
+                if parts is not None:
+                    found.append((g, parts))
+                lagrangian += inst.groups.count[g] * min(0.0, thresholds[g] - best_possible)
         pricing_s += time.perf_counter() - started
-        bound = lp.objective + lagrangian
+        if exact:
+            bound = lp.objective + lagrangian
         if not found:
             return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
-        for g, (whole, gpu_configs, configs) in found:
-            pool = pool.with_patterns(np.array([g]), whole, gpu_configs, configs)
+        pool = _add_all(pool, found)
         if deadline is not None and time.perf_counter() >= deadline:
             break
     return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
+
+
+def _exact_pricing(
+    inst: PackingInstance,
+    g: int,
+    value: np.ndarray,
+    ub: np.ndarray,
+    threshold: float,
+    deadline: float | None,
+    cap: float,
+):
+    """(upper bound on the best pattern's worth, an improving pattern or None).
+
+    The MIP only admits patterns worth more than the node costs and stops at the first
+    few it finds; when it is infeasible, none exists.
+    """
+    pricing = pricing_problem(inst, g, value, ub, at_least=threshold + _EPS)
+    options = SolveOptions(
+        time_limit=_left(deadline, cap=cap), backend_options={"mip_max_improving_sols": 3}
+    )
+    result = registry.get("highs").solve(pricing.problem, options)
+    if result.status == Status.INFEASIBLE:
+        return threshold, None
+    if result.x is None:  # stopped without an answer: fall back to the LP relaxation's bound
+        relaxed = registry.get("highs").solve(
+            pricing_problem(inst, g, value, ub).problem.with_lp_relaxation(), SolveOptions()
+        )
+        return -relaxed.objective, None
+    best = -result.bound if result.bound is not None else np.inf
+    return best, read_pattern(pricing, result.x, len(inst.shapes))
+
+
+def _greedy_columns(
+    inst: PackingInstance,
+    groups: np.ndarray,
+    price_at: np.ndarray,
+    values: np.ndarray,
+    thresholds: np.ndarray,
+    bounds: np.ndarray,
+) -> list:
+    """Patterns the greedy rules find at duals `price_at` that improve at `values`."""
+    found = []
+    for g in groups:
+        for parts, _ in greedy_patterns(inst, g, price_at[g], bounds[g]):
+            counts = parts[0][0] + parts[1][0] @ parts[2]
+            if values[g] @ counts > thresholds[g] + _EPS:
+                found.append((g, parts))
+    return found
+
+
+def _add_all(pool: PatternPool, found: list) -> PatternPool:
+    """One pool update for all of a round's patterns (their configurations stacked)."""
+    n_shapes = pool.counts.shape[1]
+    tables = [parts[2] for _, parts in found]
+    offsets = np.cumsum([0] + [len(t) for t in tables])
+    by_config = np.zeros((len(found), int(offsets[-1])), dtype=np.int64)
+    for row, (_, (_, multiplicity, table)) in enumerate(found):
+        by_config[row, offsets[row] : offsets[row] + len(table)] = multiplicity[0]
+    stacked = np.concatenate(tables) if offsets[-1] else np.zeros((0, n_shapes), dtype=np.int64)
+    return pool.with_patterns(
+        np.array([g for g, _ in found]),
+        np.array([parts[0][0] for _, parts in found]),
+        by_config,
+        stacked,
+    )
 
 
 def _left(deadline: float | None, cap: float | None = None) -> float | None:

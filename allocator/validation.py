@@ -112,6 +112,7 @@ def _message(root: type[BaseModel], loc: Loc, err: dict[str, Any]) -> str:
             "less_than_equal": "<=",
         }[kind]
         bound = next(iter(ctx.values()))
+        bound = f"{bound:g}" if isinstance(bound, int | float) else bound
         what = "a positive number" if (op, bound) == (">", 0) else f"a number {op} {bound}"
         return f"expected {what}, got {got}"
     if kind in ("int_type", "int_from_float", "int_parsing"):

@@ -62,9 +62,9 @@ CASES = {
         with_change(lambda d: d["nodes"][1].update(cpus=0)),
         'nodes["gpu-b"].cpus: expected a positive number, got 0',
     ),
-    "zero replica cpu": (
-        with_change(lambda d: d["workloads"][0]["resources"].update(cpus=0)),
-        'workloads["llama-70b"].resources.cpus: expected a positive number, got 0',
+    "negative replica cpu": (
+        with_change(lambda d: d["workloads"][0]["resources"].update(cpus=-2)),
+        'workloads["llama-70b"].resources.cpus: expected a number >= 0, got -2',
     ),
     "min above max": (
         with_change(lambda d: d["workloads"][0].update(replicas={"min": 3, "max": 2})),

@@ -42,6 +42,7 @@ class PatternPool:
     gpu_configs: sp.csr_array
     configs: np.ndarray
     complete: np.ndarray  # (groups,) bool: every maximal pattern of the group is present
+    keys: frozenset[bytes] = frozenset()  # (group, counts) of every pattern, to skip repeats
 
     def __len__(self) -> int:
         return len(self.group)
@@ -62,31 +63,36 @@ class PatternPool:
         """Add patterns given by whole-shape counts and GPU-configuration counts.
 
         `configs` (new configurations, rows over shapes) are merged into the pool's table;
-        `gpu_configs` counts refer to them. Duplicates and empty patterns are dropped.
+        `gpu_configs` counts refer to them. Repeats and empty patterns are dropped.
         """
         table, remap = _merge_configs(self.configs, configs)
         n_q = len(table)
         new_gc = _reindex_columns(gpu_configs, remap, n_q)
-        old_gc = _resize(self.gpu_configs, n_q)
-        all_group = np.concatenate([self.group, np.asarray(group, dtype=np.int64)])
-        new_counts = np.asarray(whole, dtype=np.int64) + (new_gc @ table).astype(np.int64)
-        all_counts = np.concatenate([self.counts, new_counts.astype(np.int32)])
-        all_gc = sp.csr_array(sp.vstack([old_gc, sp.csr_array(new_gc)]).astype(np.int32))
-        keep = all_counts.any(axis=1)
-        key = np.concatenate([all_group[:, None], all_counts], axis=1)[keep]
-        rows = np.flatnonzero(keep)
-        _, first = np.unique(key, axis=0, return_index=True)
-        chosen = rows[np.sort(first)]
+        group = np.asarray(group, dtype=np.int64)
+        new_counts = (np.asarray(whole, dtype=np.int64) + new_gc @ table).astype(np.int32)
+        keys = set(self.keys)
+        chosen = []
+        for k, row in enumerate(np.concatenate([group[:, None], new_counts], axis=1)):
+            key = row.astype(np.int64).tobytes()
+            if new_counts[k].any() and key not in keys:
+                keys.add(key)
+                chosen.append(k)
+        chosen_rows = np.array(chosen, dtype=np.int64)
         return PatternPool(
-            all_group[chosen],
-            all_counts[chosen],
-            sp.csr_array(all_gc[chosen]),
+            np.concatenate([self.group, group[chosen_rows]]),
+            np.concatenate([self.counts, new_counts[chosen_rows]]),
+            sp.csr_array(
+                sp.vstack([_resize(self.gpu_configs, n_q), new_gc[chosen_rows]]).astype(np.int32)
+            ),
             table,
             self.complete,
+            frozenset(keys),
         )
 
     def with_complete(self, complete: np.ndarray) -> PatternPool:
-        return PatternPool(self.group, self.counts, self.gpu_configs, self.configs, complete)
+        return PatternPool(
+            self.group, self.counts, self.gpu_configs, self.configs, complete, self.keys
+        )
 
 
 def _merge_configs(table: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,8 +26,14 @@ class Pricing:
     gpus: int
 
 
-def pricing_problem(inst: PackingInstance, g: int, value: np.ndarray, ub: np.ndarray) -> Pricing:
-    """Maximize sum(value[s] * replicas of s) on one node of group g (as a minimization)."""
+def pricing_problem(
+    inst: PackingInstance, g: int, value: np.ndarray, ub: np.ndarray, at_least: float | None = None
+) -> Pricing:
+    """Maximize sum(value[s] * replicas of s) on one node of group g (as a minimization).
+
+    With `at_least`, only patterns worth more than that are feasible: a solver then proves
+    quickly that none exists, or stops at the first it finds.
+    """
     shapes = inst.shapes
     capacity = inst.groups.capacity[g]
     gpus = int(capacity[0])
@@ -96,6 +102,17 @@ def pricing_problem(inst: PackingInstance, g: int, value: np.ndarray, ub: np.nda
             np.repeat(shapes.demand[shared, dim], gpus),
         )
 
+    if at_least is not None:
+        rows = b.add_rows("worth", 1, lo=at_least)
+        b.add_entries(rows, np.zeros(len(whole)), a, np.arange(len(whole)), value[whole])
+        b.add_entries(
+            rows,
+            np.zeros(len(shared) * gpus),
+            per_gpu,
+            np.arange(len(shared) * gpus),
+            np.repeat(value[shared], gpus),
+        )
+
     if len(shared):
         rows = b.add_rows("shape_bound", len(shared), hi=ub[shared].astype(float))
         b.add_entries(
@@ -106,13 +123,35 @@ def pricing_problem(inst: PackingInstance, g: int, value: np.ndarray, ub: np.nda
             1.0,
         )
 
-    # Symmetry: whole-GPU mode first, then fractions, then MIG, then unused GPUs.
+    # Symmetry: whole-GPU mode first, then fractions, then MIG, then unused GPUs; among
+    # fraction GPUs, the fuller first.
     if gpus > 1:
         for depth in range(1, len(modes) + 1):
             rows = b.add_rows(f"order_{depth}", gpus - 1, lo=0.0)
             for name in modes[:depth]:
                 b.add_entries(rows, np.arange(gpus - 1), mode[name], np.arange(gpus - 1), 1.0)
                 b.add_entries(rows, np.arange(gpus - 1), mode[name], np.arange(1, gpus), -1.0)
+        if len(fraction):
+            milli = gpu_demand(inst, g, FRACTION)[0][fraction, 0]
+            cols = shared_cols(fraction)
+            rows = b.add_rows("fuller_first", gpus - 1, lo=0.0)
+            b.add_entries(
+                rows,
+                np.tile(np.arange(gpus - 1), len(fraction)),
+                per_gpu,
+                cols[:, :-1].ravel(),
+                np.repeat(milli, gpus - 1),
+            )
+            b.add_entries(
+                rows,
+                np.tile(np.arange(gpus - 1), len(fraction)),
+                per_gpu,
+                cols[:, 1:].ravel(),
+                -np.repeat(milli, gpus - 1),
+            )
+            b.add_entries(
+                rows, np.arange(gpus - 1), mode["whole_mode"], np.arange(gpus - 1), 1000.0
+            )
     return Pricing(b.build(), whole, shared, gpus)
 
 
@@ -132,3 +171,113 @@ def read_pattern(pricing: Pricing, x: np.ndarray, n_shapes: int):
         else (np.zeros((0, n_shapes), dtype=np.int64), np.zeros(0, int))
     )
     return whole[None, :], multiplicity[None, :], configs
+
+
+# Ways to rank shapes by value per unit of the node they take, for greedy pricing.
+_SIZE_RULES = ("max", "sum", "gpu", "cpu")
+
+
+def greedy_patterns(inst: PackingInstance, g: int, value: np.ndarray, ub: np.ndarray):
+    """Good node patterns found fast: fill one node shape by shape, best value density first,
+    under a few definitions of a shape's size. Returns (pattern parts, value) per rule."""
+    shapes = inst.shapes
+    capacity = inst.groups.capacity[g].astype(float)
+    useful = np.flatnonzero((value > 1e-9) & (ub > 0) & (inst.fit[:, g] > 0))
+    if len(useful) == 0:
+        return []
+    gpus = max(capacity[0], 1.0)
+    gpu_share = (shapes.demand[useful, 0] * 1000 + shapes.milli[useful]) / (gpus * 1000)
+    gpu_share = np.where(shapes.kind[useful] == MIG, 1 / (7 * gpus), gpu_share)
+    cpu_share = shapes.demand[useful, 1] / max(capacity[1], 1.0)
+    ram_share = shapes.demand[useful, 2] / max(capacity[2], 1.0)
+    shares = np.stack([gpu_share, cpu_share, ram_share], axis=1)
+    sizes = {
+        "max": shares.max(axis=1),
+        "sum": shares.sum(axis=1),
+        "gpu": gpu_share + 1e-3 * shares.sum(axis=1),
+        "cpu": cpu_share + 1e-3 * shares.sum(axis=1),
+    }
+    found = []
+    for rule in _SIZE_RULES:
+        order = useful[np.argsort(-value[useful] / np.maximum(sizes[rule], 1e-9), kind="stable")]
+        packer = _NodePacker(inst, g)
+        for s in order:
+            packer.add(s, int(ub[s]))
+        parts = packer.pattern()
+        found.append((parts, float(value @ (parts[0][0] + parts[1][0] @ parts[2]))))
+    return found
+
+
+class _NodePacker:
+    """One node of a group being filled, GPU by GPU."""
+
+    def __init__(self, inst: PackingInstance, g: int):
+        self.inst, self.g = inst, g
+        groups = inst.groups
+        self.free = groups.capacity[g, 1:].astype(np.int64).copy()
+        n_gpus = int(groups.gpus[g])
+        self.mode = np.zeros(n_gpus, dtype=np.int8)  # 0 free, 1 whole, 2 fraction, 3 MIG
+        self.left = np.zeros((n_gpus, 2), dtype=np.int64)
+        self.content = np.zeros((n_gpus, len(inst.shapes)), dtype=np.int64)
+        self.whole = np.zeros(len(inst.shapes), dtype=np.int64)
+
+    def add(self, s: int, limit: int) -> None:
+        shapes = self.inst.shapes
+        node_need = shapes.demand[s, 1:]
+        if shapes.kind[s] == WHOLE:
+            k = int(shapes.demand[s, 0])
+            fit = limit
+            if k:
+                fit = min(fit, int((self.mode == 0).sum()) // k)
+            used = node_need > 0
+            if used.any():
+                fit = min(fit, int((self.free[used] // node_need[used]).min()))
+            if fit > 0:
+                free = np.flatnonzero(self.mode == 0)[: fit * k]
+                self.mode[free] = 1
+                self.whole[s] += fit
+                self.free -= fit * node_need
+            return
+        kind_mode = 2 if shapes.kind[s] == FRACTION else 3
+        per_gpu, capacity = gpu_demand(self.inst, self.g, shapes.kind[s])
+        need = per_gpu[s]
+        if not need.any() or (capacity < need).any():
+            return
+        used = node_need > 0
+        fit = limit
+        if used.any():
+            fit = min(fit, int((self.free[used] // node_need[used]).min()))
+        if fit <= 0:
+            return
+        # Fill GPUs already shared (fullest first), then open free ones.
+        opened = np.flatnonzero(self.mode == kind_mode)
+        opened = opened[np.argsort(self.left[opened, 0], kind="stable")]
+        free = np.flatnonzero(self.mode == 0)
+        per_opened = _per_gpu_fit(self.left[opened], need)
+        per_free = _per_gpu_fit(capacity[None, :], need)[0]
+        gpus = np.concatenate([opened, free])
+        room = np.concatenate([per_opened, np.full(len(free), per_free)])
+        take = np.clip(fit - (np.cumsum(room) - room), 0, room)
+        chosen = take > 0
+        gpus, take = gpus[chosen], take[chosen]
+        newly = self.mode[gpus] == 0
+        self.mode[gpus] = kind_mode
+        self.left[gpus[newly]] = capacity
+        self.left[gpus] -= take[:, None] * need[None, :]
+        self.content[gpus, s] += take
+        self.free -= int(take.sum()) * node_need
+
+    def pattern(self):
+        contents = self.content[self.content.any(axis=1)]
+        n_shapes = len(self.inst.shapes)
+        if len(contents):
+            configs, multiplicity = np.unique(contents, axis=0, return_counts=True)
+        else:
+            configs, multiplicity = np.zeros((0, n_shapes), dtype=np.int64), np.zeros(0, int)
+        return self.whole[None, :], multiplicity[None, :], configs
+
+
+def _per_gpu_fit(left: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """How many more replicas needing `need` fit in each GPU's `left`."""
+    used = need > 0
+    return (left[:, used] // need[used]).min(axis=1) if len(left) else np.zeros(0, dtype=np.int64)

@@ -16,6 +16,7 @@ from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, GpuType
 from allocator.domain import MILLI, Domain, compatibility
 
 RESOURCES = ("gpus", "cpu_m", "ram_mib")
+_UNLIMITED = 2**31  # fit of a shape that needs nothing a node has
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,9 +121,9 @@ def max_fit(capacity: np.ndarray, demand: np.ndarray) -> np.ndarray:
         ratio = np.where(
             demand[:, None, :] > 0,
             capacity[None, :, :] // np.maximum(demand[:, None, :], 1),
-            np.iinfo(np.int64).max,
+            _UNLIMITED,
         )
-    return ratio.min(axis=2)
+    return np.minimum(ratio.min(axis=2), _UNLIMITED)
 
 
 def group_nodes(domain: Domain) -> NodeGroups:

@@ -121,8 +121,8 @@ class ResourcesSpec(_Strict):
         description="GPU memory per replica in GiB, summed over its GPUs (for a fraction: on"
         " the shared GPU)",
     )
-    cpus: float = Field(gt=0, description="CPU cores per replica")
-    ram_gib: float = Field(gt=0, description="RAM per replica in GiB")
+    cpus: float = Field(ge=0, description="CPU cores per replica")
+    ram_gib: float = Field(ge=0, description="RAM per replica in GiB")
 
 
 class WorkloadSpec(_Strict):
