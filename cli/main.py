@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import generate, inspect, roadef, solve
+from cli import generate, inspect, interop, roadef, solve
 
 app = typer.Typer(
     name="allocator",
@@ -20,6 +20,8 @@ app.command()(inspect.report)
 app.command()(inspect.solvers)
 app.command()(inspect.schema)
 app.command()(generate.generate)
+app.add_typer(interop.import_app, name="import")
+app.add_typer(interop.export_app, name="export")
 app.add_typer(roadef.app, name="roadef")
 
 

@@ -1,0 +1,185 @@
+"""`allocator import` and `allocator export`: inventories from the systems operators run
+(Kubernetes, Slurm, SkyPilot), and plans back in a form those systems accept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allocator.check import check_plan
+from allocator.domain import build_domain
+from allocator.errors import ExitCode
+from allocator.interop.kubernetes import export_kubernetes, import_kubernetes
+from allocator.interop.result import ImportResult, write_inventory
+from allocator.interop.skypilot import import_skypilot
+from allocator.interop.slurm import export_slurm, import_slurm
+from allocator.inventory.load import load_inventory
+from allocator.inventory.schema import Inventory
+from allocator.plan import PlanFile, load_plan, sha256_of, write_text_atomic
+from cli.common import err, error, handles_errors
+
+import_app = typer.Typer(
+    name="import",
+    help="Build an inventory from cluster state: Kubernetes, Slurm or SkyPilot.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+export_app = typer.Typer(
+    name="export",
+    help="Write a plan back as Kubernetes manifests or Slurm node lists.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Output = Annotated[Path, typer.Option("--output", "-o", help="inventory file to write (YAML)")]
+Prices = Annotated[
+    Path | None,
+    typer.Option(
+        help="$/h by node name, instance type or GPU type (per GPU), YAML or CSV; "
+        "without it nodes cost 0"
+    ),
+]
+Name = Annotated[str | None, typer.Option(help="inventory name (default: the output file's name)")]
+
+
+@import_app.command("kubernetes")
+@handles_errors
+def import_kubernetes_command(
+    nodes: Annotated[Path, typer.Option(help="`kubectl get nodes -o json` (or -o yaml) output")],
+    pods: Annotated[Path, typer.Option(help="`kubectl get pods -A -o json` (or -o yaml) output")],
+    output: Output,
+    priority_classes: Annotated[
+        Path | None, typer.Option(help="`kubectl get priorityclasses -o json` output")
+    ] = None,
+    prices: Prices = None,
+    rack_label: Annotated[
+        str | None, typer.Option(help="node label that names the rack, e.g. example.com/rack")
+    ] = None,
+    name: Name = None,
+) -> None:
+    """Nodes, pods grouped by owner, and where they run now, as an inventory."""
+    result = import_kubernetes(
+        nodes, pods, priority_classes, prices, rack_label, name=name or output.stem
+    )
+    _write(result, output, f"allocator import kubernetes --nodes {nodes} --pods {pods}")
+
+
+@import_app.command("slurm")
+@handles_errors
+def import_slurm_command(
+    nodes: Annotated[Path, typer.Option(help="`scontrol show node -o` output")],
+    jobs: Annotated[Path, typer.Option(help="`squeue --json` output")],
+    output: Output,
+    prices: Prices = None,
+    name: Name = None,
+) -> None:
+    """Nodes, pending and running jobs, and where they run now, as an inventory."""
+    result = import_slurm(nodes, jobs, prices, name=name or output.stem)
+    _write(result, output, f"allocator import slurm --nodes {nodes} --jobs {jobs}")
+
+
+@import_app.command("skypilot")
+@handles_errors
+def import_skypilot_command(
+    tasks: Annotated[list[Path], typer.Argument(help="SkyPilot task YAML files")],
+    fleet: Annotated[Path, typer.Option(help="inventory whose fleet the tasks are added to")],
+    output: Output,
+) -> None:
+    """Add SkyPilot tasks as workloads to an existing inventory."""
+    result = import_skypilot(list(tasks), fleet)
+    shown = " ".join(str(t) for t in tasks)
+    _write(result, output, f"allocator import skypilot {shown} --fleet {fleet}")
+
+
+def _write(result: ImportResult, output: Path, command: str) -> None:
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+    header = (
+        f"Written by: {command}\n"
+        f"{len(result.warnings)} warning(s): what the source says but this format cannot "
+        "express yet (see the command's output)."
+    )
+    write_inventory(output, result, header)
+    inventory = result.inventory
+    err.print(
+        f"inventory written to {output}: {len(inventory.nodes)} nodes, "
+        f"{len(inventory.workloads)} workloads, {len(result.warnings)} warnings",
+        markup=False,
+        highlight=False,
+    )
+
+
+@export_app.command("kubernetes")
+@handles_errors
+def export_kubernetes_command(
+    plan: Annotated[Path, typer.Argument(help="plan file made from an imported inventory")],
+    inventory: Annotated[Path, typer.Option(help="the inventory the plan was made for")],
+    pods: Annotated[
+        Path, typer.Option(help="`kubectl get pods -A -o json` output: the pods to pin")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="manifests to write (YAML)")],
+    summary: Annotated[Path | None, typer.Option(help="also write the moves as Markdown")] = None,
+) -> None:
+    """Pods the plan moves or starts, pinned to their nodes, for `kubectl apply --force`."""
+    plan_file, _ = _checked_plan(plan, inventory)
+    result = export_kubernetes(plan_file, pods)
+    write_text_atomic(output, result.manifests_yaml())
+    if summary is not None:
+        write_text_atomic(summary, result.summary_markdown())
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    moves = sum(p.from_node is not None for p in result.pins)
+    err.print(
+        f"{len(result.pins)} pod manifest(s) written to {output} ({moves} moves, "
+        f"{len(result.pins) - moves} starts; {len(result.stops)} pods to stop)",
+        markup=False,
+        highlight=False,
+    )
+
+
+@export_app.command("slurm")
+@handles_errors
+def export_slurm_command(
+    plan: Annotated[Path, typer.Argument(help="plan file made from an imported inventory")],
+    inventory: Annotated[Path, typer.Option(help="the inventory the plan was made for")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="node lists to write")],
+    script: Annotated[
+        Path | None,
+        typer.Option(help="scontrol script to write (default: the output with suffix .sh)"),
+    ] = None,
+) -> None:
+    """Each job's nodes as a hostlist, and `scontrol update` lines for pending jobs."""
+    plan_file, planned_for = _checked_plan(plan, inventory)
+    result = export_slurm(plan_file, planned_for)
+    script = script or output.with_suffix(".sh")
+    if script == output:
+        script = output.with_name(f"{output.name}.sh")
+    write_text_atomic(output, result.nodelists_text())
+    write_text_atomic(script, result.script_text())
+    script.chmod(0o755)
+    for note in result.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    err.print(
+        f"node lists of {len(result.jobs)} job(s) written to {output}, scontrol lines to {script}",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _checked_plan(plan: Path, inventory: Path) -> tuple[PlanFile, Inventory]:
+    """The plan and its inventory; exit 5 unless the checker accepts the plan for it."""
+    planned_for = load_inventory(inventory)
+    domain = build_domain(planned_for, name=inventory.stem)
+    plan_file = load_plan(plan)
+    if plan_file.inventory.sha256 and plan_file.inventory.sha256 != sha256_of(inventory):
+        err.print(f"note: {plan} was made for a different version of {inventory}", markup=False)
+    violations = check_plan(domain, plan_file)
+    if violations:
+        for violation in violations:
+            error(f"{plan}: {violation}")
+        raise typer.Exit(int(ExitCode.PLAN_REJECTED))
+    return plan_file, planned_for

@@ -1,0 +1,583 @@
+"""Slurm import and export: hostlists, scontrol records, GRES/TRES, the sample cluster
+field by field, a plan on it, the node lists applied and re-imported, bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from allocator.domain import build_domain
+from allocator.errors import InputError
+from allocator.interop.hostlist import HostlistError, compress_hostlist, expand_hostlist
+from allocator.interop.slurm import export_slurm, import_slurm
+from allocator.interop.slurm_nodes import records, split_fields
+from allocator.interop.slurm_tres import (
+    Gres,
+    SlurmFormatError,
+    memory_mib,
+    parse_gres,
+    parse_tres,
+    per_node_gres_gpus,
+    tres_gpus,
+)
+from allocator.inventory.load import load_inventory
+from allocator.pipeline import solve_domain
+from allocator.plan import InventoryRef
+from cli.interop import export_app, import_app
+from cli.main import app
+
+DATA = ROOT / "tests" / "data" / "slurm"
+NODES, JOBS, PRICES = DATA / "scontrol_show_node.txt", DATA / "squeue.json", DATA / "prices.csv"
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+# --- hostlists ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "hosts"),
+    [
+        ("gpu-[01-04,07]", ["gpu-01", "gpu-02", "gpu-03", "gpu-04", "gpu-07"]),
+        ("node[1-3]", ["node1", "node2", "node3"]),
+        ("node[9-11]", ["node9", "node10", "node11"]),
+        ("gpu-01", ["gpu-01"]),
+        ("a[1-2],b3,c[08-09]", ["a1", "a2", "b3", "c08", "c09"]),
+        ("r[1-2]n[01-02]", ["r1n01", "r1n02", "r2n01", "r2n02"]),
+        ("cpu-[001-002]", ["cpu-001", "cpu-002"]),
+    ],
+)
+def test_hostlists_expand(expression, hosts):
+    assert expand_hostlist(expression) == hosts
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("", "empty hostlist expression"),
+        ("gpu-[01-04", "'[' is never closed in 'gpu-[01-04'"),
+        ("gpu-01]", "']' without '[' at position 7 in 'gpu-01]'"),
+        ("gpu-[04-01]", "range '04-01' runs backwards in 'gpu-[04-01]'"),
+        ("gpu-[a-b]", "expected a number or a range such as 01-04 inside brackets, got 'a-b'"),
+        ("gpu-[]", "empty brackets '[]' in 'gpu-[]'"),
+        ("gpu-01,,gpu-02", "empty host name in 'gpu-01,,gpu-02'"),
+        ("gpu-[[1]]", "nested '[' at position 6 in 'gpu-[[1]]'"),
+    ],
+)
+def test_malformed_hostlists(expression, message):
+    with pytest.raises(HostlistError) as caught:
+        expand_hostlist(expression)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expression"),
+    [
+        (["gpu-07", "gpu-01", "gpu-02", "gpu-03", "gpu-04"], "gpu-[01-04,07]"),
+        (["node10", "node9", "node11"], "node[9-11]"),
+        (["gpu-01"], "gpu-01"),
+        (["login", "gpu-02", "gpu-01", "cpu-1"], "cpu-1,gpu-[01-02],login"),
+        (["gpu-1", "gpu-01"], "gpu-01,gpu-1"),
+    ],
+)
+def test_hostlists_compress(hosts, expression):
+    assert compress_hostlist(hosts) == expression
+    assert sorted(expand_hostlist(expression)) == sorted(set(hosts))
+
+
+# --- scontrol records, GRES and TRES ----------------------------------------------------
+
+
+def test_values_with_spaces_are_kept_whole():
+    line = (
+        "NodeName=gpu-9 CPUTot=8 OS=Linux 6.1.0 #1 SMP PREEMPT_DYNAMIC RealMemory=64000 "
+        "State=DOWN+DRAIN Partitions=gpu Reason=gpu xid=79 on GPU 3 [root@2025-03-09T07:12:44] "
+        "Comment=(null)"
+    )
+    assert dict(split_fields(line)) == {
+        "NodeName": "gpu-9",
+        "CPUTot": "8",
+        "OS": "Linux 6.1.0 #1 SMP PREEMPT_DYNAMIC",
+        "RealMemory": "64000",
+        "State": "DOWN+DRAIN",
+        "Partitions": "gpu",
+        "Reason": "gpu xid=79 on GPU 3 [root@2025-03-09T07:12:44]",
+        "Comment": "(null)",
+    }
+
+
+def test_the_indented_form_is_read_too():
+    text = (
+        "NodeName=gpu-a100-01 Arch=x86_64 CoresPerSocket=32\n"
+        "   CPUAlloc=0 CPUEfctv=128 CPUTot=128 CPULoad=0.60\n"
+        "   OS=Linux 6.18.44-fc-v595 #1 SMP PREEMPT_DYNAMIC @0\n"
+        "   RealMemory=1031000 AllocMem=0 FreeMem=21593 Sockets=2 Boards=1\n"
+        "\n"
+        "NodeName=gpu-a100-02 CPUTot=128\n"
+        "   RealMemory=1031000\n"
+    )
+    found = records(text)
+    assert [line for line, _ in found] == [1, 6]
+    first = dict(split_fields(found[0][1]))
+    assert first["OS"] == "Linux 6.18.44-fc-v595 #1 SMP PREEMPT_DYNAMIC @0"
+    assert first["CPUEfctv"] == "128" and first["RealMemory"] == "1031000"
+
+
+def test_a_real_slurm_22_05_record(tmp_path):
+    """`scontrol show node` as Slurm 22.05 prints it (indented; GRES not registered)."""
+    (tmp_path / "nodes.txt").write_text(
+        "NodeName=gpu-a100-01 Arch=x86_64 CoresPerSocket=32\n"
+        "   CPUAlloc=0 CPUEfctv=128 CPUTot=128 CPULoad=0.60\n"
+        "   AvailableFeatures=a100,sxm4,80gb\n"
+        "   ActiveFeatures=a100,sxm4,80gb\n"
+        "   Gres=(null)\n"
+        "   NodeAddr=127.0.0.1 NodeHostName=localhost Version=22.05.8\n"
+        "   OS=Linux 6.18.44-fc-v595 #1 SMP PREEMPT_DYNAMIC @0\n"
+        "   RealMemory=1031000 AllocMem=0 FreeMem=21593 Sockets=2 Boards=1\n"
+        "   State=IDLE ThreadsPerCore=2 TmpDisk=0 Weight=10 Owner=N/A MCS_label=N/A\n"
+        "   Partitions=gpu,a100\n"
+        "   BootTime=2026-11-21T09:02:36 SlurmdStartTime=2026-11-21T09:09:12\n"
+        "   LastBusyTime=2026-11-21T09:09:12\n"
+        "   CfgTRES=cpu=128,mem=1031000M,billing=128\n"
+        "   AllocTRES=\n"
+        "   CapWatts=n/a\n"
+        "   CurrentWatts=0 AveWatts=0\n"
+        "   ExtSensorsJoules=n/s ExtSensorsWatts=0 ExtSensorsTemp=n/s\n"
+    )
+    (tmp_path / "jobs.json").write_text('{"jobs": []}')
+    result = import_slurm("nodes.txt", "jobs.json")
+    assert result.document["nodes"] == [
+        {
+            "id": "gpu-a100-01",
+            "cpus": 128,
+            "ram_gib": 1031000 / 1024,
+            "cost_per_hour": 0,
+            "labels": {"slurm/partitions": "gpu,a100", "slurm/features": "a100,sxm4,80gb"},
+        }
+    ]
+    assert result.nodes[0].fields["OS"] == "Linux 6.18.44-fc-v595 #1 SMP PREEMPT_DYNAMIC @0"
+    assert result.nodes[0].schedulable
+
+
+@pytest.mark.parametrize(
+    ("text", "gres"),
+    [
+        ("gpu:a100:8", [Gres("gpu", "a100", 8)]),
+        ("gpu:8(S:0-1)", [Gres("gpu", None, 8, "S:0-1")]),
+        (
+            "gpu:h100:8(S:0-1),shard:h100:64(S:0-1)",
+            [Gres("gpu", "h100", 8, "S:0-1"), Gres("shard", "h100", 64, "S:0-1")],
+        ),
+        ("gpu:tesla:no_consume:2", [Gres("gpu", "tesla", 2)]),
+        ("mps:1K", [Gres("mps", None, 1024)]),
+        ("gpu:4(S:0,2)", [Gres("gpu", None, 4, "S:0,2")]),
+        ("(null)", []),
+    ],
+)
+def test_gres(text, gres):
+    assert parse_gres(text) == gres
+
+
+def test_tres_and_memory():
+    tres = parse_tres("cpu=32,mem=256G,node=1,billing=32,gres/gpu=8")
+    assert tres == {"cpu": "32", "mem": "256G", "node": "1", "billing": "32", "gres/gpu": "8"}
+    assert tres_gpus(tres) == (8, None)
+    assert tres_gpus(parse_tres("cpu=8,gres/gpu:a100=8")) == (8, "a100")
+    assert tres_gpus(parse_tres("gres/gpu=16,gres/gpu:h100=16")) == (16, "h100")
+    assert per_node_gres_gpus("gres/gpu:h100:8") == (8, "h100")
+    assert per_node_gres_gpus("gres:gpu:4") == (4, None)
+    assert per_node_gres_gpus("cpu:4") is None
+    assert memory_mib("256G") == 262144
+    assert memory_mib("210304M") == 210304
+    assert memory_mib("1T") == 1024**2
+    assert memory_mib("500") == 500
+    with pytest.raises(SlurmFormatError, match="expected a memory size"):
+        memory_mib("lots")
+    with pytest.raises(SlurmFormatError, match="expected 'name=value'"):
+        parse_tres("cpu=4,gpu")
+
+
+# --- the sample cluster ---------------------------------------------------------------
+
+
+def sample():
+    return import_slurm(NODES, JOBS, PRICES)
+
+
+def test_sample_nodes_field_by_field():
+    nodes = {n["id"]: n for n in sample().document["nodes"]}
+    assert nodes["gpu-h100-01"] == {
+        "id": "gpu-h100-01",
+        "gpu_type": "H100",  # typed GRES gpu:h100:8
+        "gpus": 8,
+        "cpus": 192,
+        "ram_gib": 2063937 / 1024,  # RealMemory is in MiB ("MB")
+        "cost_per_hour": 98.32,  # 8 x 12.29 $/GPU-h
+        "labels": {"slurm/partitions": "gpu,h100", "slurm/features": "h100,hbm3,ib"},
+    }
+    # gres type "a100" refined by the feature "80gb"
+    assert [nodes[n]["gpu_type"] for n in ("gpu-a100-01", "gpu-a100-02")] == ["A100-80GB"] * 2
+    assert nodes["gpu-a100-01"]["cost_per_hour"] == 40.96
+    l4 = nodes["gpu-l4-01"]  # untyped GRES gpu:8, model from the feature "l4"
+    assert (l4["gpu_type"], l4["gpus"], l4["cpus"], l4["cost_per_hour"]) == ("L4", 8, 192, 6.4)
+    assert nodes["cpu-01"] == {
+        "id": "cpu-01",
+        "cpus": 64,
+        "ram_gib": (257000 - 2048) / 1024,  # less MemSpecLimit
+        "cost_per_hour": 1.536,  # by node name
+        "labels": {"slurm/partitions": "cpu"},
+    }
+    assert list(nodes) == [
+        "gpu-h100-01",
+        "gpu-h100-02",
+        "gpu-a100-01",
+        "gpu-a100-02",
+        "gpu-l4-01",
+        "cpu-01",
+    ]
+
+
+def test_sample_jobs_field_by_field():
+    result = sample()
+    workloads = {w["id"]: w for w in result.document["workloads"]}
+    assert list(workloads) == [
+        "llama-pretrain-1001",
+        "eval-sweep-1002",
+        "finetune-70b-1003",
+        "data-prep-1004",
+        "batch-infer-1005",
+        "hparam-sweep-1006",
+    ]  # job 1000 is COMPLETED
+    assert workloads["llama-pretrain-1001"] == {
+        "id": "llama-pretrain-1001",
+        "kind": "batch",
+        "priority": 20512,
+        "replicas": 2,
+        # tres_alloc_str cpu=192,mem=1T over 2 nodes; tres_per_node gres/gpu:h100:8
+        "resources": {"gpus": 8, "cpus": 96, "ram_gib": 512},
+        "gpu_types": ["H100"],
+        "labels": {
+            "slurm/job-id": "1001",
+            "slurm/state": "RUNNING",
+            "slurm/partition": "h100",
+            "slurm/user": "alice",
+        },
+    }
+    finetune = workloads["finetune-70b-1003"]
+    assert (finetune["replicas"], finetune["resources"], finetune["gpu_types"]) == (
+        2,
+        {"gpus": 8, "cpus": 64, "ram_gib": 500},
+        ["A100-80GB"],  # the GRES type "a100" of the fleet's nodes
+    )
+    assert workloads["data-prep-1004"]["resources"] == {"cpus": 16, "ram_gib": 64}
+    assert "gpu_types" not in workloads["batch-infer-1005"]  # untyped gres/gpu:2
+    assert workloads["batch-infer-1005"]["resources"]["gpus"] == 2
+    assert workloads["hparam-sweep-1006"]["id"] == "hparam-sweep-1006"  # name had a space
+    assert result.document["current_placement"] == {
+        "llama-pretrain-1001": ["gpu-h100-01", "gpu-h100-02"],
+        "eval-sweep-1002": ["gpu-a100-01"],
+    }
+    job = {j.job_id: j for j in result.jobs}["1005"]
+    assert (job.state, job.excluded_nodes, job.node_count) == ("PENDING", "gpu-a100-02", 1)
+
+
+def test_sample_warnings():
+    texts = [str(w) for w in sample().warnings]
+    assert texts[:3] == [
+        "nodes/gpu-h100-02: Gres: shard:h100:64: not planned (only whole GPUs are)",
+        "nodes/gpu-a100-02: State: IDLE+DRAIN (Reason=xid 79 on GPU 3, fell off the bus "
+        "[root@2025-03-09T07:12:44]): not carried over: the inventory has no node states yet; "
+        "the plan may place jobs on it",
+        "nodes/gpu-l4-01: State: DOWN* (Reason=Not responding [slurm@2025-03-09T09:30:00]): not "
+        "carried over: the inventory has no node states yet; the plan may place jobs on it",
+    ]
+    for expected in (
+        "jobs/1001: partition: runs only in partition h100: not carried over (the inventory has "
+        "no node selectors yet); the plan may place it on nodes outside the partition",
+        "jobs/1003: node_count: the job needs 2 distinct nodes: not carried over (the inventory "
+        "cannot keep replicas apart yet); the plan may put two of them on one node",
+        "jobs/1004: features: constraint 'avx512' on node features: not carried over",
+        "jobs/1005: excluded_nodes: excludes nodes gpu-a100-02: not carried over",
+        "jobs/1006: array_task_string: a pending job array (tasks 0-7): imported as one job",
+    ):
+        assert expected in texts
+    assert not any("cost_per_hour" in t for t in texts)
+
+
+def solved():
+    result = sample()
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="lab"), "highs")
+    return result, outcome
+
+
+def test_sample_solves_to_a_plan_the_checker_accepts():
+    _, outcome = solved()
+    assert outcome.violations == []
+    assert outcome.plan.objective.hard_shortfall == 0
+    finetune = sorted(p.node for p in outcome.plan.placements if p.workload == "finetune-70b-1003")
+    assert finetune == ["gpu-a100-01", "gpu-a100-02"]  # so eval-sweep must leave gpu-a100-01
+
+
+def apply_node_lists(squeue: dict, nodelists: str) -> dict:
+    """Jobs started (or requeued and restarted) on the nodes the export lists."""
+    doc = copy.deepcopy(squeue)
+    jobs = {j["job_id"]: j for j in doc["jobs"]}
+    for line in nodelists.splitlines():
+        if line.startswith("#"):
+            continue
+        fields = dict(re.findall(r"(\w+)=(\S+)", line))
+        job = jobs[int(fields["JobId"])]
+        assert fields["NumNodes"] == fields["Placed"]
+        job["nodes"] = fields["NodeList"]
+        job["job_state"] = ["RUNNING"]
+        job["tres_alloc_str"] = job["tres_req_str"]
+    return doc
+
+
+def test_export_applied_and_reimported_is_the_planned_state(tmp_path):
+    result, outcome = solved()
+    exported = export_slurm(outcome.plan, result.inventory)
+    after = tmp_path / "squeue-after.json"
+    after.write_text(
+        json.dumps(apply_node_lists(json.loads(JOBS.read_text()), exported.nodelists_text()))
+    )
+    again = import_slurm(NODES, after, PRICES)
+    planned: dict[str, list[str]] = {}
+    for p in outcome.plan.placements:
+        planned.setdefault(p.workload, []).append(p.node)
+    current = {w: sorted(nodes) for w, nodes in again.inventory.current_placement.items()}
+    assert current == {w: sorted(nodes) for w, nodes in planned.items()}
+
+
+def test_export_node_lists_and_script():
+    result, outcome = solved()
+    exported = export_slurm(outcome.plan, result.inventory)
+    lines = exported.nodelists_text().splitlines()
+    assert lines[0] == "# Node lists of the Slurm jobs in allocator plan 'lab'."
+    assert lines[1] == (
+        "JobId=1001 Workload=llama-pretrain-1001 State=RUNNING NumNodes=2 Placed=2 "
+        "NodeList=gpu-h100-[01-02]"
+    )
+    assert lines[3] == (
+        "JobId=1003 Workload=finetune-70b-1003 State=PENDING NumNodes=2 Placed=2 "
+        "NodeList=gpu-a100-[01-02]"
+    )
+    script = exported.script_text()
+    assert script.startswith("#!/bin/sh\n")
+    assert "scontrol update JobId=1003 ReqNodeList=gpu-a100-[01-02]\n" in script
+    eval_nodes = next(j for j in exported.jobs if j.job_id == "1002").hostlist
+    assert (
+        f"# JobId=1002 runs on gpu-a100-01; the plan moves it to {eval_nodes}. A running job "
+        "cannot move; to follow the plan:\n"
+        f"#   scontrol requeue 1002 && scontrol update JobId=1002 ReqNodeList={eval_nodes}\n"
+    ) in script
+    assert "JobId=1001" not in script  # kept where it runs
+    pending = [line for line in script.splitlines() if line.startswith("scontrol update")]
+    assert [line.split()[2] for line in pending] == [
+        "JobId=1003",
+        "JobId=1004",
+        "JobId=1005",
+        "JobId=1006",
+    ]
+
+
+def test_script_refuses_incomplete_or_shared_node_lists():
+    result, outcome = solved()
+    placements = [
+        p.model_copy(update={"node": "gpu-a100-01"}) if p.workload == "finetune-70b-1003" else p
+        for p in outcome.plan.placements
+        if p.workload != "data-prep-1004"
+    ]
+    plan = outcome.plan.model_copy(update={"placements": placements})
+    script = export_slurm(plan, result.inventory).script_text()
+    assert (
+        "# JobId=1003: the plan puts 2 replicas on 1 nodes (gpu-a100-01); Slurm needs 2 "
+        "distinct nodes: not pinned"
+    ) in script
+    assert "# JobId=1004: the plan places it on no node; left as is" in script
+
+
+def test_clamped_priority_is_a_warning(tmp_path):
+    doc = json.loads(JOBS.read_text())
+    doc["jobs"][-1]["priority"] = 4294901759  # the priority/basic plugin counts down from 2^32
+    path = tmp_path / "squeue.json"
+    path.write_text(json.dumps(doc))
+    result = import_slurm(NODES, path, PRICES)
+    assert result.document["workloads"][-1]["priority"] == 1_000_000
+    assert (
+        "jobs/1006: priority: priority 4294901759 is above allocator's maximum: planned as "
+        "1,000,000"
+    ) in [str(w) for w in result.warnings]
+
+
+def test_older_squeue_layout_with_plain_numbers(tmp_path):
+    job = {
+        "job_id": 77,
+        "name": "old",
+        "job_state": "RUNNING",
+        "partition": "gpu",
+        "nodes": "gpu-h100-01",
+        "node_count": 1,
+        "cpus": 16,
+        "tres_req_str": "cpu=16,mem=64G,node=1,billing=16,gres/gpu=2",
+        "tres_per_node": "gres:gpu:2",
+        "priority": 100,
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"jobs": [job]}))
+    result = import_slurm(NODES, path)
+    workload = result.document["workloads"][0]
+    assert (workload["id"], workload["resources"]) == (
+        "old-77",
+        {"gpus": 2, "cpus": 16, "ram_gib": 64},
+    )
+    assert result.document["current_placement"] == {"old-77": ["gpu-h100-01"]}
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+def node_line(name: str, **fields: str) -> str:
+    values = {"CPUTot": "64", "RealMemory": "256000", "State": "IDLE", "Gres": "(null)", **fields}
+    return f"NodeName={name} " + " ".join(f"{k}={v}" for k, v in values.items())
+
+
+def problems_of(tmp_path: Path, nodes: str, jobs: dict | None = None) -> list[str]:
+    (tmp_path / "nodes.txt").write_text(nodes)
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs or {"jobs": []}, indent=1))
+    with pytest.raises(InputError) as caught:
+        import_slurm("nodes.txt", "jobs.json")
+    return [str(p) for p in caught.value.problems]
+
+
+def test_bad_node_records(tmp_path):
+    nodes = "\n".join(
+        [
+            node_line("a", CPUTot="many"),
+            node_line("b", Gres="gpu:rtx6000:4"),
+            node_line("c", Gres="gpu:4"),
+            node_line("d", Gres="gpu:a100:4,gpu:v100:2"),
+            "Nodes=e CPUTot=4",
+        ]
+    )
+    found = problems_of(tmp_path, nodes + "\n")
+    assert found[0] == "nodes.txt:1: nodes/a: CPUTot: expected a whole number, got 'many'"
+    assert found[1].startswith(
+        "nodes.txt:2: nodes/b: Gres: GPU type 'rtx6000' matches no GPU in allocator's catalog ("
+    )
+    assert found[2] == (
+        "nodes.txt:3: nodes/c: Gres: the GPU model is unknown: the GRES has no type (as in "
+        "gpu:a100:8) and no feature (none) names a GPU in allocator's catalog"
+    )
+    assert found[3] == (
+        "nodes.txt:4: nodes/d: Gres: GPUs of 2 types on one node (a100, v100); allocator plans "
+        "one GPU type per node"
+    )
+    assert (
+        found[4] == "nodes.txt:5: expected a record starting with NodeName=, got 'Nodes=e CPUTot=4'"
+    )
+
+
+def test_empty_node_dump(tmp_path):
+    assert problems_of(tmp_path, "\n") == [
+        "nodes.txt: no nodes: expected the output of 'scontrol show node -o'"
+    ]
+
+
+def test_bad_jobs(tmp_path):
+    jobs = {
+        "jobs": [
+            {
+                "job_id": 5,
+                "job_state": ["RUNNING"],
+                "nodes": "n-[01-",
+                "tres_req_str": "cpu=4,mem=1G",
+            },
+            {
+                "job_id": 6,
+                "job_state": ["RUNNING"],
+                "nodes": "ghost-01",
+                "tres_req_str": "cpu=4,mem=1G",
+            },
+            {"job_id": 7, "job_state": ["PENDING"], "tres_req_str": "cpu=4"},
+            {
+                "job_id": 8,
+                "job_state": "PENDING",
+                "tres_req_str": "cpu=4,mem=1G,gres/gpu:rtx6000=1",
+            },
+            {"job_state": "PENDING"},
+        ]
+    }
+    found = problems_of(tmp_path, node_line("n-01") + "\n", jobs)
+    assert found == [
+        "jobs.json:8:4: jobs/5: nodes: '[' is never closed in 'n-[01-'",
+        "jobs.json:16:4: jobs/6: nodes: the job runs on ghost-01, not in the nodes input",
+        "jobs.json:24:4: jobs/7: tres_req_str: no memory request: neither mem= in the TRES nor "
+        "memory_per_node/_cpu",
+        "jobs.json:26:3: jobs/8: tres_per_node: GPU type 'rtx6000' is the GRES type of no node "
+        "and matches no GPU in allocator's catalog",
+        "jobs.json:31:3: jobs[4]: job_id: expected a job id, got nothing",
+    ]
+
+
+def test_not_squeue_json(tmp_path):
+    found = problems_of(tmp_path, node_line("n-01") + "\n", {"nodes": []})
+    assert found == [
+        "jobs.json:1:1: expected the output of 'squeue --json' (with a 'jobs' list), got no "
+        "jobs key"
+    ]
+
+
+# --- command line ---------------------------------------------------------------------
+
+
+def test_cli_import_solve_export(tmp_path):
+    runner = CliRunner()
+    imported = runner.invoke(
+        import_app,
+        [
+            "slurm",
+            "--nodes",
+            str(NODES),
+            "--jobs",
+            str(JOBS),
+            "--prices",
+            str(PRICES),
+            "-o",
+            "lab.yaml",
+        ],
+    )
+    assert imported.exit_code == 0, imported.output
+    assert "inventory written to lab.yaml: 6 nodes, 6 workloads" in imported.output
+    assert load_inventory("lab.yaml").name == "lab"
+    solved = runner.invoke(app, ["solve", "lab.yaml", "-o", "lab.plan.json", "-q"])
+    assert solved.exit_code == 0, solved.output
+    exported = runner.invoke(
+        export_app, ["slurm", "lab.plan.json", "--inventory", "lab.yaml", "-o", "nodelists.txt"]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert Path("nodelists.txt").read_text().startswith("# Node lists of the Slurm jobs")
+    script = Path("nodelists.sh")
+    assert script.read_text().startswith("#!/bin/sh") and script.stat().st_mode & 0o111
+
+
+def test_cli_export_needs_an_imported_slurm_inventory(tmp_path):
+    runner = CliRunner()
+    plan = tmp_path / "tiny.plan.json"
+    runner.invoke(app, ["solve", str(ROOT / "instances" / "tiny.yaml"), "-o", str(plan), "-q"])
+    result = runner.invoke(
+        export_app,
+        ["slurm", str(plan), "--inventory", str(ROOT / "instances" / "tiny.yaml"), "-o", "x.txt"],
+    )
+    assert result.exit_code == 2
+    assert "the inventory has no Slurm jobs (workloads labelled 'slurm/job-id')" in result.output
+    assert not Path("x.txt").exists()
