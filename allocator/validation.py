@@ -112,8 +112,8 @@ def _message(root: type[BaseModel], loc: Loc, err: dict[str, Any]) -> str:
             "less_than_equal": "<=",
         }[kind]
         bound = next(iter(ctx.values()))
-        bound = f"{bound:g}" if isinstance(bound, int | float) else bound
-        what = "a positive number" if (op, bound) == (">", 0) else f"a number {op} {bound}"
+        shown = f"{bound:g}" if isinstance(bound, int | float) else bound
+        what = "a positive number" if (op, bound) == (">", 0) else f"a number {op} {shown}"
         return f"expected {what}, got {got}"
     if kind in ("int_type", "int_from_float", "int_parsing"):
         return f"expected a whole number, got {got}"
