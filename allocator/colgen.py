@@ -85,13 +85,30 @@ def generate_columns(
                 lagrangian += inst.groups.count[g] * min(0.0, thresholds[g] - best_possible)
         pricing_s += time.perf_counter() - started
         if exact:
-            bound = lp.objective + lagrangian
+            bound = _best(bound, lp.objective + lagrangian)
         if not found:
             return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
         pool = _add_all(pool, found)
         if deadline is not None and time.perf_counter() >= deadline:
             break
+    # Stopped early: bound the LP over every pattern at the last duals, each group's best
+    # pattern bounded by its pricing LP (fast and valid).
+    started = time.perf_counter()
+    lagrangian = 0.0
+    for g in incomplete:
+        relaxed = lp_solver.solve(
+            pricing_problem(inst, g, values[g], bounds[g]).problem.with_lp_relaxation(),
+            SolveOptions(),
+        )
+        best_possible = -relaxed.objective if relaxed.objective is not None else np.inf
+        lagrangian += inst.groups.count[g] * min(0.0, thresholds[g] - best_possible)
+    pricing_s += time.perf_counter() - started
+    bound = _best(bound, lp.objective + lagrangian)
     return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
+
+
+def _best(bound: float | None, candidate: float) -> float:
+    return candidate if bound is None else max(bound, candidate)
 
 
 def _exact_pricing(

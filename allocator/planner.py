@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
+from allocator.baselines.adapter import online_placement
 from allocator.build.decode import (
     columns_from_placement,
     patterns_of_placement,
@@ -35,6 +36,8 @@ from solvers import registry
 from solvers.base import Capability, Solution, SolveOptions, Solver, SolverError, Status
 
 ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
+COLGEN_SHARE = 0.6  # of the time left when a level's column generation starts
+FGD_SEED_LIMIT = 20_000  # replicas
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def plan(
     started = time.perf_counter()
     backend = registry.get(solver)
     inst = reduce(domain)
-    seeds = [greedy_placement(inst, rule) for rule in RULES]
+    seeds = _seeds(inst, options.seed)
     if Capability.HEURISTIC in backend.capabilities:
         return _plan_heuristic(inst, backend, options, seeds, started)
     incumbent = min(seeds, key=lambda p: level_values(inst, p))
@@ -176,7 +179,7 @@ class _LevelRun:
         lp_bound = None
         if not pool.complete.all() and not self._out_of_time():
             cg = generate_columns(
-                self.inst, pool, lambda p: self.level_problem(p, k), self.deadline
+                self.inst, pool, lambda p: self.level_problem(p, k), self._colgen_deadline()
             )
             self.colgen_s += cg.lp_s + cg.pricing_s
             self.rounds += cg.rounds
@@ -187,6 +190,7 @@ class _LevelRun:
                     "rounds without converging; bound from the Lagrangian"
                 )
             form, problem = self.level_problem(pool, k)
+            level = form.levels[k]
         if lp_bound is not None and level.integral:
             lp_bound = math.ceil(lp_bound - 1e-6)
         if self._out_of_time():
@@ -267,6 +271,13 @@ class _LevelRun:
         self.form = form
         return incumbent, pool
 
+    def _colgen_deadline(self) -> float | None:
+        """Column generation may use a share of the time left, so the MIP gets the rest."""
+        if self.deadline is None:
+            return None
+        now = time.perf_counter()
+        return now + COLGEN_SHARE * max(self.deadline - now, 0.0)
+
     def _left(self) -> float | None:
         if self.deadline is None:
             return None
@@ -274,6 +285,17 @@ class _LevelRun:
 
     def _out_of_time(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
+
+
+def _seeds(inst: PackingInstance, seed: int) -> list[Replicas]:
+    """Starting placements: the greedy rules, and FGD where GPUs are shared (it packs
+    fractions better) and the instance is small enough for a replica-by-replica pass."""
+    seeds = [greedy_placement(inst, rule) for rule in RULES]
+    demand = inst.domain.demand
+    shares = (demand.gpu_milli > 0).any() and not (demand.mig_profile != "").any()
+    if shares and demand.max.sum() <= FGD_SEED_LIMIT:
+        seeds.append(online_placement(inst, "fgd", seed))
+    return seeds
 
 
 def _gap(value: float, bound: float | None) -> float | None:

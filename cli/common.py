@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from allocator.errors import ExitCode, InputError
-from solvers.base import SolverError
+from solvers.base import SolverError, UnsupportedRequest
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -51,6 +51,8 @@ def handles_errors(command: F) -> F:
             for problem in exc.problems:
                 error(str(problem))
             raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
+        except UnsupportedRequest as exc:
+            raise fail(str(exc), ExitCode.BAD_INPUT) from None
         except SolverError as exc:
             raise fail(str(exc), ExitCode.INTERNAL) from None
         except KeyboardInterrupt:

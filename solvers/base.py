@@ -91,6 +91,10 @@ class SolverError(RuntimeError):
     """A backend failed (crashed, missing, or rejected the problem)."""
 
 
+class UnsupportedRequest(SolverError):
+    """The backend asked for is unknown, not installed, or cannot take this input."""
+
+
 @runtime_checkable
 class Solver(Protocol):
     name: ClassVar[str]

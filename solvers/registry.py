@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import ClassVar
 
 from allocator.problem import Problem
-from solvers.base import Capability, Solution, SolveOptions, Solver, SolverError
+from solvers.base import (
+    Capability,
+    Solution,
+    SolveOptions,
+    Solver,
+    SolverError,
+    UnsupportedRequest,
+)
 from solvers.cbc import CbcSolver
 from solvers.cpsat import CpSatSolver
 from solvers.greedy import GreedySolver
 from solvers.highs import HighsSolver
+from solvers.online import ONLINE_SOLVERS
 
 BACKENDS: dict[str, type] = {
-    cls.name: cls for cls in (HighsSolver, CbcSolver, CpSatSolver, GreedySolver)
+    cls.name: cls for cls in (HighsSolver, CbcSolver, CpSatSolver, GreedySolver, *ONLINE_SOLVERS)
 }
 EXACT = ("highs", "cbc", "cpsat")
 INSTALL_HINT = {
@@ -62,8 +70,8 @@ def get(name: str) -> Solver:
         return AutoSolver()
     cls = BACKENDS.get(name)
     if cls is None:
-        raise SolverError(f"unknown solver {name!r}; expected one of: {', '.join(names())}")
+        raise UnsupportedRequest(f"unknown solver {name!r}; expected one of: {', '.join(names())}")
     backend = cls()
     if not backend.available():
-        raise SolverError(f"solver {name!r} is not installed; {INSTALL_HINT.get(name, '')}")
+        raise UnsupportedRequest(f"solver {name!r} is not installed; {INSTALL_HINT.get(name, '')}")
     return backend

@@ -158,3 +158,47 @@ def test_time_limit_passes_through(name):
     assert solution.status in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT)
     if solution.status == Status.FEASIBLE:
         assert solution.bound is None or solution.bound <= solution.objective + 1e-6
+
+
+def test_online_schedulers_are_backends():
+    from conftest import INSTANCES
+
+    from allocator.pipeline import load_domain, solve_domain
+    from allocator.plan import InventoryRef
+
+    domain = load_domain(INSTANCES / "tiny.yaml")
+    for policy in ("first-fit", "best-fit", "dot-product", "gpu-packing", "fgd"):
+        outcome = solve_domain(domain, InventoryRef(name="tiny"), policy)
+        assert outcome.violations == [], policy
+        assert outcome.plan.solver.name == policy
+
+
+def test_online_schedulers_refuse_mig(write_inventory):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    doc = {
+        "version": 1,
+        "nodes": [
+            {
+                "id": "a",
+                "gpu_type": "A100-80GB",
+                "gpus": 1,
+                "cpus": 8,
+                "ram_gib": 64,
+                "cost_per_hour": 1,
+                "mig": True,
+            }
+        ],
+        "workloads": [
+            {
+                "id": "w",
+                "replicas": 1,
+                "resources": {"mig_profile": "1g.10gb", "cpus": 1, "ram_gib": 1},
+            }
+        ],
+    }
+    result = CliRunner().invoke(app, ["solve", str(write_inventory(doc)), "-s", "fgd"])
+    assert result.exit_code == 2
+    assert "the fgd scheduler does not place MIG instances" in result.output

@@ -1,0 +1,75 @@
+"""The online schedulers on any inventory, not only on traces.
+
+Replicas arrive in the inventory's order (workload by workload, required replicas of a
+workload before its optional ones) and each policy places them one at a time, as a
+cluster scheduler would. GPU types a replica cannot use (by name, or because their
+memory is too small) are folded into its allowed models. MIG instances are beyond what
+these schedulers model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from allocator.baselines.online import simulate
+from allocator.build.reduce import PackingInstance
+from allocator.placement import Replicas
+from allocator.traces.openb import ArrivalSequence, OpenbNodes, OpenbTasks
+
+
+class UnsupportedByPolicy(ValueError):
+    """The inventory asks for something the online schedulers do not model."""
+
+
+def online_placement(inst: PackingInstance, policy: str, seed: int = 0) -> Replicas:
+    domain = inst.domain
+    fleet, demand = domain.fleet, domain.demand
+    if (demand.mig_profile != "").any():
+        raise UnsupportedByPolicy(f"the {policy} scheduler does not place MIG instances")
+    names = np.array([t.name for t in fleet.gpu_types] + [""], dtype=object)
+    nodes = OpenbNodes(
+        names=fleet.ids,
+        cpu_milli=fleet.cpu_m,
+        memory_mib=fleet.ram_mib,
+        gpu_count=fleet.gpus,
+        gpu_model=names[fleet.gpu_type].astype(str),
+    )
+    workload = np.repeat(np.arange(len(demand)), demand.max)
+    fraction = demand.gpu_milli > 0
+    # GPU types each workload may use: by name and, through compatibility, by memory.
+    usable = np.zeros((len(demand), len(fleet.gpu_types)), dtype=bool)
+    for t in range(len(fleet.gpu_types)):
+        on_type = np.flatnonzero(inst.groups.gpu_type == t)
+        usable[:, t] = inst.compat[:, on_type].any(axis=1) if len(on_type) else False
+    spec = np.array(
+        [
+            "|".join(str(n) for n in names[:-1][usable[w]]) if demand.uses_gpu[w] else ""
+            for w in range(len(demand))
+        ],
+        dtype=object,
+    )
+    no_type = demand.uses_gpu & ~usable.any(axis=1)
+    spec[no_type] = "-"  # a model no node has: the replica fits nowhere
+    tasks = OpenbTasks(
+        names=np.array([f"{demand.ids[w]}#{r}" for w, r in _replica_numbers(workload)]),
+        cpu_milli=demand.cpu_m[workload],
+        memory_mib=demand.ram_mib[workload],
+        num_gpu=np.where(fraction, 1, demand.gpus)[workload],
+        gpu_milli=np.where(fraction, demand.gpu_milli, np.where(demand.gpus > 0, 1000, 0))[
+            workload
+        ],
+        gpu_spec=spec[workload].astype(str),
+        creation_time=np.full(len(workload), -1, dtype=np.int64),
+    )
+    arrivals = ArrivalSequence(np.arange(len(workload)), np.arange(len(fleet)), len(workload), seed)
+    result = simulate(nodes, tasks, arrivals, policy)
+    placed = np.flatnonzero(result.placed)
+    gpus = [row[row >= 0] for row in result.gpus[placed]]
+    return Replicas.build(
+        workload[placed], result.node[placed], gpus, len(fleet), len(demand)
+    ).sorted()
+
+
+def _replica_numbers(workload: np.ndarray) -> list[tuple[int, int]]:
+    first = np.searchsorted(workload, workload)
+    return list(zip(workload.tolist(), (np.arange(len(workload)) - first).tolist(), strict=True))
