@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
-from allocator.domain import MIB_PER_GIB, MILLI, Domain, to_mib
+from allocator.domain import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain, to_mib
 from allocator.plan import PlanFile, moves_against
 
 COST_TOLERANCE = 1e-6
@@ -286,17 +286,17 @@ def _gpu_sharing(domain: Domain, known: list[tuple[int, int, int, list[int]]]) -
 def _capacity(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
     out = []
     fleet, demand = domain.fleet, domain.demand
-    for rule, need, have, unit, scale in (
-        ("node_cpu", demand.cpu_m, fleet.cpu_m, "CPU cores", MILLI),
-        ("node_ram", demand.ram_mib, fleet.ram_mib, "GiB RAM", MIB_PER_GIB),
-    ):
+    for resource in NODE_RESOURCES[1:]:  # whole GPUs are checked GPU by GPU
+        need = getattr(demand, resource.replica_field)
+        have = getattr(fleet, resource.node_field)
         used = np.bincount(n, weights=need[w], minlength=len(fleet))
         for ni in np.flatnonzero(used > have):
             out.append(
                 Violation(
-                    rule,
-                    f"node {fleet.ids[ni]}: {used[ni] / scale:g} {unit} "
-                    f"placed, capacity {have[ni] / scale:g}",
+                    f"node_{resource.key}",
+                    f"node {fleet.ids[ni]}: {used[ni] / resource.scale:g}{resource.unit} of "
+                    f"{resource.name} placed, capacity "
+                    f"{have[ni] / resource.scale:g}{resource.unit}",
                 )
             )
     return out

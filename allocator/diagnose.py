@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocator.domain import MIB_PER_GIB, MILLI, Domain
+from allocator.domain import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain
 from allocator.placement import Replicas
 
 
@@ -69,14 +69,17 @@ def no_host_reason(domain: Domain, w: int) -> str:
                 f"has {best:g} GiB"
             )
         candidates &= f.gpu_memory_mib * gpus >= d.gpu_mem_mib[w]
-    for name, need, have, unit, scale in (
-        ("CPU cores", d.cpu_m[w], f.cpu_m, "", MILLI),
-        ("RAM", d.ram_mib[w], f.ram_mib, " GiB", MIB_PER_GIB),
-    ):
+    candidates &= f.state == "up"
+    if not candidates.any():
+        return "every otherwise suitable node is draining or down"
+    for resource in NODE_RESOURCES[1:]:
+        need = getattr(d, resource.replica_field)[w]
+        have = getattr(f, resource.node_field)
         if not (have[candidates] >= need).any():
             return (
-                f"needs {need / scale:g}{unit} {name} per replica; the most any otherwise "
-                f"suitable node has is {have[candidates].max() / scale:g}{unit}"
+                f"needs {need / resource.scale:g}{resource.unit} of {resource.name} per replica;"
+                f" the most any otherwise suitable node has is "
+                f"{have[candidates].max() / resource.scale:g}{resource.unit}"
             )
         candidates &= have >= need
     return "no node can host a replica"

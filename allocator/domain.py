@@ -6,25 +6,74 @@ integer units (millicores, MiB, whole GPUs) so that capacity sums are exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
 from allocator.catalog import MIG_COMPUTE_SLICES, GpuType
 from allocator.inventory.load import expanded_node_ids, resolve_gpu_types
-from allocator.inventory.schema import Inventory, ObjectiveSpec, WorkloadSpec
+from allocator.inventory.schema import (
+    Inventory,
+    NodeSpec,
+    ObjectiveSpec,
+    StorageSystemSpec,
+    WorkloadSpec,
+)
+from allocator.topology import Network, build_network, rack_vertex, spine_vertex
 
 MIB_PER_GIB = 1024
 MILLI = 1000
+HOURS_PER_MONTH = 730.0
+NIC_UNLIMITED = 2**40  # Mbps of a node whose NICs are not given
+TIER_RANK = {"object": 0, "hdd": 1, "ssd": 2, "nvme": 3}
+TIERS = tuple(TIER_RANK)
 
 
 def to_milli(cores: float) -> int:
     return round(cores * MILLI)
 
 
+@dataclass(frozen=True)
+class Resource:
+    """A node resource that replicas use up, in integer units."""
+
+    key: str  # short name, e.g. in checker rules
+    name: str
+    node_field: str  # Fleet attribute: capacity per node
+    replica_field: str  # Demand attribute: need per replica
+    unit: str
+    scale: int  # integer units per displayed unit
+
+
+# Whole GPUs first: patterns and heuristics treat column 0 as GPUs.
+NODE_RESOURCES = (
+    Resource("gpus", "GPUs", "gpus", "gpus", "", 1),
+    Resource("cpu", "CPU cores", "cpu_m", "cpu_m", "", 1000),
+    Resource("ram", "RAM", "ram_mib", "ram_mib", " GiB", 1024),
+    Resource("nvme", "local NVMe", "nvme_mib", "scratch_mib", " GiB", 1024),
+    Resource("nic", "NIC bandwidth", "nic_mbps", "net_mbps", " Gbps", 1000),
+)
+
+
+def node_capacity(nodes: object) -> np.ndarray:
+    """(nodes x resources) capacity of a fleet or of node groups."""
+    return np.stack([getattr(nodes, r.node_field) for r in NODE_RESOURCES], axis=1).astype(np.int64)
+
+
+def replica_demand(demand: Demand) -> np.ndarray:
+    """(workloads x resources) what one replica of each workload takes from its node."""
+    return np.stack([getattr(demand, r.replica_field) for r in NODE_RESOURCES], axis=1).astype(
+        np.int64
+    )
+
+
 def to_mib(gib: float) -> int:
     return round(gib * MIB_PER_GIB)
+
+
+def to_mbps(gbps: float) -> int:
+    return round(gbps * 1000)
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +92,13 @@ class Fleet:
     rack: np.ndarray
     mig: np.ndarray  # bool: GPUs may be partitioned into MIG instances
     gpu_types: tuple[GpuType, ...]
+    state: np.ndarray  # "up", "draining" or "down"
+    nvme_mib: np.ndarray
+    nic_mbps: np.ndarray  # NIC_UNLIMITED where not given
+    idle_w: np.ndarray
+    busy_w: np.ndarray
+    site: np.ndarray  # from the topology, "-" without one
+    row: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -79,9 +135,19 @@ class Demand:
     cpu_m: np.ndarray
     ram_mib: np.ndarray
     allowed_types: np.ndarray  # bool (workloads x fleet GPU types)
+    scratch_mib: np.ndarray  # local NVMe per replica
+    read_mbps: np.ndarray  # dataset reads per replica
+    interconnect_mbps: np.ndarray  # traffic to the other replicas, per replica
+    dataset_tb: np.ndarray  # 0 without a dataset
+    dataset_tier: np.ndarray  # TIER_RANK of the slowest acceptable tier, -1 without a dataset
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def net_mbps(self) -> np.ndarray:
+        """Bandwidth each replica needs from its node's NICs."""
+        return self.read_mbps + self.interconnect_mbps
 
     @property
     def shares_gpu(self) -> np.ndarray:
@@ -104,6 +170,25 @@ class Demand:
 
 
 @dataclass(frozen=True, eq=False)
+class Storage:
+    """Every storage system as parallel arrays."""
+
+    ids: np.ndarray
+    tier: np.ndarray  # TIER_RANK
+    capacity_tb: np.ndarray
+    read_mbps: np.ndarray
+    cost_per_tb_hour: np.ndarray
+    vertex: np.ndarray  # where it attaches to the network ("rack:..", "spine:..", or "-")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {sid: i for i, sid in enumerate(self.ids)}
+
+
+@dataclass(frozen=True, eq=False)
 class Domain:
     """A whole planning input: fleet, demand, objective and where things run now."""
 
@@ -114,6 +199,12 @@ class Domain:
     current: dict[str, list[str]] = field(default_factory=dict)
     # GPU types each workload allows, as written (they may be absent from the fleet).
     allowed_type_names: dict[str, list[str]] = field(default_factory=dict)
+    storage: Storage | None = None
+    network: Network | None = None
+
+    @property
+    def has_topology(self) -> bool:
+        return self.network is not None
 
     @cached_property
     def compatible(self) -> np.ndarray:
@@ -127,7 +218,9 @@ def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
     `fleet` may be any table with the node columns (the node groups are one).
     """
     d, f = demand, fleet
-    fits = (d.cpu_m[:, None] <= f.cpu_m[None, :]) & (d.ram_mib[:, None] <= f.ram_mib[None, :])
+    # Every node resource but whole GPUs (checked below with GPU types and memory).
+    fits = (replica_demand(d)[:, None, 1:] <= node_capacity(f)[None, :, 1:]).all(axis=2)
+    fits &= (f.state == "up")[None, :]
     no_gpu = ~d.uses_gpu[:, None]
     if not len(f.gpu_types):
         return fits & no_gpu
@@ -210,7 +303,26 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         rack=racks,
         mig=per_node([n.mig for n in nodes], bool),
         gpu_types=gpu_types,
+        state=per_node([n.state for n in nodes], object),
+        nvme_mib=per_node([to_mib(n.nvme_gib) for n in nodes], np.int64),
+        nic_mbps=per_node(
+            [NIC_UNLIMITED if n.nic_gbps is None else to_mbps(n.nic_gbps) for n in nodes], np.int64
+        ),
+        idle_w=per_node([_watts(n, catalog)[0] for n in nodes], np.float64),
+        busy_w=per_node([_watts(n, catalog)[1] for n in nodes], np.float64),
+        site=np.full(len(racks), "-", dtype=object),
+        row=np.full(len(racks), "-", dtype=object),
     )
+    network = None
+    if inventory.topology is not None:
+        nic = fleet.nic_mbps.astype(float) / 1000
+        rack_nic = {str(r): float(nic[fleet.rack == r].sum()) for r in np.unique(fleet.rack)}
+        network = build_network(inventory.topology, rack_nic)
+        fleet = replace(
+            fleet,
+            site=np.array([network.site_of_rack.get(r, "-") for r in fleet.rack], dtype=object),
+            row=np.array([network.row_of_rack.get(r, "-") for r in fleet.rack], dtype=object),
+        )
 
     loads = inventory.workloads
     allowed = np.ones((len(loads), len(gpu_types)), dtype=bool)
@@ -233,6 +345,24 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         cpu_m=np.array([to_milli(w.resources.cpus) for w in loads], dtype=np.int64),
         ram_mib=np.array([to_mib(w.resources.ram_gib) for w in loads], dtype=np.int64),
         allowed_types=allowed,
+        scratch_mib=np.array([to_mib(w.resources.scratch_gib) for w in loads], dtype=np.int64),
+        read_mbps=np.array(
+            [to_mbps(w.storage.read_gbps) if w.storage else 0 for w in loads], dtype=np.int64
+        ),
+        interconnect_mbps=np.array([to_mbps(w.interconnect_gbps) for w in loads], dtype=np.int64),
+        dataset_tb=np.array([w.storage.size_tb if w.storage else 0.0 for w in loads]),
+        dataset_tier=np.array(
+            [TIER_RANK[w.storage.tier] if w.storage else -1 for w in loads], dtype=np.int64
+        ),
+    )
+    systems = inventory.storage
+    storage = Storage(
+        ids=np.array([st.id for st in systems], dtype=object),
+        tier=np.array([TIER_RANK[st.tier] for st in systems], dtype=np.int64),
+        capacity_tb=np.array([st.capacity_tb for st in systems], dtype=np.float64),
+        read_mbps=np.array([to_mbps(st.read_gbps) for st in systems], dtype=np.int64),
+        cost_per_tb_hour=np.array([st.cost_per_tb_month / HOURS_PER_MONTH for st in systems]),
+        vertex=np.array([_storage_vertex(st) for st in systems], dtype=object),
     )
     return Domain(
         name=inventory.name or name,
@@ -241,4 +371,26 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         objective=inventory.objective,
         current=dict(inventory.current_placement),
         allowed_type_names={w.id: list(w.gpu_types) for w in loads if w.gpu_types},
+        storage=storage,
+        network=network,
     )
+
+
+def _storage_vertex(system: StorageSystemSpec) -> str:
+    if system.rack is not None:
+        return rack_vertex(system.rack)
+    if system.site is not None:
+        return spine_vertex(system.site)
+    return "-"
+
+
+def _watts(node: NodeSpec, catalog: dict[str, GpuType]) -> tuple[float, float]:
+    """(idle, busy) power of a node: as given, or derived from its GPUs' board power."""
+    tdp = 0.0
+    if node.gpu_type and catalog.get(node.gpu_type) and catalog[node.gpu_type].tdp_watts:
+        tdp = catalog[node.gpu_type].tdp_watts
+    busy = node.busy_watts
+    if busy is None:
+        busy = 1.4 * node.gpus * tdp + 4 * node.cpus + 150
+    idle = node.idle_watts if node.idle_watts is not None else 0.3 * busy
+    return idle, max(busy, idle)

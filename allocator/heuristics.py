@@ -16,10 +16,11 @@ import numpy as np
 
 from allocator.build.reduce import FRACTION, MIG, PackingInstance
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
-from allocator.domain import MILLI
+from allocator.domain import MILLI, node_capacity, replica_demand
 from allocator.placement import Replicas
 
 RULES = ("first_fit", "best_fit")
+_MANY = 2**40
 FREE, WHOLE_GPU, SHARED, MIG_MODE = 0, 1, 2, 3
 
 
@@ -29,8 +30,11 @@ class FleetState:
     def __init__(self, inst: PackingInstance):
         fleet = inst.domain.fleet
         self.inst = inst
-        self.capacity = np.stack([fleet.cpu_m, fleet.ram_mib], axis=1).astype(np.int64)
+        # Node resources other than whole GPUs (CPU, RAM, NVMe, NIC), and what replicas need.
+        self.capacity = node_capacity(fleet)[:, 1:]
         self.free = self.capacity.copy()
+        self.need = replica_demand(inst.domain.demand)[:, 1:]
+        self.free[fleet.state != "up"] = 0
         width = int(fleet.gpus.max(initial=0))
         present = np.arange(width)[None, :] < fleet.gpus[:, None]
         self.mode = np.where(present, FREE, -1).astype(np.int8)
@@ -45,8 +49,7 @@ class FleetState:
         return (self.mode == FREE).sum(axis=1)
 
     def take_whole(self, w: int, nodes: np.ndarray, counts: np.ndarray, gpus: int) -> None:
-        need = self.inst.domain.demand
-        self.free[nodes] -= counts[:, None] * np.array([need.cpu_m[w], need.ram_mib[w]])
+        self.free[nodes] -= counts[:, None] * self.need[w][None, :]
         self.in_use[nodes] = True
         for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
             free = np.flatnonzero(self.mode[n] == FREE)
@@ -56,8 +59,7 @@ class FleetState:
                 self.records.append((w, n, taken.tolist()))
 
     def take_shared(self, w: int, n: int, gpu: int, kind: int, demand: tuple[int, int]) -> None:
-        need = self.inst.domain.demand
-        self.free[n] -= np.array([need.cpu_m[w], need.ram_mib[w]])
+        self.free[n] -= self.need[w]
         self.in_use[n] = True
         if kind == FRACTION:
             self.mode[n, gpu] = SHARED
@@ -98,13 +100,13 @@ def _candidates(state: FleetState, w: int) -> np.ndarray:
 
 
 def _order(state: FleetState, nodes: np.ndarray, fit: np.ndarray, w: int, rule: str) -> np.ndarray:
-    fleet, demand = state.inst.domain.fleet, state.inst.domain.demand
+    fleet = state.inst.domain.fleet
     if rule == "first_fit":
         score = fleet.cost[nodes] / fit
     else:
-        need = np.array([demand.cpu_m[w], demand.ram_mib[w]])
+        used = state.need[w] > 0
         scale = np.maximum(state.capacity.max(axis=0), 1)
-        score = ((state.free[nodes] - need) / scale).sum(axis=1)
+        score = ((state.free[nodes][:, used] - state.need[w][used]) / scale[used]).sum(axis=1)
     return np.lexsort((nodes, score, ~state.in_use[nodes]))
 
 
@@ -113,8 +115,8 @@ def _place_whole(state: FleetState, w: int, amount: int, rule: str) -> None:
     nodes = _candidates(state, w)
     if len(nodes) == 0:
         return
-    need = np.array([demand.cpu_m[w], demand.ram_mib[w]])
-    fit = (state.free[nodes] // np.maximum(need, 1)).min(axis=1)
+    need = state.need[w]
+    fit = np.where(need > 0, state.free[nodes] // np.maximum(need, 1), _MANY).min(axis=1)
     gpus = int(demand.gpus[w])
     if gpus:
         fit = np.minimum(fit, state.free_gpus()[nodes] // gpus)
@@ -135,8 +137,7 @@ def _place_shared(state: FleetState, w: int, rule: str) -> bool:
     nodes = _candidates(state, w)
     if len(nodes) == 0:
         return False
-    need = np.array([demand.cpu_m[w], demand.ram_mib[w]])
-    nodes = nodes[(state.free[nodes] >= need).all(axis=1)]
+    nodes = nodes[(state.free[nodes] >= state.need[w]).all(axis=1)]
     kind = inst.shapes.kind[inst.shapes.of_workload[w]]
     if kind == FRACTION:
         per = np.broadcast_to(

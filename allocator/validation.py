@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 from allocator.errors import InputProblem
 from allocator.sourcefile import Loc, SourceDocument
 
-# Sections whose entries are lists of objects with an `id`: named by id in messages.
-ID_SECTIONS = ("nodes", "workloads")
+# Mappings whose keys name entries (messages say `gpu_types["H200"]`).
+NAMED_SECTIONS = ("gpu_types", "current_placement")
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -29,24 +29,45 @@ def suggest(word: str, choices: Iterable[str]) -> str:
 
 
 def entry_label(doc: SourceDocument, loc: Loc) -> tuple[str | None, Loc]:
-    """Split a location into an entry label and the field path inside the entry."""
+    """Split a location into an entry label and the field path inside the entry.
+
+    The entry is the deepest list item on the path that has an `id` (named by it when
+    the id is unique in its list: `nodes["gpu-a"]`, `topology.sites["east"].rows[1]`),
+    or the key under a mapping of named entries (`gpu_types["H200"]`); top-level
+    sections without such items are their own entry.
+    """
     if not loc:
         return None, ()
-    head = str(loc[0])
-    if len(loc) >= 2 and isinstance(doc.data, dict):
-        section = doc.data.get(head)
-        key = loc[1]
-        if isinstance(key, int) and isinstance(section, list) and key < len(section):
-            item = section[key]
+    label, data, split = str(loc[0]), _child(doc.data, loc[0]), 1
+    text = label
+    for depth, part in enumerate(loc[1:], start=1):
+        if isinstance(part, int) and isinstance(data, list) and 0 <= part < len(data):
+            item = data[part]
             item_id = item.get("id") if isinstance(item, dict) else None
-            if head in ID_SECTIONS and isinstance(item_id, str) and item_id:
-                same_id = sum(isinstance(o, dict) and o.get("id") == item_id for o in section)
-                if same_id == 1:
-                    return f'{head}["{item_id}"]', loc[2:]
-            return f"{head}[{key}]", loc[2:]
-        if isinstance(section, dict):
-            return f'{head}["{key}"]', loc[2:]
-    return head, loc[1:]
+            unique = (
+                isinstance(item_id, str)
+                and item_id
+                and sum(isinstance(o, dict) and o.get("id") == item_id for o in data) == 1
+            )
+            text += f'["{item_id}"]' if unique else f"[{part}]"
+            label, split = text, depth + 1
+        elif depth == 1 and isinstance(data, dict) and str(loc[0]) in NAMED_SECTIONS:
+            text += f'["{part}"]'
+            label, split = text, depth + 1
+        elif isinstance(part, int):
+            break
+        else:
+            text += f".{part}"
+        data = _child(data, part)
+    return label, loc[split:]
+
+
+def _child(data: Any, part: str | int) -> Any:
+    if isinstance(data, dict):
+        return data.get(part)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return None
 
 
 def field_path(loc: Loc) -> str | None:

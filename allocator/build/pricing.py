@@ -15,6 +15,7 @@ import numpy as np
 
 from allocator.build.patterns import gpu_demand
 from allocator.build.reduce import FRACTION, MIG, WHOLE, PackingInstance
+from allocator.domain import NODE_RESOURCES
 from allocator.problem import Problem, ProblemBuilder
 
 
@@ -89,8 +90,8 @@ def pricing_problem(
                 -float(per_gpu_capacity[dim]),
             )
 
-    for dim, name in ((1, "cpu"), (2, "ram")):
-        rows = b.add_rows(name, 1, hi=float(capacity[dim]))
+    for dim, resource in enumerate(NODE_RESOURCES[1:], start=1):
+        rows = b.add_rows(resource.node_field, 1, hi=float(capacity[dim]))
         b.add_entries(
             rows, np.zeros(len(whole)), a, np.arange(len(whole)), shapes.demand[whole, dim]
         )

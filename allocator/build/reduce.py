@@ -13,9 +13,8 @@ from functools import cached_property
 import numpy as np
 
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, GpuType
-from allocator.domain import MILLI, Domain, compatibility
+from allocator.domain import MILLI, Domain, compatibility, node_capacity, replica_demand
 
-RESOURCES = ("gpus", "cpu_m", "ram_mib")
 _UNLIMITED = 2**31  # fit of a shape that needs nothing a node has
 
 
@@ -34,6 +33,14 @@ class NodeGroups:
     gpu_memory_mib: np.ndarray
     mig: np.ndarray
     gpu_types: tuple[GpuType, ...]
+    nvme_mib: np.ndarray
+    nic_mbps: np.ndarray
+    state: np.ndarray
+    rack: np.ndarray
+    site: np.ndarray
+    row: np.ndarray
+    idle_w: np.ndarray
+    busy_w: np.ndarray
 
     def __len__(self) -> int:
         return len(self.gpus)
@@ -47,8 +54,8 @@ class NodeGroups:
 
     @cached_property
     def capacity(self) -> np.ndarray:
-        """(groups x resources) capacity of one node of each group."""
-        return np.stack([self.gpus, self.cpu_m, self.ram_mib], axis=1).astype(np.int64)
+        """(groups x resources) capacity of one node of each group (NODE_RESOURCES)."""
+        return node_capacity(self)
 
 
 WHOLE, FRACTION, MIG = 0, 1, 2  # how a shape uses GPUs (WHOLE includes CPU-only)
@@ -127,18 +134,21 @@ def max_fit(capacity: np.ndarray, demand: np.ndarray) -> np.ndarray:
 
 
 def group_nodes(domain: Domain) -> NodeGroups:
+    """Merge nodes that no rule tells apart. Racks matter once there is a topology
+    (network and power are per rack); every node that is not up stays on its own."""
     fleet = domain.fleet
-    key = np.stack(
-        [
-            fleet.gpu_type,
-            fleet.gpus,
-            fleet.cpu_m,
-            fleet.ram_mib,
-            np.round(fleet.cost * 1e6).astype(np.int64),
-            fleet.mig,
-        ],
-        axis=1,
-    ).astype(np.int64)
+    columns = [
+        node_capacity(fleet),
+        fleet.gpu_type[:, None],
+        np.round(fleet.cost * 1e6).astype(np.int64)[:, None],
+        fleet.mig[:, None],
+        np.round(fleet.idle_w * 1e3).astype(np.int64)[:, None],
+        np.round(fleet.busy_w * 1e3).astype(np.int64)[:, None],
+        np.where(fleet.state == "up", -1, np.arange(len(fleet)))[:, None],
+    ]
+    if domain.has_topology:
+        columns.append(_codes(fleet.rack)[:, None])
+    key = np.concatenate(columns, axis=1).astype(np.int64)
     _, first, of_node = np.unique(key, axis=0, return_index=True, return_inverse=True)
     of_node = of_node.ravel()
     # Number groups by their first node so the order follows the file.
@@ -160,7 +170,19 @@ def group_nodes(domain: Domain) -> NodeGroups:
         gpu_memory_mib=fleet.gpu_memory_mib[first],
         mig=fleet.mig[first],
         gpu_types=fleet.gpu_types,
+        nvme_mib=fleet.nvme_mib[first],
+        nic_mbps=fleet.nic_mbps[first],
+        state=fleet.state[first],
+        rack=fleet.rack[first],
+        site=fleet.site[first],
+        row=fleet.row[first],
+        idle_w=fleet.idle_w[first],
+        busy_w=fleet.busy_w[first],
     )
+
+
+def _codes(values: np.ndarray) -> np.ndarray:
+    return np.unique(values.astype(str), return_inverse=True)[1].ravel()
 
 
 def group_shapes(domain: Domain) -> Shapes:
@@ -169,27 +191,16 @@ def group_shapes(domain: Domain) -> Shapes:
     profile_id = np.unique(d.mig_profile.astype(str), return_inverse=True)[1].ravel()
     # GPU memory shapes only what a shared GPU holds; for whole GPUs it is a filter.
     shared_memory = np.where(kind == FRACTION, d.gpu_mem_mib, 0)
-    key = (
-        np.stack(
-            [
-                d.gpus,
-                d.cpu_m,
-                d.ram_mib,
-                kind,
-                d.gpu_milli,
-                shared_memory,
-                np.where(kind == MIG, profile_id, -1),
-            ],
-            axis=1,
-        )
-        .astype(np.int64)
-        .reshape(len(d), 7)
-    )
+    need = replica_demand(d)
+    extra = np.stack(
+        [kind, d.gpu_milli, shared_memory, np.where(kind == MIG, profile_id, -1)], axis=1
+    ).reshape(len(d), 4)
+    key = np.concatenate([need, extra], axis=1).astype(np.int64)
     _, first, of_workload = np.unique(key, axis=0, return_index=True, return_inverse=True)
     of_workload = of_workload.ravel()
     return Shapes(
         of_workload=of_workload,
-        demand=key[first, :3],
+        demand=need[first],
         kind=kind[first],
         milli=d.gpu_milli[first],
         gpu_mem_mib=shared_memory[first],

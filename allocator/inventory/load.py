@@ -236,7 +236,86 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
         for k, node_id in enumerate(placed_on):
             if node_id not in owner:
                 report((*loc, k), f"unknown node {node_id!r}{suggest(node_id, owner)}")
+    problems += _storage_and_topology_problems(doc, inv, report)
     return problems
+
+
+def _storage_and_topology_problems(doc: SourceDocument, inv: Inventory, report: Any) -> list:
+    """References between nodes, racks, rows, sites and storage systems."""
+    topology = inv.topology
+    racks: dict[str, str] = {}  # rack -> site
+    sites: set[str] = set()
+    if topology is not None:
+        _report_duplicates(report, "topology.sites", [s.id for s in topology.sites], "site")
+        row_ids: list[str] = []
+        for i, site in enumerate(topology.sites):
+            sites.add(site.id)
+            listed = [(("topology", "sites", i, "racks", k), r) for k, r in enumerate(site.racks)]
+            for j, row in enumerate(site.rows):
+                row_ids.append(row.id)
+                listed += [
+                    (("topology", "sites", i, "rows", j, "racks", k), r)
+                    for k, r in enumerate(row.racks)
+                ]
+            for loc, rack in listed:
+                if rack in racks:
+                    report(loc, f"rack {rack!r} is listed twice (also in site {racks[rack]!r})")
+                racks[rack] = site.id
+        if len(set(row_ids)) != len(row_ids):
+            dupes = sorted({r for r in row_ids if row_ids.count(r) > 1})
+            report(("topology",), f"row ids must be unique; repeated: {', '.join(dupes)}")
+        for i, link in enumerate(topology.wan):
+            for k, site in enumerate(link.between):
+                if site not in sites:
+                    report(
+                        ("topology", "wan", i, "between", k),
+                        f"unknown site {site!r}{suggest(site, sites)}",
+                    )
+            if link.between[0] == link.between[1]:
+                report(("topology", "wan", i, "between"), "a WAN link joins two different sites")
+        for i, node in enumerate(inv.nodes):
+            if not node.rack:
+                report(
+                    ("nodes", i, "rack"),
+                    "missing required field 'rack' (with a topology, "
+                    "every node sits in one of its racks)",
+                )
+                continue
+            for k, rack in enumerate(node.rack):
+                if rack not in racks:
+                    loc = ("nodes", i, "rack", k) if len(node.rack) > 1 else ("nodes", i, "rack")
+                    report(
+                        loc,
+                        f"unknown rack {rack!r}{suggest(rack, racks)}; racks are listed "
+                        "under topology.sites",
+                    )
+
+    _report_duplicates(report, "storage", [st.id for st in inv.storage], "storage system")
+    for i, system in enumerate(inv.storage):
+        if system.rack is not None and system.site is not None:
+            report(("storage", i), "give either rack or site, not both")
+        if topology is None:
+            continue
+        if system.rack is None and system.site is None:
+            report(
+                ("storage", i),
+                "missing required field 'rack' or 'site' (where the system hangs off the network)",
+            )
+        if system.rack is not None and system.rack not in racks:
+            report(
+                ("storage", i, "rack"), f"unknown rack {system.rack!r}{suggest(system.rack, racks)}"
+            )
+        if system.site is not None and system.site not in sites:
+            report(
+                ("storage", i, "site"), f"unknown site {system.site!r}{suggest(system.site, sites)}"
+            )
+    for i, w in enumerate(inv.workloads):
+        if w.storage is not None and not inv.storage:
+            report(
+                ("workloads", i, "storage"),
+                "the workload needs a storage system but the inventory lists none under 'storage'",
+            )
+    return []
 
 
 def _report_duplicates(report: Any, section: str, ids: list[str], what: str) -> None:

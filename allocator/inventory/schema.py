@@ -85,6 +85,23 @@ class NodeSpec(_Strict):
     mig: bool = Field(
         False, description="the plan may partition this node's GPUs into MIG instances"
     )
+    state: Literal["up", "draining", "down"] = Field(
+        "up",
+        description="up; draining (keeps what runs there now, gets nothing new); down (gets"
+        " nothing)",
+    )
+    nvme_gib: float = Field(0, ge=0, description="local NVMe for replicas' scratch space, GiB")
+    nic_gbps: float | None = Field(
+        None, gt=0, description="network bandwidth of the node's NICs (default: unlimited)"
+    )
+    idle_watts: float | None = Field(
+        None, ge=0, description="power when on but idle (default: 30% of busy_watts)"
+    )
+    busy_watts: float | None = Field(
+        None,
+        ge=0,
+        description="power when fully busy (default: 1.4 x GPUs x GPU TDP + 4 W per core + 150 W)",
+    )
 
 
 def _replicas_from_int(value: Any) -> Any:
@@ -123,6 +140,20 @@ class ResourcesSpec(_Strict):
     )
     cpus: float = Field(ge=0, description="CPU cores per replica")
     ram_gib: float = Field(ge=0, description="RAM per replica in GiB")
+    scratch_gib: float = Field(
+        0, ge=0, description="per-replica scratch space on the node's local NVMe, GiB"
+    )
+
+
+Tier = Literal["nvme", "ssd", "hdd", "object"]
+
+
+class DatasetSpec(_Strict):
+    """A workload's shared data: one copy on one storage system, read by every replica."""
+
+    size_tb: float = Field(gt=0, description="size of the dataset or model weights, TB")
+    tier: Tier = Field("object", description="slowest acceptable tier (nvme > ssd > hdd > object)")
+    read_gbps: float = Field(0, ge=0, description="read bandwidth each replica needs, Gbps")
 
 
 class WorkloadSpec(_Strict):
@@ -143,12 +174,24 @@ class WorkloadSpec(_Strict):
         None, min_length=1, description="GPU types the workload may run on (default: any)"
     )
     labels: Labels = Field(default_factory=dict, description="free-form labels, e.g. tenant")
+    storage: DatasetSpec | None = Field(
+        None, description="the dataset or weights the replicas read, on one storage system"
+    )
+    interconnect_gbps: float = Field(
+        0,
+        ge=0,
+        description="traffic each replica exchanges with the others (training); such a"
+        " workload stays within one site",
+    )
 
 
 class WeightsSpec(_Strict):
     """Weights of the objective terms in weighted mode."""
 
-    cost: float = Field(1.0, ge=0, description="weight of $/h of nodes in use")
+    cost: float = Field(1.0, ge=0, description="weight of $/h of nodes and storage in use")
+    energy: float = Field(
+        1.0, ge=0, description="weight of energy $/h (site price x PUE x power) in the cost"
+    )
     unplaced: float = Field(
         100.0,
         ge=0,
@@ -171,6 +214,61 @@ class ObjectiveSpec(_Strict):
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
 
 
+class StorageSystemSpec(_Strict):
+    """A storage system: capacity, throughput, price, and where it sits in the network."""
+
+    id: Id = Field(description="storage system id")
+    tier: Tier = Field(description="nvme, ssd, hdd or object")
+    capacity_tb: float = Field(gt=0, description="usable capacity, TB")
+    read_gbps: float = Field(gt=0, description="aggregate read throughput, Gbps")
+    cost_per_tb_month: float = Field(0, ge=0, description="price of stored data, $/TB-month")
+    rack: Name | None = Field(None, description="rack whose switch it hangs off")
+    site: Name | None = Field(None, description="site whose spine it hangs off (no rack)")
+
+
+class RowSpec(_Strict):
+    """Racks that share a power feed."""
+
+    id: Id = Field(description="row id")
+    racks: list[Name] = Field(min_length=1, description="racks in the row")
+    power_cap_kw: float | None = Field(None, gt=0, description="most IT power the row may draw")
+
+
+class SiteSpec(_Strict):
+    """A data center site: its racks (in rows), network, power and energy price."""
+
+    id: Id = Field(description="site id")
+    rows: list[RowSpec] = Field(default_factory=list, description="racks grouped in power rows")
+    racks: list[Name] = Field(default_factory=list, description="racks outside any row")
+    energy_price_per_kwh: float = Field(0, ge=0, description="price of energy, $/kWh")
+    pue: float = Field(1.0, ge=1, description="power usage effectiveness (facility / IT power)")
+    power_cap_kw: float | None = Field(None, gt=0, description="most IT power the site may draw")
+    rack_uplink_gbps: float | None = Field(
+        None, gt=0, description="bandwidth from each rack switch to the spine"
+    )
+    oversubscription: float | None = Field(
+        None,
+        gt=0,
+        description="rack uplink = total NIC bandwidth of the rack's nodes / this (used when"
+        " rack_uplink_gbps is not given)",
+    )
+
+
+class WanLinkSpec(_Strict):
+    """A link between two sites' spines."""
+
+    between: list[Name] = Field(min_length=2, max_length=2, description="the two sites")
+    gbps: float = Field(gt=0, description="bandwidth in each direction, Gbps")
+
+
+class TopologySpec(_Strict):
+    """Sites, their racks and rows, and the WAN between them: the network is a spine per
+    site, a switch per rack with an uplink to it, and the WAN links."""
+
+    sites: list[SiteSpec] = Field(min_length=1)
+    wan: list[WanLinkSpec] = Field(default_factory=list)
+
+
 class Inventory(_Strict):
     """An allocator inventory: the fleet, the workloads and the objective."""
 
@@ -187,3 +285,5 @@ class Inventory(_Strict):
         default_factory=dict,
         description="where replicas run now: workload id -> one node id per running replica",
     )
+    storage: list[StorageSystemSpec] = Field(default_factory=list, description="storage systems")
+    topology: TopologySpec | None = Field(None, description="sites, racks, rows, network and power")
