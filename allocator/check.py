@@ -77,6 +77,7 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     out += _host_rules(domain, known)
     out += _gpu_sharing(domain, known)
     out += _capacity(domain, w, n)
+    out += _node_states(domain, w, n)
     out += _objective(domain, plan, w, n, placed)
     expected_moves = moves_against(domain.current, plan.placements)
     if sorted(map(repr, expected_moves)) != sorted(map(repr, plan.moves)):
@@ -297,6 +298,35 @@ def _capacity(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
                     f"node {fleet.ids[ni]}: {used[ni] / resource.scale:g}{resource.unit} of "
                     f"{resource.name} placed, capacity "
                     f"{have[ni] / resource.scale:g}{resource.unit}",
+                )
+            )
+    return out
+
+
+def _node_states(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
+    """Down nodes run nothing; draining nodes run only what ran on them before."""
+    out = []
+    fleet, demand = domain.fleet, domain.demand
+    before: Counter[tuple[int, int]] = Counter()
+    for workload, nodes in domain.current.items():
+        for node_id in nodes:
+            before[(demand.index[workload], fleet.index[node_id])] += 1
+    now = Counter(zip(w.tolist(), n.tolist(), strict=True))
+    for (wi, ni), count in sorted(now.items()):
+        state = fleet.state[ni]
+        if state == "down":
+            out.append(
+                Violation(
+                    "node_state",
+                    f"node {fleet.ids[ni]} is down but runs {count} replica(s) of {demand.ids[wi]}",
+                )
+            )
+        elif state == "draining" and count > before[(wi, ni)]:
+            out.append(
+                Violation(
+                    "node_state",
+                    f"node {fleet.ids[ni]} is draining but gets "
+                    f"{count - before[(wi, ni)]} new replica(s) of {demand.ids[wi]}",
                 )
             )
     return out

@@ -34,7 +34,7 @@ class FleetState:
         self.capacity = node_capacity(fleet)[:, 1:]
         self.free = self.capacity.copy()
         self.need = replica_demand(inst.domain.demand)[:, 1:]
-        self.free[fleet.state != "up"] = 0
+        self.free[fleet.state == "down"] = 0
         width = int(fleet.gpus.max(initial=0))
         present = np.arange(width)[None, :] < fleet.gpus[:, None]
         self.mode = np.where(present, FREE, -1).astype(np.int8)
@@ -84,6 +84,7 @@ def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas
         raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
     state = FleetState(inst)
     shape_of = inst.shapes.of_workload
+    _pin(state)
     for w, amount in _sequence(inst):
         if inst.shapes.kind[shape_of[w]] in (FRACTION, MIG):
             for _ in range(amount):
@@ -94,9 +95,31 @@ def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas
     return state.replicas()
 
 
+def pinned_only(inst: PackingInstance) -> Replicas:
+    """The placement with nothing but the replicas that must stay where they are."""
+    state = FleetState(inst)
+    _pin(state)
+    return state.replicas()
+
+
+def _pin(state: FleetState) -> None:
+    """Replicas on draining nodes stay there."""
+    inst = state.inst
+    for w, g in zip(*np.nonzero(inst.pinned), strict=True):
+        node = inst.groups.members(g)[:1]
+        if inst.shapes.kind[inst.shapes.of_workload[w]] in (FRACTION, MIG):
+            for _ in range(int(inst.pinned[w, g])):
+                _place_shared(state, int(w), "first_fit", nodes=node)
+        else:
+            state.take_whole(
+                int(w), node, np.array([inst.pinned[w, g]]), int(inst.domain.demand.gpus[w])
+            )
+
+
 def _candidates(state: FleetState, w: int) -> np.ndarray:
     inst = state.inst
-    return np.flatnonzero(inst.compat[w][inst.groups.of_node])
+    planned = inst.groups.state == "up"
+    return np.flatnonzero((inst.compat[w] & planned)[inst.groups.of_node])
 
 
 def _order(state: FleetState, nodes: np.ndarray, fit: np.ndarray, w: int, rule: str) -> np.ndarray:
@@ -130,11 +153,12 @@ def _place_whole(state: FleetState, w: int, amount: int, rule: str) -> None:
     state.take_whole(w, nodes[chosen], take[chosen], gpus)
 
 
-def _place_shared(state: FleetState, w: int, rule: str) -> bool:
-    """One replica that shares a GPU; False when no GPU has room."""
+def _place_shared(state: FleetState, w: int, rule: str, nodes: np.ndarray | None = None) -> bool:
+    """One replica that shares a GPU (on one of `nodes`, or anywhere it may go); False when
+    no GPU has room."""
     inst = state.inst
     demand = inst.domain.demand
-    nodes = _candidates(state, w)
+    nodes = _candidates(state, w) if nodes is None else nodes
     if len(nodes) == 0:
         return False
     nodes = nodes[(state.free[nodes] >= state.need[w]).all(axis=1)]
@@ -189,6 +213,8 @@ def _sequence(inst: PackingInstance) -> list[tuple[int, int]]:
     d = inst.domain.demand
     size = d.gpu_equivalents
     order = np.lexsort((np.arange(len(d)), -d.ram_mib, -d.cpu_m, -size, -d.priority))
-    steps = [(int(w), int(d.min[w])) for w in order if d.min[w] > 0]
-    steps += [(int(w), int(d.max[w] - d.min[w])) for w in order if d.max[w] > d.min[w]]
+    pinned = inst.pinned.sum(axis=1)
+    low, high = np.maximum(d.min - pinned, 0), d.max - pinned
+    steps = [(int(w), int(low[w])) for w in order if low[w] > 0]
+    steps += [(int(w), int(high[w] - low[w])) for w in order if high[w] > low[w]]
     return steps

@@ -10,6 +10,7 @@ column generation, level by level; their bound then comes from the LP over all p
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
-from allocator.baselines.adapter import online_placement
+from allocator.baselines.adapter import UnsupportedByPolicy, online_placement
 from allocator.build.decode import (
     columns_from_placement,
     patterns_of_placement,
@@ -29,7 +30,7 @@ from allocator.build.reduce import PackingInstance, reduce
 from allocator.colgen import generate_columns
 from allocator.domain import Domain
 from allocator.evaluate import level_values
-from allocator.heuristics import RULES, greedy_placement
+from allocator.heuristics import RULES, greedy_placement, pinned_only
 from allocator.placement import Replicas
 from allocator.problem import Problem
 from solvers import registry
@@ -90,10 +91,10 @@ def plan(
     seeds = _seeds(inst, options.seed)
     if Capability.HEURISTIC in backend.capabilities:
         return _plan_heuristic(inst, backend, options, seeds, started)
-    incumbent = min(seeds, key=lambda p: level_values(inst, p))
     pool = enumerate_pool(inst)
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
+    incumbent = _best_feasible(inst, pool, seeds)
     deadline = None if options.time_limit is None else started + options.time_limit
     run = _LevelRun(inst, backend, options, deadline)
     incumbent, pool = run.solve_all(pool, incumbent)
@@ -287,6 +288,20 @@ class _LevelRun:
         return self.deadline is not None and time.perf_counter() >= self.deadline
 
 
+def _best_feasible(inst: PackingInstance, pool: PatternPool, seeds: list[Replicas]) -> Replicas:
+    """The best starting placement that the model accepts. Heuristics do not know every
+    rule (link and power limits, for one); placing nothing is always allowed."""
+    form = build_formulation(inst, pool)
+    accepted = []
+    for seed in seeds:
+        x = columns_from_placement(form, seed)
+        if x is not None and not form.problem.violations(x):
+            accepted.append(seed)
+    if not accepted:
+        return pinned_only(inst)
+    return min(accepted, key=lambda p: level_values(inst, p))
+
+
 def _seeds(inst: PackingInstance, seed: int) -> list[Replicas]:
     """Starting placements: the greedy rules, and FGD where GPUs are shared (it packs
     fractions better) and the instance is small enough for a replica-by-replica pass."""
@@ -294,7 +309,8 @@ def _seeds(inst: PackingInstance, seed: int) -> list[Replicas]:
     demand = inst.domain.demand
     shares = (demand.gpu_milli > 0).any() and not (demand.mig_profile != "").any()
     if shares and demand.max.sum() <= FGD_SEED_LIMIT:
-        seeds.append(online_placement(inst, "fgd", seed))
+        with contextlib.suppress(UnsupportedByPolicy):
+            seeds.append(online_placement(inst, "fgd", seed))
     return seeds
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 import yaml
 from builders import inventory, node, workload
-from conftest import INSTANCES
+from conftest import INSTANCES, ROOT
 
 from allocator.build.decode import (
     columns_from_placement,
@@ -16,9 +18,11 @@ from allocator.build.decode import (
 from allocator.build.master import build_formulation
 from allocator.build.patterns import enumerate_pool, maximal_patterns
 from allocator.build.reduce import reduce
+from allocator.check import check_plan
 from allocator.domain import build_domain
 from allocator.evaluate import level_values
 from allocator.heuristics import greedy_placement
+from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory
 from allocator.pipeline import load_domain, solve_domain
 from allocator.plan import InventoryRef
@@ -125,3 +129,25 @@ def test_replanning_an_unchanged_fleet_keeps_every_replica_in_place():
     ).plan
     assert again.moves == []
     assert again.objective == first.objective
+
+
+def test_draining_nodes_keep_their_replicas_and_down_nodes_get_none():
+    domain = build_domain(load_inventory(ROOT / "tests" / "data" / "node_states.yaml"))
+    for solver in ("highs", "cpsat", "greedy"):
+        outcome = solve_domain(domain, InventoryRef(name="states"), solver)
+        assert outcome.violations == [], solver
+        on = Counter((p.workload, p.node) for p in outcome.plan.placements)
+        assert on[("w1", "b")] == 1 and on[("w2", "b")] == 3, solver  # b is draining
+        assert not any(node == "c" for _, node in on), solver  # c is down
+        assert outcome.plan.objective.cost_per_hour == 30.0, solver
+
+
+def test_the_checker_enforces_node_states():
+    domain = build_domain(load_inventory(ROOT / "tests" / "data" / "node_states.yaml"))
+    plan = solve_domain(domain, InventoryRef(name="states"), "highs").plan
+    moved = [
+        p.model_copy(update={"node": "c"}) if p.workload == "w1" and p.node == "a" else p
+        for p in plan.placements
+    ]
+    rules = {v.rule for v in check_plan(domain, plan.model_copy(update={"placements": moved}))}
+    assert "node_state" in rules

@@ -26,13 +26,18 @@ def online_placement(inst: PackingInstance, policy: str, seed: int = 0) -> Repli
     fleet, demand = domain.fleet, domain.demand
     if (demand.mig_profile != "").any():
         raise UnsupportedByPolicy(f"the {policy} scheduler does not place MIG instances")
+    if inst.pinned.any():
+        raise UnsupportedByPolicy(
+            f"the {policy} scheduler does not keep replicas on draining nodes"
+        )
     names = np.array([t.name for t in fleet.gpu_types] + [""], dtype=object)
+    up = np.flatnonzero(fleet.state == "up")
     nodes = OpenbNodes(
-        names=fleet.ids,
-        cpu_milli=fleet.cpu_m,
-        memory_mib=fleet.ram_mib,
-        gpu_count=fleet.gpus,
-        gpu_model=names[fleet.gpu_type].astype(str),
+        names=fleet.ids[up],
+        cpu_milli=fleet.cpu_m[up],
+        memory_mib=fleet.ram_mib[up],
+        gpu_count=fleet.gpus[up],
+        gpu_model=names[fleet.gpu_type[up]].astype(str),
     )
     workload = np.repeat(np.arange(len(demand)), demand.max)
     fraction = demand.gpu_milli > 0
@@ -61,12 +66,12 @@ def online_placement(inst: PackingInstance, policy: str, seed: int = 0) -> Repli
         gpu_spec=spec[workload].astype(str),
         creation_time=np.full(len(workload), -1, dtype=np.int64),
     )
-    arrivals = ArrivalSequence(np.arange(len(workload)), np.arange(len(fleet)), len(workload), seed)
+    arrivals = ArrivalSequence(np.arange(len(workload)), np.arange(len(up)), len(workload), seed)
     result = simulate(nodes, tasks, arrivals, policy)
     placed = np.flatnonzero(result.placed)
     gpus = [row[row >= 0] for row in result.gpus[placed]]
     return Replicas.build(
-        workload[placed], result.node[placed], gpus, len(fleet), len(demand)
+        workload[placed], up[result.node[placed]], gpus, len(fleet), len(demand)
     ).sorted()
 
 

@@ -69,9 +69,12 @@ def node_layouts(
 
 
 def patterns_of_placement(inst: PackingInstance, placement: Replicas) -> tuple:
-    """Arguments for `PatternPool.with_patterns` holding every node pattern a placement uses."""
+    """Arguments for `PatternPool.with_patterns` holding every node pattern a placement uses
+    (nodes that are not up keep the one pattern the pool gives them)."""
     used, whole, gpu_configs, configs = node_layouts(inst, placement)
-    return inst.groups.of_node[used], whole, gpu_configs, configs
+    groups = inst.groups.of_node[used]
+    planned = inst.groups.state[groups] == "up"
+    return groups[planned], whole[planned], gpu_configs[planned], configs
 
 
 def columns_from_placement(form: Formulation, placement: Replicas) -> np.ndarray | None:

@@ -81,13 +81,22 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
     short_w = np.flatnonzero(demand.min > 0)
 
     b = ProblemBuilder(name=inst.domain.name)
-    pattern = b.add_columns("pattern", len(pool), hi=count[pool.group])
-    used_nodes = b.add_columns("used", n_groups, hi=count)
+    # Draining nodes run exactly their one pinned pattern; down nodes run nothing.
+    fixed = np.isin(np.arange(n_groups), inst.fixed_groups)
+    fixed_on = fixed & inst.pinned.any(axis=0)
+    pattern_lo = np.where(fixed[pool.group], count[pool.group], 0)
+    pattern = b.add_columns("pattern", len(pool), lo=pattern_lo, hi=count[pool.group])
+    used_nodes = b.add_columns(
+        "used", n_groups, lo=np.where(fixed_on, count, 0), hi=np.where(fixed & ~fixed_on, 0, count)
+    )
     pair_hi = np.minimum(demand.max[pair_w], count[pair_g] * inst.fit[shape_of[pair_w], pair_g])
+    pinned = inst.pinned[pair_w, pair_g]
+    pair_fixed = fixed[pair_g]
     assign = b.add_columns(
         "assign",
         len(pair_w),
-        hi=pair_hi,
+        lo=np.where(pair_fixed, pinned, 0),
+        hi=np.where(pair_fixed, pinned, pair_hi),
         labels=_LazyLabels(lambda k: f"{demand.ids[pair_w[k]]},g{pair_g[k]}", len(pair_w)),
     )
     shortfall = b.add_columns(

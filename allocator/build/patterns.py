@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from allocator.build.reduce import FRACTION, MIG, WHOLE, PackingInstance
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.domain import MILLI
+from allocator.errors import InputError
 
 ENUMERATION_LIMIT = 20_000  # maximal patterns per group
 CONFIG_LIMIT = 400  # GPU configurations per group
@@ -156,7 +157,11 @@ def enumerate_pool(inst: PackingInstance, limit: int = ENUMERATION_LIMIT) -> Pat
     bounds = shape_bounds(inst)
     complete = np.zeros(len(inst.groups), dtype=bool)
     cache: dict[bytes, tuple | None] = {}
-    for g in range(len(inst.groups)):
+    for g in inst.fixed_groups:
+        complete[g] = True
+        if inst.pinned[:, g].any():
+            pool = pool.with_patterns(np.array([g]), *pinned_pattern(inst, g))
+    for g in np.flatnonzero(inst.groups.state == "up"):
         key = (
             inst.groups.capacity[g].tobytes()
             + bounds[g].tobytes()
@@ -173,6 +178,26 @@ def enumerate_pool(inst: PackingInstance, limit: int = ENUMERATION_LIMIT) -> Pat
         complete[g] = True
         pool = pool.with_patterns(np.full(len(whole), g), whole, gpu_configs, configs)
     return pool.with_complete(complete)
+
+
+def pinned_pattern(inst: PackingInstance, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one pattern of a draining node: what runs there now, laid out on its GPUs."""
+    from allocator.build.nodepack import NodePacker
+
+    packer = NodePacker(inst, g)
+    shape_of = inst.shapes.of_workload
+    wanted = np.bincount(shape_of, weights=inst.pinned[:, g], minlength=len(inst.shapes))
+    order = np.argsort(-inst.shapes.demand[:, 0], kind="stable")  # whole GPUs first
+    for s in order[wanted[order] > 0]:
+        if packer.add(int(s), int(wanted[s])) < wanted[s]:
+            node = inst.domain.fleet.ids[inst.groups.members(g)[0]]
+            raise InputError.single(
+                inst.domain.name,
+                f"node {node!r} is draining, so it keeps what runs there, but the replicas "
+                "current_placement puts on it do not fit on it",
+                entry=f'current_placement (node "{node}")',
+            )
+    return packer.pattern()
 
 
 def _group_patterns(

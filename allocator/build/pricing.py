@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocator.build.nodepack import NodePacker
 from allocator.build.patterns import gpu_demand
 from allocator.build.reduce import FRACTION, MIG, WHOLE, PackingInstance
 from allocator.domain import NODE_RESOURCES
@@ -201,84 +202,9 @@ def greedy_patterns(inst: PackingInstance, g: int, value: np.ndarray, ub: np.nda
     found = []
     for rule in _SIZE_RULES:
         order = useful[np.argsort(-value[useful] / np.maximum(sizes[rule], 1e-9), kind="stable")]
-        packer = _NodePacker(inst, g)
+        packer = NodePacker(inst, g)
         for s in order:
             packer.add(s, int(ub[s]))
         parts = packer.pattern()
         found.append((parts, float(value @ (parts[0][0] + parts[1][0] @ parts[2]))))
     return found
-
-
-class _NodePacker:
-    """One node of a group being filled, GPU by GPU."""
-
-    def __init__(self, inst: PackingInstance, g: int):
-        self.inst, self.g = inst, g
-        groups = inst.groups
-        self.free = groups.capacity[g, 1:].astype(np.int64).copy()
-        n_gpus = int(groups.gpus[g])
-        self.mode = np.zeros(n_gpus, dtype=np.int8)  # 0 free, 1 whole, 2 fraction, 3 MIG
-        self.left = np.zeros((n_gpus, 2), dtype=np.int64)
-        self.content = np.zeros((n_gpus, len(inst.shapes)), dtype=np.int64)
-        self.whole = np.zeros(len(inst.shapes), dtype=np.int64)
-
-    def add(self, s: int, limit: int) -> None:
-        shapes = self.inst.shapes
-        node_need = shapes.demand[s, 1:]
-        if shapes.kind[s] == WHOLE:
-            k = int(shapes.demand[s, 0])
-            fit = limit
-            if k:
-                fit = min(fit, int((self.mode == 0).sum()) // k)
-            used = node_need > 0
-            if used.any():
-                fit = min(fit, int((self.free[used] // node_need[used]).min()))
-            if fit > 0:
-                free = np.flatnonzero(self.mode == 0)[: fit * k]
-                self.mode[free] = 1
-                self.whole[s] += fit
-                self.free -= fit * node_need
-            return
-        kind_mode = 2 if shapes.kind[s] == FRACTION else 3
-        per_gpu, capacity = gpu_demand(self.inst, self.g, shapes.kind[s])
-        need = per_gpu[s]
-        if not need.any() or (capacity < need).any():
-            return
-        used = node_need > 0
-        fit = limit
-        if used.any():
-            fit = min(fit, int((self.free[used] // node_need[used]).min()))
-        if fit <= 0:
-            return
-        # Fill GPUs already shared (fullest first), then open free ones.
-        opened = np.flatnonzero(self.mode == kind_mode)
-        opened = opened[np.argsort(self.left[opened, 0], kind="stable")]
-        free = np.flatnonzero(self.mode == 0)
-        per_opened = _per_gpu_fit(self.left[opened], need)
-        per_free = _per_gpu_fit(capacity[None, :], need)[0]
-        gpus = np.concatenate([opened, free])
-        room = np.concatenate([per_opened, np.full(len(free), per_free)])
-        take = np.clip(fit - (np.cumsum(room) - room), 0, room)
-        chosen = take > 0
-        gpus, take = gpus[chosen], take[chosen]
-        newly = self.mode[gpus] == 0
-        self.mode[gpus] = kind_mode
-        self.left[gpus[newly]] = capacity
-        self.left[gpus] -= take[:, None] * need[None, :]
-        self.content[gpus, s] += take
-        self.free -= int(take.sum()) * node_need
-
-    def pattern(self):
-        contents = self.content[self.content.any(axis=1)]
-        n_shapes = len(self.inst.shapes)
-        if len(contents):
-            configs, multiplicity = np.unique(contents, axis=0, return_counts=True)
-        else:
-            configs, multiplicity = np.zeros((0, n_shapes), dtype=np.int64), np.zeros(0, int)
-        return self.whole[None, :], multiplicity[None, :], configs
-
-
-def _per_gpu_fit(left: np.ndarray, need: np.ndarray) -> np.ndarray:
-    """How many more replicas needing `need` fit in each GPU's `left`."""
-    used = need > 0
-    return (left[:, used] // need[used]).min(axis=1) if len(left) else np.zeros(0, dtype=np.int64)

@@ -94,6 +94,14 @@ class PackingInstance:
     groups: NodeGroups
     shapes: Shapes
     compat: np.ndarray  # (workloads x groups) bool
+    # (workloads x groups) replicas that stay where they run: on draining nodes, which
+    # keep what they run and take nothing new (each such node is a group of its own).
+    pinned: np.ndarray
+
+    @cached_property
+    def fixed_groups(self) -> np.ndarray:
+        """Groups whose content is given, not planned: nodes that are not up."""
+        return np.flatnonzero(self.groups.state != "up")
 
     @cached_property
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -210,9 +218,24 @@ def group_shapes(domain: Domain) -> Shapes:
 
 def reduce(domain: Domain) -> PackingInstance:
     groups = group_nodes(domain)
+    pinned = pinned_replicas(domain, groups)
     return PackingInstance(
         domain=domain,
         groups=groups,
         shapes=group_shapes(domain),
-        compat=compatibility(groups, domain.demand),
+        compat=compatibility(groups, domain.demand) | (pinned > 0),
+        pinned=pinned,
     )
+
+
+def pinned_replicas(domain: Domain, groups: NodeGroups) -> np.ndarray:
+    """(workloads x groups) replicas running now on draining nodes (one node per group)."""
+    pinned = np.zeros((len(domain.demand), len(groups)), dtype=np.int64)
+    fleet = domain.fleet
+    for workload, nodes in domain.current.items():
+        w = domain.demand.index[workload]
+        for node_id in nodes:
+            n = fleet.index[node_id]
+            if fleet.state[n] == "draining":
+                pinned[w, groups.of_node[n]] += 1
+    return pinned
