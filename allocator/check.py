@@ -78,6 +78,7 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     out += _gpu_sharing(domain, known)
     out += _capacity(domain, w, n)
     out += _node_states(domain, w, n)
+    out += _datacenter(domain, plan, w, n, placed)
     out += _objective(domain, plan, w, n, placed)
     expected_moves = moves_against(domain.current, plan.placements)
     if sorted(map(repr, expected_moves)) != sorted(map(repr, plan.moves)):
@@ -339,8 +340,14 @@ def _objective(
     fleet, demand = domain.fleet, domain.demand
     in_use = np.zeros(len(fleet), dtype=bool)
     in_use[n] = True
+    nodes = float(fleet.cost[in_use].sum())
+    storage = _stated_storage_cost(domain, plan)
+    energy = float(_power_w(domain, w, n) @ _price_per_wh(domain))
     recomputed = {
-        "cost_per_hour": float(fleet.cost[in_use].sum()),
+        "node_cost_per_hour": nodes,
+        "storage_cost_per_hour": storage,
+        "energy_cost_per_hour": energy,
+        "cost_per_hour": nodes + storage + domain.objective.weights.energy * energy,
         "unplaced_priority": float(demand.priority @ (demand.max - np.minimum(placed, demand.max))),
         "hard_shortfall": float(demand.priority @ np.maximum(demand.min - placed, 0)),
     }
@@ -351,6 +358,172 @@ def _objective(
                 Violation(
                     f"objective_{name}",
                     f"plan states {name} = {stated:g}, the placement gives {value:g}",
+                )
+            )
+    return out
+
+
+def _power_w(domain: Domain, w: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Watts per node: idle when anything runs on it, plus the busy-idle span times the
+    share of its GPUs (of its CPU, if it has none) its replicas take."""
+    fleet, demand = domain.fleet, domain.demand
+    on = np.bincount(n, minlength=len(fleet)) > 0
+    gpus = np.bincount(n, weights=demand.gpu_equivalents[w], minlength=len(fleet))
+    cpu = np.bincount(n, weights=demand.cpu_m[w], minlength=len(fleet))
+    share = np.where(
+        fleet.gpus > 0, gpus / np.maximum(fleet.gpus, 1), cpu / np.maximum(fleet.cpu_m, 1)
+    )
+    return np.where(on, fleet.idle_w + (fleet.busy_w - fleet.idle_w) * share, 0.0)
+
+
+def _price_per_wh(domain: Domain) -> np.ndarray:
+    network = domain.network
+    if network is None:
+        return np.zeros(len(domain.fleet))
+    return np.array(
+        [
+            network.energy_price.get(site, 0.0) * network.pue.get(site, 1.0) / 1000
+            for site in domain.fleet.site
+        ]
+    )
+
+
+def _stated_storage_cost(domain: Domain, plan: PlanFile) -> float:
+    systems = domain.storage
+    if systems is None:
+        return 0.0
+    return float(
+        sum(
+            systems.cost_per_tb_hour[systems.index[u.system]] * u.size_tb
+            for u in plan.storage
+            if u.system in systems.index
+        )
+    )
+
+
+def _datacenter(
+    domain: Domain, plan: PlanFile, w: np.ndarray, n: np.ndarray, placed: np.ndarray
+) -> list[Violation]:
+    """Datasets on storage of the right tier within capacity and read throughput; traffic
+    within every link; power within every row and site cap; peer traffic within a site."""
+    out = []
+    demand, fleet, systems, network = domain.demand, domain.fleet, domain.storage, domain.network
+    where: dict[str, int] = {}
+    for k, use in enumerate(plan.storage):
+        if use.workload not in demand.index:
+            continue
+        if systems is None or use.system not in systems.index:
+            out.append(
+                Violation(
+                    "storage",
+                    f"storage[{k}]: {use.workload}'s dataset is on "
+                    f"unknown storage system {use.system!r}",
+                )
+            )
+            continue
+        if use.workload in where:
+            out.append(Violation("storage", f"{use.workload}'s dataset is listed on two systems"))
+        where[use.workload] = systems.index[use.system]
+    choice = np.full(len(demand), -1, dtype=np.int64)
+    for workload, s in where.items():
+        choice[demand.index[workload]] = s
+    for wi in np.flatnonzero(demand.dataset_tier >= 0):
+        wid = demand.ids[wi]
+        if placed[wi] and choice[wi] < 0:
+            out.append(
+                Violation(
+                    "storage",
+                    f"{wid} runs {placed[wi]} replica(s) but its dataset is on no storage system",
+                )
+            )
+        elif choice[wi] >= 0:
+            s = choice[wi]
+            if systems.tier[s] < demand.dataset_tier[wi]:
+                out.append(
+                    Violation(
+                        "storage",
+                        f"{wid}'s dataset is on {systems.ids[s]}, of a "
+                        "slower tier than it asks for",
+                    )
+                )
+            stated = next(u.size_tb for u in plan.storage if u.workload == wid)
+            if abs(stated - demand.dataset_tb[wi]) > 1e-9:
+                out.append(
+                    Violation(
+                        "storage",
+                        f"{wid}'s dataset is {demand.dataset_tb[wi]:g} "
+                        f"TB, the plan stores {stated:g} TB",
+                    )
+                )
+    if systems is not None and len(systems):
+        on = choice >= 0
+        size = np.bincount(choice[on], weights=demand.dataset_tb[on], minlength=len(systems))
+        reads = np.bincount(
+            choice[on], weights=(demand.read_mbps * placed)[on], minlength=len(systems)
+        )
+        for s in np.flatnonzero(size > systems.capacity_tb + 1e-9):
+            out.append(
+                Violation(
+                    "storage_capacity",
+                    f"{systems.ids[s]}: {size[s]:g} TB of "
+                    f"datasets, capacity {systems.capacity_tb[s]:g} TB",
+                )
+            )
+        for s in np.flatnonzero(reads > systems.read_mbps):
+            out.append(
+                Violation(
+                    "storage_throughput",
+                    f"{systems.ids[s]}: replicas read "
+                    f"{reads[s] / 1000:g} Gbps, it serves "
+                    f"{systems.read_mbps[s] / 1000:g} Gbps",
+                )
+            )
+    if network is None:
+        return out
+    loads = np.zeros(len(network.links))
+    for wi, ni in zip(w.tolist(), n.tolist(), strict=True):
+        rack, spine = f"rack:{fleet.rack[ni]}", f"spine:{fleet.site[ni]}"
+        if choice[wi] >= 0 and demand.read_mbps[wi]:
+            route = network.route(systems.vertex[choice[wi]], rack)
+            if -1 in route:
+                out.append(
+                    Violation(
+                        "link",
+                        f"{demand.ids[wi]} on {fleet.ids[ni]} cannot reach "
+                        f"storage system {systems.ids[choice[wi]]}",
+                    )
+                )
+                continue
+            loads[list(route)] += demand.read_mbps[wi]
+        if demand.interconnect_mbps[wi]:
+            for route in (network.route(rack, spine), network.route(spine, rack)):
+                loads[list(route)] += demand.interconnect_mbps[wi]
+    for k in np.flatnonzero(loads > network.capacity_gbps * 1000 + 1e-6):
+        out.append(
+            Violation(
+                "link",
+                f"{network.link_name(k)}: {loads[k] / 1000:g} Gbps "
+                f"routed, capacity {network.capacity_gbps[k]:g} Gbps",
+            )
+        )
+    watts = _power_w(domain, w, n)
+    for scope, key, caps in (
+        ("site", fleet.site, network.site_power_cap_kw),
+        ("row", fleet.row, network.row_power_cap_kw),
+    ):
+        for name, cap in caps.items():
+            kw = watts[key == name].sum() / 1000
+            if kw > cap + 1e-6:
+                out.append(Violation("power", f"{scope} {name}: {kw:g} kW drawn, cap {cap:g} kW"))
+    peers = np.flatnonzero(demand.interconnect_mbps > 0)
+    for wi in peers:
+        in_sites = set(fleet.site[n[w == wi]])
+        if len(in_sites) > 1:
+            out.append(
+                Violation(
+                    "one_site",
+                    f"{demand.ids[wi]} exchanges traffic between "
+                    f"replicas but runs in {len(in_sites)} sites",
                 )
             )
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from allocator.accounting import cost_terms
 from allocator.build.reduce import PackingInstance
 from allocator.domain import Domain
 from allocator.placement import Replicas
@@ -16,13 +17,18 @@ TERMS = ("hard_shortfall", "unplaced_priority", "cost_per_hour")
 
 
 def objective_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
-    demand, fleet = domain.demand, domain.fleet
+    """The objective's terms; `cost_per_hour` is nodes + storage + weighted energy."""
+    demand = domain.demand
     placed = placement.placed()
-    in_use = placement.nodes_in_use()
+    costs = cost_terms(domain, placement)
+    weight = domain.objective.weights.energy
     return {
         "hard_shortfall": float(demand.priority @ np.maximum(demand.min - placed, 0)),
         "unplaced_priority": float(demand.priority @ (demand.max - placed)),
-        "cost_per_hour": float(fleet.cost[in_use].sum()),
+        "cost_per_hour": costs["node_cost_per_hour"]
+        + costs["storage_cost_per_hour"]
+        + weight * costs["energy_cost_per_hour"],
+        **costs,
     }
 
 

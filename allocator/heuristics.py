@@ -12,8 +12,11 @@ every GPU of every node, each on the fullest GPU that still has room.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from allocator.budgets import Budgets
 from allocator.build.reduce import FRACTION, MIG, PackingInstance
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.domain import MILLI, node_capacity, replica_demand
@@ -44,6 +47,7 @@ class FleetState:
         self.mig_memory = np.where(present & fleet.mig[:, None], MIG_MEMORY_SLICES, 0)
         self.in_use = np.zeros(len(fleet), dtype=bool)
         self.records: list[tuple[int, int, list[int]]] = []
+        self.budgets = Budgets(inst)
 
     def free_gpus(self) -> np.ndarray:
         return (self.mode == FREE).sum(axis=1)
@@ -52,6 +56,7 @@ class FleetState:
         self.free[nodes] -= counts[:, None] * self.need[w][None, :]
         self.in_use[nodes] = True
         for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
+            self.budgets.take(w, n, k)
             free = np.flatnonzero(self.mode[n] == FREE)
             for r in range(k):
                 taken = free[r * gpus : (r + 1) * gpus]
@@ -61,6 +66,7 @@ class FleetState:
     def take_shared(self, w: int, n: int, gpu: int, kind: int, demand: tuple[int, int]) -> None:
         self.free[n] -= self.need[w]
         self.in_use[n] = True
+        self.budgets.take(w, n, 1)
         if kind == FRACTION:
             self.mode[n, gpu] = SHARED
             self.milli[n, gpu] -= demand[0]
@@ -76,7 +82,8 @@ class FleetState:
         if not self.records:
             return Replicas.empty(len(fleet), len(demand))
         w, n, g = zip(*self.records, strict=True)
-        return Replicas.build(w, n, list(g), len(fleet), len(demand)).sorted()
+        placement = Replicas.build(w, n, list(g), len(fleet), len(demand)).sorted()
+        return replace(placement, dataset_on=self.budgets.choice.copy())
 
 
 def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas:
@@ -93,6 +100,37 @@ def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas
         else:
             _place_whole(state, w, amount, rule)
     return state.replicas()
+
+
+def choose_storage(inst: PackingInstance, placement: Replicas) -> np.ndarray:
+    """A storage system per workload with placed replicas and a dataset: the cheapest
+    eligible one with room and read throughput left, else the roomiest (which the
+    model may then reject)."""
+    demand, systems = inst.domain.demand, inst.domain.storage
+    choice = np.full(len(demand), -1, dtype=np.int64)
+    if systems is None or len(systems) == 0:
+        return choice
+    placed = placement.placed()
+    space = systems.capacity_tb.astype(float).copy()
+    reads = systems.read_mbps.astype(float).copy()
+    order = np.argsort(-demand.read_mbps * placed, kind="stable")
+    for w in order[(demand.dataset_tier[order] >= 0) & (placed[order] > 0)]:
+        need = demand.read_mbps[w] * placed[w]
+        eligible = np.flatnonzero(
+            (systems.tier >= demand.dataset_tier[w]) & (space >= demand.dataset_tb[w])
+        )
+        if len(eligible) == 0:
+            continue
+        roomy = eligible[reads[eligible] >= need]
+        pick = (
+            roomy[np.argmin(systems.cost_per_tb_hour[roomy])]
+            if len(roomy)
+            else eligible[np.argmax(reads[eligible])]
+        )
+        choice[w] = pick
+        space[pick] -= demand.dataset_tb[w]
+        reads[pick] -= need
+    return choice
 
 
 def pinned_only(inst: PackingInstance) -> Replicas:
@@ -148,6 +186,16 @@ def _place_whole(state: FleetState, w: int, amount: int, rule: str) -> None:
         return
     order = _order(state, nodes, fit, w, rule)
     nodes, fit = nodes[order], fit[order]
+    if state.budgets.active or state.budgets.power:
+        # Shared limits change as nodes fill: go node by node.
+        for n, k in zip(nodes.tolist(), fit.tolist(), strict=True):
+            if amount <= 0:
+                break
+            take = min(k, amount, state.budgets.fit(w, n))
+            if take > 0:
+                state.take_whole(w, np.array([n]), np.array([take]), gpus)
+                amount -= take
+        return
     take = np.clip(amount - (np.cumsum(fit) - fit), 0, fit)
     chosen = take > 0
     state.take_whole(w, nodes[chosen], take[chosen], gpus)
@@ -191,9 +239,13 @@ def _place_shared(state: FleetState, w: int, rule: str, nodes: np.ndarray | None
     gpu_score = np.where(ok, np.where(opened, left, MILLI + left), np.iinfo(np.int64).max)
     best_gpu = gpu_score.argmin(axis=1)
     fit = np.ones(len(nodes), dtype=np.int64)
-    k = _order(state, nodes, fit, w, rule)[0]
-    state.take_shared(w, int(nodes[k]), int(best_gpu[k]), kind, tuple(int(v) for v in per[k]))
-    return True
+    for k in _order(state, nodes, fit, w, rule):
+        if state.budgets.fit(w, int(nodes[k])) >= 1:
+            state.take_shared(
+                w, int(nodes[k]), int(best_gpu[k]), kind, tuple(int(v) for v in per[k])
+            )
+            return True
+    return False
 
 
 def _mig_demand(state: FleetState, nodes: np.ndarray, w: int) -> np.ndarray:

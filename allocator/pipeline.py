@@ -9,20 +9,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from allocator import __version__
+from allocator.accounting import link_loads_mbps, node_power_w
 from allocator.check import Violation, check_plan
 from allocator.diagnose import unplaced_reasons
 from allocator.domain import Domain, build_domain
 from allocator.errors import ExitCode
 from allocator.evaluate import objective_terms
 from allocator.inventory.load import load_inventory
+from allocator.placement import Replicas
 from allocator.plan import (
     PLAN_VERSION,
     InventoryRef,
     LevelReport,
+    LinkLoad,
     Objective,
     PlanFile,
+    PowerUse,
     SolverReport,
+    StorageUse,
     Unplaced,
     moves_against,
     placements_of,
@@ -119,4 +126,62 @@ def plan_file_from(
         placements=placements,
         unplaced=unplaced,
         moves=moves_against(domain.current, placements),
+        storage=_storage_uses(domain, result.placement),
+        links=_link_loads(domain, result.placement),
+        power=_power_uses(domain, result.placement),
     )
+
+
+def _storage_uses(domain: Domain, placement: Replicas) -> list[StorageUse]:
+    choice = placement.dataset_on
+    if choice is None or domain.storage is None:
+        return []
+    return [
+        StorageUse(
+            workload=str(domain.demand.ids[w]),
+            system=str(domain.storage.ids[choice[w]]),
+            size_tb=float(domain.demand.dataset_tb[w]),
+        )
+        for w in np.flatnonzero(choice >= 0)
+    ]
+
+
+def _link_loads(domain: Domain, placement: Replicas) -> list[LinkLoad]:
+    network = domain.network
+    if network is None:
+        return []
+    loads = link_loads_mbps(domain, placement)
+    return [
+        LinkLoad(
+            link=network.link_name(k),
+            gbps=float(loads[k] / 1000),
+            capacity_gbps=None
+            if np.isinf(network.capacity_gbps[k])
+            else float(network.capacity_gbps[k]),
+        )
+        for k in np.flatnonzero(loads > 0)
+    ]
+
+
+def _power_uses(domain: Domain, placement: Replicas) -> list[PowerUse]:
+    network = domain.network
+    if network is None:
+        return []
+    watts = node_power_w(domain, placement)
+    out = []
+    for scope, key, caps in (
+        ("site", domain.fleet.site, network.site_power_cap_kw),
+        ("row", domain.fleet.row, network.row_power_cap_kw),
+    ):
+        for name in np.unique(key.astype(str)):
+            if name == "-":
+                continue
+            out.append(
+                PowerUse(
+                    scope=scope,
+                    id=name,
+                    kw=float(watts[key == name].sum() / 1000),
+                    cap_kw=caps.get(name),
+                )
+            )
+    return out

@@ -20,6 +20,8 @@ class Replicas:
     gpu_index: np.ndarray
     n_nodes: int
     n_workloads: int
+    # Storage system holding each workload's dataset (-1: none); None when not chosen yet.
+    dataset_on: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.workload)
@@ -106,4 +108,5 @@ class Replicas:
             self.gpu_index[flat],
             self.n_nodes,
             self.n_workloads,
+            self.dataset_on,
         )

@@ -90,7 +90,35 @@ class Objective(_Record):
     mode: Literal["lexicographic", "weighted"]
     hard_shortfall: float
     unplaced_priority: float
-    cost_per_hour: float
+    cost_per_hour: float = Field(description="nodes + storage + energy x its weight, $/h")
+    node_cost_per_hour: float = 0.0
+    storage_cost_per_hour: float = 0.0
+    energy_cost_per_hour: float = 0.0
+
+
+class StorageUse(_Record):
+    """Where a workload's dataset lives."""
+
+    workload: str
+    system: str
+    size_tb: float
+
+
+class LinkLoad(_Record):
+    """Bandwidth reserved on one direction of a network link."""
+
+    link: str
+    gbps: float
+    capacity_gbps: float | None
+
+
+class PowerUse(_Record):
+    """IT power drawn in a row or site, with its cap."""
+
+    scope: Literal["site", "row"]
+    id: str
+    kw: float
+    cap_kw: float | None
 
 
 class PlanFile(_Record):
@@ -104,6 +132,9 @@ class PlanFile(_Record):
     placements: list[Placement]
     unplaced: list[Unplaced]
     moves: list[Move] = Field(default_factory=list)
+    storage: list[StorageUse] = Field(default_factory=list)
+    links: list[LinkLoad] = Field(default_factory=list)
+    power: list[PowerUse] = Field(default_factory=list)
 
 
 def sha256_of(path: str | Path) -> str:

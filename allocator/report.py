@@ -12,10 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from allocator.domain import MIB_PER_GIB, MILLI, Domain
+from allocator.domain import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS, Domain
 from allocator.plan import PlanFile
-
-HOURS_PER_MONTH = 730.0
 
 
 @dataclass
@@ -51,7 +49,7 @@ class WorkloadCost:
     placed: int
     wanted: int
     required: int
-    gpus: int
+    gpus: float
     cost_per_hour: float
 
 
@@ -63,7 +61,7 @@ class Report:
     idle_cost_per_hour: float
     nodes_in_use: int
     nodes_total: int
-    gpus_used: int
+    gpus_used: float
     gpus_total: int
     workloads: list[WorkloadCost]
     zones: list[Utilization]
@@ -71,6 +69,12 @@ class Report:
     unplaced: list[dict[str, Any]]
     moves: int
     notes: list[str] = field(default_factory=list)
+    node_cost_per_hour: float = 0.0
+    storage_cost_per_hour: float = 0.0
+    energy_cost_per_hour: float = 0.0
+    storage: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    power: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cost_per_month(self) -> float:
@@ -89,7 +93,7 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
     fleet, demand = domain.fleet, domain.demand
     w = np.array([demand.index[p.workload] for p in plan.placements], dtype=np.int64)
     n = np.array([fleet.index[p.node] for p in plan.placements], dtype=np.int64)
-    gpus_used = np.bincount(n, weights=demand.gpus[w], minlength=len(fleet))
+    gpus_used = np.bincount(n, weights=demand.gpu_equivalents[w], minlength=len(fleet))
     cpu_used = np.bincount(n, weights=demand.cpu_m[w], minlength=len(fleet))
     ram_used = np.bincount(n, weights=demand.ram_mib[w], minlength=len(fleet))
     in_use = np.bincount(n, minlength=len(fleet)) > 0
@@ -98,12 +102,12 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
     gpu_node = fleet.gpus[n] > 0
     share = np.where(
         gpu_node,
-        demand.gpus[w] / np.maximum(fleet.gpus[n], 1),
+        demand.gpu_equivalents[w] / np.maximum(fleet.gpus[n], 1),
         demand.cpu_m[w] / np.maximum(fleet.cpu_m[n], 1),
     )
     attributed = np.bincount(w, weights=share * fleet.cost[n], minlength=len(demand))
     placed = np.bincount(w, minlength=len(demand))
-    cost = float(fleet.cost[in_use].sum())
+    node_cost = float(fleet.cost[in_use].sum())
 
     def breakdown(keys: np.ndarray) -> list[Utilization]:
         labels, of_node = np.unique(keys.astype(str), return_inverse=True)
@@ -146,11 +150,11 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
             "total_s": solver.total_s,
             "levels": [lv.model_dump() for lv in solver.levels],
         },
-        cost_per_hour=cost,
-        idle_cost_per_hour=max(cost - float(attributed.sum()), 0.0),
+        cost_per_hour=plan.objective.cost_per_hour,
+        idle_cost_per_hour=max(node_cost - float(attributed.sum()), 0.0),
         nodes_in_use=int(in_use.sum()),
         nodes_total=len(fleet),
-        gpus_used=int(gpus_used.sum()),
+        gpus_used=round(float(gpus_used.sum()), 3),
         gpus_total=int(fleet.gpus.sum()),
         workloads=[
             WorkloadCost(
@@ -159,7 +163,7 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
                 int(placed[i]),
                 int(demand.max[i]),
                 int(demand.min[i]),
-                int(demand.gpus[i] * placed[i]),
+                round(float(demand.gpu_equivalents[i] * placed[i]), 3),
                 float(attributed[i]),
             )
             for i in range(len(demand))
@@ -171,7 +175,65 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
         unplaced=list(unplaced.values()),
         moves=len(plan.moves),
         notes=list(solver.notes),
+        node_cost_per_hour=plan.objective.node_cost_per_hour,
+        storage_cost_per_hour=plan.objective.storage_cost_per_hour,
+        energy_cost_per_hour=plan.objective.energy_cost_per_hour,
+        storage=_storage_rows(domain, plan, placed),
+        links=_busiest_links(plan),
+        power=_power_rows(domain, plan),
     )
+
+
+def _storage_rows(domain: Domain, plan: PlanFile, placed: np.ndarray) -> list[dict[str, Any]]:
+    systems, demand = domain.storage, domain.demand
+    if systems is None or len(systems) == 0:
+        return []
+    rows = []
+    for s, sid in enumerate(systems.ids):
+        uses = [u for u in plan.storage if u.system == sid]
+        size = sum(u.size_tb for u in uses)
+        reads = (
+            sum(
+                demand.read_mbps[demand.index[u.workload]] * placed[demand.index[u.workload]]
+                for u in uses
+            )
+            / 1000
+        )
+        rows.append(
+            {
+                "system": str(sid),
+                "tier": TIERS[systems.tier[s]],
+                "datasets": len(uses),
+                "used_tb": size,
+                "capacity_tb": float(systems.capacity_tb[s]),
+                "read_gbps": float(reads),
+                "read_capacity_gbps": float(systems.read_mbps[s] / 1000),
+                "cost_per_hour": float(size * systems.cost_per_tb_hour[s]),
+            }
+        )
+    return rows
+
+
+def _power_rows(domain: Domain, plan: PlanFile) -> list[dict[str, Any]]:
+    """kW per row and site; energy $/h per site (price x PUE x kW)."""
+    network = domain.network
+    rows = []
+    for use in plan.power:
+        row = use.model_dump()
+        if use.scope == "site" and network is not None:
+            row["energy_cost_per_hour"] = (
+                use.kw * network.energy_price.get(use.id, 0.0) * network.pue.get(use.id, 1.0)
+            )
+        rows.append(row)
+    return rows
+
+
+def _busiest_links(plan: PlanFile, top: int = 10) -> list[dict[str, Any]]:
+    def utilization(link: Any) -> float:
+        return link.gbps / link.capacity_gbps if link.capacity_gbps else 0.0
+
+    ranked = sorted(plan.links, key=lambda link: (-utilization(link), -link.gbps))[:top]
+    return [{**link.model_dump(), "utilization": utilization(link)} for link in ranked]
 
 
 def _pct(value: float | None) -> str:
@@ -189,9 +251,20 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     bound = "-" if s["bound"] is None else f"{s['bound']:,.4f}"
     summary = [
         ["cost", f"{_money(report.cost_per_hour)}/h  ({_money(report.cost_per_month)}/month)"],
+    ]
+    if report.storage_cost_per_hour or report.energy_cost_per_hour:
+        summary.append(
+            [
+                "  of which",
+                f"nodes {_money(report.node_cost_per_hour)}/h, storage "
+                f"{_money(report.storage_cost_per_hour)}/h, energy "
+                f"{_money(report.energy_cost_per_hour)}/h",
+            ]
+        )
+    summary += [
         ["idle cost on running nodes", f"{_money(report.idle_cost_per_hour)}/h"],
         ["nodes in use", f"{report.nodes_in_use} / {report.nodes_total}"],
-        ["GPUs in use", f"{report.gpus_used} / {report.gpus_total}"],
+        ["GPUs in use", f"{report.gpus_used:g} / {report.gpus_total}"],
         [
             "solver",
             f"{s['name']}: {s['status']}, objective {s['objective']:,.4f}, bound {bound}, "
@@ -242,6 +315,57 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         ("Utilization per zone", ["zone", *util_header], util_rows(report.zones)),
         ("Utilization per rack", ["zone/rack", *util_header], util_rows(report.racks)),
     ]
+    if report.storage:
+        tables.append(
+            (
+                "Storage",
+                ["system", "tier", "datasets", "TB", "read Gbps", "$/h"],
+                [
+                    [
+                        r["system"],
+                        r["tier"],
+                        str(r["datasets"]),
+                        f"{r['used_tb']:g}/{r['capacity_tb']:g}",
+                        f"{r['read_gbps']:g}/{r['read_capacity_gbps']:g}",
+                        _money(r["cost_per_hour"]),
+                    ]
+                    for r in report.storage
+                ],
+            )
+        )
+    if report.links:
+        tables.append(
+            (
+                "Busiest links",
+                ["link", "Gbps", "capacity", "use"],
+                [
+                    [
+                        r["link"],
+                        f"{r['gbps']:g}",
+                        "-" if r["capacity_gbps"] is None else f"{r['capacity_gbps']:g}",
+                        _pct(100 * r["utilization"]) if r["capacity_gbps"] else "-",
+                    ]
+                    for r in report.links
+                ],
+            )
+        )
+    if report.power:
+        tables.append(
+            (
+                "Power",
+                ["scope", "kW", "cap kW", "use", "energy $/h"],
+                [
+                    [
+                        f"{r['scope']} {r['id']}",
+                        f"{r['kw']:,.1f}",
+                        "-" if r["cap_kw"] is None else f"{r['cap_kw']:,.1f}",
+                        _pct(100 * r["kw"] / r["cap_kw"]) if r["cap_kw"] else "-",
+                        _money(r["energy_cost_per_hour"]) if "energy_cost_per_hour" in r else "-",
+                    ]
+                    for r in report.power
+                ],
+            )
+        )
     if report.unplaced:
         tables.append(
             (

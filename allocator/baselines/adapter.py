@@ -9,10 +9,13 @@ these schedulers model.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from allocator.baselines.online import simulate
 from allocator.build.reduce import PackingInstance
+from allocator.heuristics import choose_storage
 from allocator.placement import Replicas
 from allocator.traces.openb import ArrivalSequence, OpenbNodes, OpenbTasks
 
@@ -26,6 +29,10 @@ def online_placement(inst: PackingInstance, policy: str, seed: int = 0) -> Repli
     fleet, demand = domain.fleet, domain.demand
     if (demand.mig_profile != "").any():
         raise UnsupportedByPolicy(f"the {policy} scheduler does not place MIG instances")
+    if domain.network is not None or (demand.dataset_tier >= 0).any():
+        raise UnsupportedByPolicy(
+            f"the {policy} scheduler does not model storage, network or power limits"
+        )
     if inst.pinned.any():
         raise UnsupportedByPolicy(
             f"the {policy} scheduler does not keep replicas on draining nodes"
@@ -70,9 +77,10 @@ def online_placement(inst: PackingInstance, policy: str, seed: int = 0) -> Repli
     result = simulate(nodes, tasks, arrivals, policy)
     placed = np.flatnonzero(result.placed)
     gpus = [row[row >= 0] for row in result.gpus[placed]]
-    return Replicas.build(
+    placement = Replicas.build(
         workload[placed], up[result.node[placed]], gpus, len(fleet), len(demand)
     ).sorted()
+    return replace(placement, dataset_on=choose_storage(inst, placement))
 
 
 def _replica_numbers(workload: np.ndarray) -> list[tuple[int, int]]:

@@ -10,6 +10,8 @@ on the node they run on, so that equally good plans move as little as possible.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -17,6 +19,7 @@ from allocator.build.master import Formulation
 from allocator.build.patterns import PatternPool
 from allocator.build.reduce import WHOLE, PackingInstance
 from allocator.domain import Domain
+from allocator.heuristics import choose_storage
 from allocator.placement import Replicas
 
 
@@ -98,7 +101,43 @@ def columns_from_placement(form: Formulation, placement: Replicas) -> np.ndarray
     placed = placement.placed()
     minimum = inst.domain.demand.min
     x[form.shortfall.slice] = np.maximum(minimum[form.short_w] - placed[form.short_w], 0)
+    _datacenter_columns(form, placement, x)
     return x
+
+
+def _datacenter_columns(form: Formulation, placement: Replicas, x: np.ndarray) -> None:
+    """Storage, read and site columns of a placement (its storage choice, or one made)."""
+    inst, problem, index = form.instance, form.problem, form.datacenter
+    if len(index.dataset_w):
+        choice = placement.dataset_on
+        if choice is None:
+            choice = choose_storage(inst, placement)
+        x[problem.col_block("dataset").slice] = choice[index.dataset_w] == index.dataset_s
+        if len(index.reads_w):
+            racks = inst.domain.fleet.rack.astype(str)
+            in_rack = Counter(
+                zip(placement.workload.tolist(), racks[placement.node].tolist(), strict=True)
+            )
+            x[problem.col_block("reads").slice] = [
+                in_rack[(w, r)] if choice[w] == s else 0
+                for w, r, s in zip(index.reads_w, index.reads_rack, index.reads_s, strict=True)
+            ]
+    if len(index.site_w):
+        sites = inst.domain.fleet.site.astype(str)
+        present = set(zip(placement.workload.tolist(), sites[placement.node].tolist(), strict=True))
+        x[problem.col_block("site").slice] = [
+            (w, s) in present for w, s in zip(index.site_w, index.site_name, strict=True)
+        ]
+
+
+def dataset_choice(form: Formulation, x: np.ndarray) -> np.ndarray:
+    """Storage system of each workload's dataset in a solution (-1: none)."""
+    index = form.datacenter
+    choice = np.full(len(form.instance.domain.demand), -1, dtype=np.int64)
+    if len(index.dataset_w):
+        on = x[form.problem.col_block("dataset").slice] > 0.5
+        choice[index.dataset_w[on]] = index.dataset_s[on]
+    return choice
 
 
 def placement_from_columns(form: Formulation, x: np.ndarray) -> Replicas:
@@ -156,6 +195,7 @@ def placement_from_columns(form: Formulation, x: np.ndarray) -> Replicas:
         gpu_index.astype(np.int64),
         len(domain.fleet),
         len(domain.demand),
+        dataset_choice(form, x),
     ).sorted()
 
 

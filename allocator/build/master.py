@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocator.build import datacenter
 from allocator.build.patterns import PatternPool
 from allocator.build.reduce import PackingInstance
 from allocator.problem import Block, Problem, ProblemBuilder
@@ -57,6 +58,7 @@ class Formulation:
     short_w: np.ndarray
     slot_g: np.ndarray  # group of each `slots` row
     slot_s: np.ndarray  # shape of each `slots` row
+    datacenter: datacenter.DatacenterIndex  # what storage, read and site columns stand for
 
     @property
     def patterns(self) -> Block:
@@ -136,17 +138,29 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
     wanted = b.add_rows("wanted", len(demand), hi=demand.max.astype(np.float64))
     b.add_entries(wanted, pair_w, assign, np.arange(len(pair_w)), 1.0)
 
+    weights = inst.domain.objective.weights
+    costs, dc_index = datacenter.define(b, inst, used_nodes, assign, pair_w, pair_g, weights.energy)
+    costs.add(used_nodes, groups.cost)
     problem = b.build(packing=inst)
-    levels = _levels(inst, problem, pool, pair_w, short_w)
+    levels = _levels(inst, problem, costs, pair_w, short_w)
     return Formulation(
-        problem, levels, inst, pool, pair_w, pair_g, short_w, used // n_shapes, used % n_shapes
+        problem,
+        levels,
+        inst,
+        pool,
+        pair_w,
+        pair_g,
+        short_w,
+        used // n_shapes,
+        used % n_shapes,
+        dc_index,
     )
 
 
 def _levels(
     inst: PackingInstance,
     problem: Problem,
-    pool: PatternPool,
+    costs: datacenter.CostTerms,
     pair_w: np.ndarray,
     short_w: np.ndarray,
 ) -> tuple[Level, ...]:
@@ -165,7 +179,10 @@ def _levels(
         float(priority @ demand.max),
         True,
     )
-    cost = Level("cost_per_hour", vector("used", inst.groups.cost), 0.0, False)
+    cost_vector = np.zeros(problem.n_cols)
+    for block, values in costs.terms:
+        cost_vector[problem.col_block(block).slice] += values
+    cost = Level("cost_per_hour", cost_vector, 0.0, False)
     objective = inst.domain.objective
     if objective.mode == "weighted":
         w = objective.weights
