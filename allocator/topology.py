@@ -42,6 +42,7 @@ class Network:
     row_power_cap_kw: dict[str, float]
     energy_price: dict[str, float]  # $/kWh by site
     pue: dict[str, float]
+    pinned: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # spine paths
     _routes: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
 
     @cached_property
@@ -55,16 +56,37 @@ class Network:
             if source == target:
                 path: list[str] = [source]
             else:
-                try:
-                    path = nx.shortest_path(self.graph, source, target)
-                except nx.NetworkXNoPath:
-                    path = []
+                path = self._pinned_path(source, target)
+                if path is None:
+                    try:
+                        path = nx.shortest_path(self.graph, source, target)
+                    except nx.NetworkXNoPath:
+                        path = []
             self._routes[key] = (
                 tuple(self.link_index[(u, v)] for u, v in itertools.pairwise(path))
                 if path
                 else (-1,)
             )
         return self._routes[key]
+
+    def _pinned_path(self, source: str, target: str) -> list[str] | None:
+        """The path through a pinned sequence of spines, when one joins the two sites."""
+        ends = (self._spine_of(source), self._spine_of(target))
+        spines = self.pinned.get(ends)
+        if spines is None:
+            return None
+        path = [source] if source != spines[0] else []
+        path += list(spines)
+        if target != spines[-1]:
+            path.append(target)
+        if not all(self.graph.has_edge(u, v) for u, v in itertools.pairwise(path)):
+            return []
+        return path
+
+    def _spine_of(self, vertex: str) -> str:
+        if vertex.startswith("rack:"):
+            return spine_vertex(self.site_of_rack.get(vertex[5:], ""))
+        return vertex
 
     def link_name(self, k: int) -> str:
         u, v = self.links[k]
@@ -110,4 +132,14 @@ def build_network(spec: TopologySpec, rack_nic_gbps: dict[str, float]) -> Networ
         row_power_cap_kw=row_caps,
         energy_price={s.id: s.energy_price_per_kwh for s in spec.sites},
         pue={s.id: s.pue for s in spec.sites},
+        pinned=_pinned(spec),
     )
+
+
+def _pinned(spec: TopologySpec) -> dict[tuple[str, str], tuple[str, ...]]:
+    pinned = {}
+    for route in spec.routes:
+        path = tuple(spine_vertex(s) for s in (route.between[0], *route.via, route.between[1]))
+        pinned[(path[0], path[-1])] = path
+        pinned[(path[-1], path[0])] = path[::-1]
+    return pinned

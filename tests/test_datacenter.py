@@ -202,3 +202,42 @@ def test_peer_traffic_keeps_a_workload_in_one_site():
     assert "one_site" in {
         v.rule for v in check_plan(domain, outcome.plan.model_copy(update={"placements": split}))
     }
+
+
+def test_a_pinned_route_is_followed_instead_of_the_shortest():
+    doc = variant()
+    doc["topology"]["sites"] += [{"id": "west", "racks": ["w1"]}, {"id": "hub", "racks": []}]
+    doc["topology"]["wan"] = [
+        {"between": ["east", "west"], "gbps": 100},
+        {"between": ["east", "hub"], "gbps": 400},
+        {"between": ["hub", "west"], "gbps": 400},
+    ]
+    doc["nodes"].append(
+        {
+            "id": "c",
+            "gpu_type": "H100",
+            "gpus": 8,
+            "cpus": 96,
+            "ram_gib": 1024,
+            "cost_per_hour": 10,
+            "rack": "w1",
+        }
+    )
+    doc["workloads"] = [
+        {
+            "id": "serve",
+            "priority": 1,
+            "replicas": 1,
+            "resources": {"gpus": 8, "cpus": 8, "ram_gib": 64},
+            "storage": {"size_tb": 1, "tier": "ssd", "read_gbps": 10},
+        }
+    ]
+    _, shortest = solve(doc)
+    assert {link.link for link in shortest.plan.links} >= {"spine:east -> spine:west"}
+    doc["topology"]["routes"] = [{"between": ["east", "west"], "via": ["hub"]}]
+    _, pinned = solve(doc)
+    assert {link.link for link in pinned.plan.links} >= {
+        "spine:east -> spine:hub",
+        "spine:hub -> spine:west",
+    }
+    assert "spine:east -> spine:west" not in {link.link for link in pinned.plan.links}

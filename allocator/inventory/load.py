@@ -5,6 +5,7 @@ Every problem found is reported at once (InputError), each naming file, entry an
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,21 @@ def _storage_and_topology_problems(doc: SourceDocument, inv: Inventory, report: 
                     )
             if link.between[0] == link.between[1]:
                 report(("topology", "wan", i, "between"), "a WAN link joins two different sites")
+        links = {frozenset(link.between) for link in topology.wan}
+        for i, route in enumerate(topology.routes):
+            hops = [route.between[0], *route.via, route.between[1]]
+            for site in hops:
+                if site not in sites:
+                    report(
+                        ("topology", "routes", i),
+                        f"unknown site {site!r}{suggest(site, sites)} in the route",
+                    )
+            for a, b in itertools.pairwise(hops):
+                if a in sites and b in sites and frozenset((a, b)) not in links:
+                    report(
+                        ("topology", "routes", i, "via"),
+                        f"no WAN link joins {a!r} and {b!r}, so the route cannot pass between them",
+                    )
         for i, node in enumerate(inv.nodes):
             if not node.rack:
                 report(

@@ -261,12 +261,22 @@ class WanLinkSpec(_Strict):
     gbps: float = Field(gt=0, description="bandwidth in each direction, Gbps")
 
 
+class RouteSpec(_Strict):
+    """A pinned path between two sites (both directions), instead of the shortest one."""
+
+    between: list[Name] = Field(min_length=2, max_length=2, description="the two sites")
+    via: list[Name] = Field(min_length=1, description="sites the traffic passes, in order")
+
+
 class TopologySpec(_Strict):
     """Sites, their racks and rows, and the WAN between them: the network is a spine per
     site, a switch per rack with an uplink to it, and the WAN links."""
 
     sites: list[SiteSpec] = Field(min_length=1)
     wan: list[WanLinkSpec] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(
+        default_factory=list, description="paths pinned between sites (default: fewest hops)"
+    )
 
 
 class Inventory(_Strict):
