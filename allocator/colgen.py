@@ -24,7 +24,14 @@ from allocator.problem import Problem
 from solvers import registry
 from solvers.base import SolveOptions, SolverError, Status
 
-_EPS = 1e-7
+# A pattern improves the LP when it is worth more than its node's dual by this much
+# (relative); solvers' feasibility tolerances are around 1e-6, so anything smaller would
+# take back patterns the pool already has.
+_IMPROVES = 1e-5
+
+
+def _improves(value: float, threshold: float) -> bool:
+    return value > threshold + _IMPROVES * max(1.0, abs(threshold))
 
 
 @dataclass
@@ -80,15 +87,16 @@ def generate_columns(
                 best_possible, parts = _exact_pricing(
                     inst, g, values[g], bounds[g], thresholds[g], deadline, pricing_cap
                 )
-                if parts is not None:
+                if parts is not None and _improves(values[g] @ _counts(parts), thresholds[g]):
                     found.append((g, parts))
                 lagrangian += inst.groups.count[g] * min(0.0, thresholds[g] - best_possible)
         pricing_s += time.perf_counter() - started
         if exact:
             bound = _best(bound, lp.objective + lagrangian)
-        if not found:
+        grown = _add_all(pool, found) if found else pool
+        if len(grown) == len(pool):  # nothing new improves the LP: it is optimal
             return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
-        pool = _add_all(pool, found)
+        pool = grown
         if deadline is not None and time.perf_counter() >= deadline:
             break
     # Stopped early: bound the LP over every pattern at the last duals, each group's best
@@ -125,7 +133,9 @@ def _exact_pricing(
     The MIP only admits patterns worth more than the node costs and stops at the first
     few it finds; when it is infeasible, none exists.
     """
-    pricing = pricing_problem(inst, g, value, ub, at_least=threshold + _EPS)
+    pricing = pricing_problem(
+        inst, g, value, ub, at_least=threshold + 2 * _IMPROVES * max(1.0, abs(threshold))
+    )
     options = SolveOptions(
         time_limit=_left(deadline, cap=cap), backend_options={"mip_max_improving_sols": 3}
     )
@@ -153,10 +163,15 @@ def _greedy_columns(
     found = []
     for g in groups:
         for parts, _ in greedy_patterns(inst, g, price_at[g], bounds[g]):
-            counts = parts[0][0] + parts[1][0] @ parts[2]
-            if values[g] @ counts > thresholds[g] + _EPS:
+            if _improves(values[g] @ _counts(parts), thresholds[g]):
                 found.append((g, parts))
     return found
+
+
+def _counts(parts: tuple) -> np.ndarray:
+    """Shape counts of a pattern given as (whole counts, configuration counts, configurations)."""
+    whole, multiplicity, configs = parts
+    return whole[0] + multiplicity[0] @ configs
 
 
 def _add_all(pool: PatternPool, found: list) -> PatternPool:
