@@ -21,13 +21,20 @@ def example() -> str:
 def test_inventory_doc_example_is_valid_and_plans():
     inventory = validate_document(parse_text("docs/inventory.md", example()))
     domain = build_domain(inventory)
-    assert len(domain.fleet) == 21
+    assert len(domain.fleet) == 22
     assert domain.fleet.ids[11] == "h100-a-11"
     assert list(domain.fleet.rack[:12]) == ["a-r01"] * 6 + ["a-r02"] * 6
     outcome = solve_domain(domain, InventoryRef(name="doc"), "highs")
     assert outcome.violations == []
     assert outcome.plan.objective.hard_shortfall == 0
-    embeddings = [p.node for p in outcome.plan.placements if p.workload == "embeddings"]
-    assert {"l4-b-0", "l4-b-1"} <= set(embeddings)  # kept where they run
-    started = [m for m in outcome.plan.moves if m.workload == "embeddings"]
-    assert [(m.from_node, m.to_node is not None) for m in started] == [(None, True)] * 2
+    placed = {(p.workload, p.node) for p in outcome.plan.placements}
+    # Four quarter-GPU replicas share one L4: the one on l4-b-0 stays, l4-b-1's moves
+    # over (a node less), two start there.
+    assert {node for w, node in placed if w == "embeddings"} == {"l4-b-0"}
+    moves = sorted(
+        (m.from_node or "", m.to_node) for m in outcome.plan.moves if m.workload == "embeddings"
+    )
+    assert moves == [("", "l4-b-0"), ("", "l4-b-0"), ("l4-b-1", "l4-b-0")]
+    assert ("data-prep", "cpu-1") in placed  # cpu-1 is draining: data-prep stays there
+    assert {u.workload for u in outcome.plan.storage} == {"llama3-70b-chat", "pretrain"}
+    assert any(p.workload == "small-llm" and p.node == "a100-mig" for p in outcome.plan.placements)
