@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from allocator.budgets import Budgets
 from allocator.domain import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain
 from allocator.placement import Replicas
 
@@ -24,12 +25,13 @@ def unplaced_reasons(domain: Domain, placement: Replicas) -> dict[int, str]:
     used = _usage(domain, placement)
     free = np.stack([fleet.gpus, fleet.cpu_m, fleet.ram_mib], axis=1) - used
     reasons = {}
+    budgets = Budgets(domain).replay(placement)
     for w in short:
         nodes = np.flatnonzero(compatible[w])
         if len(nodes) == 0:
             reasons[int(w)] = no_host_reason(domain, int(w))
         else:
-            reasons[int(w)] = _capacity_reason(domain, int(w), nodes, free, placed)
+            reasons[int(w)] = _capacity_reason(domain, int(w), nodes, free, placed, budgets)
     return reasons
 
 
@@ -96,7 +98,12 @@ def _allowed_names(domain: Domain, w: int) -> list[str]:
 
 
 def _capacity_reason(
-    domain: Domain, w: int, nodes: np.ndarray, free: np.ndarray, placed: np.ndarray
+    domain: Domain,
+    w: int,
+    nodes: np.ndarray,
+    free: np.ndarray,
+    placed: np.ndarray,
+    budgets: Budgets | None = None,
 ) -> str:
     d = domain.demand
     need = np.array([d.gpus[w], d.cpu_m[w], d.ram_mib[w]])
@@ -104,6 +111,13 @@ def _capacity_reason(
     missing = int(d.max[w] - placed[w])
     required = max(int(d.min[w] - placed[w]), 0)
     if room.any():
+        blockers = budgets.blockers(w, nodes[room]) if budgets is not None else []
+        if blockers:
+            what = "required" if required else "optional"
+            return (
+                f"{missing} replica(s) ({what}) did not fit: {int(room.sum())} compatible "
+                f"node(s) have room, but {'; '.join(blockers)}"
+            )
         return (
             f"{missing} replica(s) not worth their cost under the weighted objective; "
             f"{int(room.sum())} compatible node(s) still have room"

@@ -47,7 +47,7 @@ class FleetState:
         self.mig_memory = np.where(present & fleet.mig[:, None], MIG_MEMORY_SLICES, 0)
         self.in_use = np.zeros(len(fleet), dtype=bool)
         self.records: list[tuple[int, int, list[int]]] = []
-        self.budgets = Budgets(inst)
+        self.budgets = Budgets(inst.domain)
 
     def free_gpus(self) -> np.ndarray:
         return (self.mode == FREE).sum(axis=1)

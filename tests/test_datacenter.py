@@ -74,13 +74,15 @@ def test_a_wider_uplink_lets_training_take_the_cheaper_rack():
     assert placed_on(outcome)["train"][0].startswith("b-")
 
 
-def test_a_power_cap_leaves_optional_work_out():
+@pytest.mark.parametrize("solver", EXACT)
+def test_a_power_cap_leaves_optional_work_out(solver):
     doc = variant(topology__sites__0__rows__0__power_cap_kw=12)
     doc["workloads"][1]["replicas"] = {"min": 0, "max": 1}
-    _, outcome = solve(doc)
+    _, outcome = solve(doc, solver)
     # train alone draws 8 kW; serve would switch on a second node (2 kW) and add 3 kW.
     assert placed_on(outcome) == {"train": ["a-0"]}
     assert outcome.plan.objective.unplaced_priority == 5
+    assert outcome.plan.unplaced[0].reason.endswith("the power cap of row row1 is reached")
     assert outcome.plan.power[1].kw == pytest.approx(8.0)
 
 
