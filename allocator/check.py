@@ -79,6 +79,7 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     out += _capacity(domain, w, n)
     out += _node_states(domain, w, n)
     out += _datacenter(domain, plan, w, n, placed)
+    out += _workload_rules(domain, w, n, placed)
     out += _objective(domain, plan, w, n, placed)
     expected_moves = moves_against(domain.current, plan.placements)
     if sorted(map(repr, expected_moves)) != sorted(map(repr, plan.moves)):
@@ -161,6 +162,7 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
                     f"GPUs of a node with {fleet.gpus[ni]}",
                 )
             )
+        out += _rule_breaches(domain, wi, ni, who)
         if not wanted:
             continue
         if fleet.gpus[ni] == 0:
@@ -215,6 +217,29 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
                         f"{profile} has {offered.memory_gib:g} GiB",
                     )
                 )
+    return out
+
+
+def _rule_breaches(domain: Domain, wi: int, ni: int, who: str) -> list[Violation]:
+    """Zones, regions, node labels selected and taints tolerated."""
+    out = []
+    fleet, demand = domain.fleet, domain.demand
+    if demand.zones[wi] is not None and fleet.zone[ni] not in demand.zones[wi]:
+        out.append(Violation("placement_rule", f"{who}: zone {fleet.zone[ni]} is not allowed"))
+    if demand.regions[wi] is not None and fleet.region[ni] not in demand.regions[wi]:
+        out.append(Violation("placement_rule", f"{who}: region {fleet.region[ni]} is not allowed"))
+    labels = fleet.label_sets[fleet.label_set[ni]]
+    missing = {k: v for k, v in demand.selector[wi].items() if labels.get(k) != v}
+    if missing:
+        out.append(Violation("placement_rule", f"{who}: the node lacks labels {missing}"))
+    untolerated = fleet.taint_sets[fleet.taint_set[ni]] - demand.tolerations[wi]
+    if untolerated:
+        out.append(
+            Violation(
+                "placement_rule",
+                f"{who}: the node's taints {sorted(untolerated)} are not tolerated",
+            )
+        )
     return out
 
 
@@ -299,6 +324,107 @@ def _capacity(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
                     f"node {fleet.ids[ni]}: {used[ni] / resource.scale:g}{resource.unit} of "
                     f"{resource.name} placed, capacity "
                     f"{have[ni] / resource.scale:g}{resource.unit}",
+                )
+            )
+    return out
+
+
+def _domain_of(domain: Domain, scope: str) -> np.ndarray:
+    fleet = domain.fleet
+    return fleet.ids if scope == "node" else getattr(fleet, scope)
+
+
+def _workload_rules(
+    domain: Domain, w: np.ndarray, n: np.ndarray, placed: np.ndarray
+) -> list[Violation]:
+    """Spread, survival of a domain's loss, gangs, affinity, anti-affinity, tenants."""
+    out = []
+    demand = domain.demand
+
+    def counts(wi: int, scope: str) -> Counter:
+        return Counter(_domain_of(domain, scope)[n[w == wi]].tolist())
+
+    for wi in range(len(demand)):
+        wid = demand.ids[wi]
+        for scope, most, fewest in demand.spread[wi]:
+            per = counts(wi, scope)
+            crowded = {d: c for d, c in per.items() if most is not None and c > most}
+            if crowded:
+                out.append(
+                    Violation(
+                        "spread",
+                        f"{wid}: more than {most} replica(s) in "
+                        f"{scope} {', '.join(map(str, crowded))}",
+                    )
+                )
+            if fewest is not None and placed[wi] and len(per) < fewest:
+                out.append(
+                    Violation(
+                        "spread", f"{wid}: runs in {len(per)} {scope}(s), needs at least {fewest}"
+                    )
+                )
+        if demand.survive[wi] and demand.min[wi] > 0 and placed[wi]:
+            per = counts(wi, demand.survive[wi])
+            weakest = max(per.values())
+            if placed[wi] - weakest < demand.min[wi]:
+                out.append(
+                    Violation(
+                        "survive",
+                        f"{wid}: losing {demand.survive[wi]} "
+                        f"{max(per, key=per.get)} leaves {placed[wi] - weakest} "
+                        f"replica(s), fewer than min {demand.min[wi]}",
+                    )
+                )
+        if demand.gang[wi] and placed[wi] not in (0, demand.max[wi]):
+            out.append(
+                Violation(
+                    "gang",
+                    f"{wid}: {placed[wi]} of its {demand.max[wi]} gang members placed; all or none",
+                )
+            )
+        if demand.gang[wi] and demand.gang_within[wi] and placed[wi]:
+            spread_over = counts(wi, demand.gang_within[wi])
+            if len(spread_over) > 1:
+                out.append(
+                    Violation(
+                        "gang", f"{wid}: gang spans {len(spread_over)} {demand.gang_within[wi]}s"
+                    )
+                )
+        for relations, apart in ((demand.affinity[wi], False), (demand.anti_affinity[wi], True)):
+            for v, scope in relations:
+                mine, theirs = set(counts(wi, scope)), set(counts(v, scope))
+                clash = mine & theirs if apart else mine - theirs
+                if clash:
+                    rule = "anti_affinity" if apart else "affinity"
+                    where = "where" if apart else "where not"
+                    out.append(
+                        Violation(
+                            rule,
+                            f"{wid} runs {where} {demand.ids[v]} runs: "
+                            f"{scope} {', '.join(map(str, sorted(clash)))}",
+                        )
+                    )
+    out += _tenants(domain, w, n)
+    return out
+
+
+def _tenants(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
+    out = []
+    demand, fleet = domain.demand, domain.fleet
+    dedicated = domain.dedicated_tenants
+    if not dedicated:
+        return out
+    per_node: dict[int, set[str]] = {}
+    for wi, ni in zip(w.tolist(), n.tolist(), strict=True):
+        per_node.setdefault(ni, set()).add(demand.tenant[wi] or "-")
+    for ni, tenants in sorted(per_node.items()):
+        if len(tenants) > 1 and tenants & dedicated:
+            out.append(
+                Violation(
+                    "tenant",
+                    f"node {fleet.ids[ni]} runs tenants "
+                    f"{', '.join(sorted(tenants))}; "
+                    f"{', '.join(sorted(tenants & dedicated))} must have it alone",
                 )
             )
     return out

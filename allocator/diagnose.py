@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from allocator.budgets import Budgets
-from allocator.domain import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain
+from allocator.domain import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain, placement_rules
 from allocator.placement import Replicas
 
 
@@ -45,7 +45,9 @@ def no_host_reason(domain: Domain, w: int) -> str:
     """Which requirement no node meets, checked in the order an operator would fix them."""
     d, f = domain.demand, domain.fleet
     gpus = int(d.gpus[w])
-    candidates = np.ones(len(f), dtype=bool)
+    candidates = placement_rules(f, d)[w]
+    if not candidates.any():
+        return _rules_reason(domain, w)
     if gpus > 0:
         if not f.gpu_types:
             return f"needs {gpus} GPU(s) per replica; no node in the fleet has GPUs"
@@ -85,6 +87,44 @@ def no_host_reason(domain: Domain, w: int) -> str:
             )
         candidates &= have >= need
     return "no node can host a replica"
+
+
+def _rules_reason(domain: Domain, w: int) -> str:
+    """Which of the workload's placement rules leaves no node (the first that does)."""
+    d, f = domain.demand, domain.fleet
+    left = np.ones(len(f), dtype=bool)
+    checks = []
+    if d.regions[w] is not None:
+        checks.append(
+            (
+                np.isin(f.region.astype(str), list(d.regions[w])),
+                f"no node is in an allowed region ({', '.join(sorted(d.regions[w]))})",
+            )
+        )
+    if d.zones[w] is not None:
+        checks.append(
+            (
+                np.isin(f.zone.astype(str), list(d.zones[w])),
+                f"no node is in an allowed zone ({', '.join(sorted(d.zones[w]))})",
+            )
+        )
+    if d.selector[w]:
+        wanted = ", ".join(f"{k}={v}" for k, v in sorted(d.selector[w].items()))
+        match = np.array(
+            [
+                all(f.label_sets[c].get(k) == v for k, v in d.selector[w].items())
+                for c in f.label_set
+            ],
+            dtype=bool,
+        )
+        checks.append((match, f"no node has the labels it selects ({wanted})"))
+    tolerated = np.array([f.taint_sets[c] <= d.tolerations[w] for c in f.taint_set], dtype=bool)
+    checks.append((tolerated, "every otherwise allowed node has a taint it does not tolerate"))
+    for ok, reason in checks:
+        left &= ok
+        if not left.any():
+            return reason
+    return "no node meets its placement rules"
 
 
 def _allowed_names(domain: Domain, w: int) -> list[str]:

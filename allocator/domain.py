@@ -99,6 +99,10 @@ class Fleet:
     busy_w: np.ndarray
     site: np.ndarray  # from the topology, "-" without one
     row: np.ndarray
+    label_set: np.ndarray  # index into label_sets
+    label_sets: tuple[dict[str, str], ...]
+    taint_set: np.ndarray  # index into taint_sets
+    taint_sets: tuple[frozenset[str], ...]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -140,6 +144,17 @@ class Demand:
     interconnect_mbps: np.ndarray  # traffic to the other replicas, per replica
     dataset_tb: np.ndarray  # 0 without a dataset
     dataset_tier: np.ndarray  # TIER_RANK of the slowest acceptable tier, -1 without a dataset
+    zones: np.ndarray  # frozenset of allowed zones, or None
+    regions: np.ndarray  # frozenset of allowed regions, or None
+    selector: np.ndarray  # dict of node labels required
+    tolerations: np.ndarray  # frozenset of tolerated taints
+    spread: np.ndarray  # list of (scope, max per domain or None, min domains or None)
+    survive: np.ndarray  # scope whose loss the workload survives, "" for none
+    gang: np.ndarray  # bool: all replicas or none
+    gang_within: np.ndarray  # scope the gang stays inside, "" for none
+    affinity: np.ndarray  # list of (other workload index, scope)
+    anti_affinity: np.ndarray  # list of (other workload index, scope)
+    tenant: np.ndarray  # "" for none
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -201,6 +216,7 @@ class Domain:
     allowed_type_names: dict[str, list[str]] = field(default_factory=dict)
     storage: Storage | None = None
     network: Network | None = None
+    dedicated_tenants: frozenset[str] = frozenset()
 
     @property
     def has_topology(self) -> bool:
@@ -221,6 +237,7 @@ def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
     # Every node resource but whole GPUs (checked below with GPU types and memory).
     fits = (replica_demand(d)[:, None, 1:] <= node_capacity(f)[None, :, 1:]).all(axis=2)
     fits &= (f.state == "up")[None, :]
+    fits &= placement_rules(f, d)
     no_gpu = ~d.uses_gpu[:, None]
     if not len(f.gpu_types):
         return fits & no_gpu
@@ -245,6 +262,29 @@ def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
         mig[wants_mig] = offered[:, typed] & f.mig[None, :]
     gpu_ok = type_ok & (f.gpus[None, :] > 0) & (whole | fraction | mig)
     return fits & (no_gpu | gpu_ok)
+
+
+def placement_rules(fleet: Fleet, demand: Demand) -> np.ndarray:
+    """(workloads x nodes) where the workload may run by its rules: allowed zones and
+    regions, the node labels it selects, and the node's taints it tolerates."""
+    f, d = fleet, demand
+    ok = np.ones((len(d), len(f.zone)), dtype=bool)
+    for w in range(len(d)):
+        if d.zones[w] is not None:
+            ok[w] &= np.isin(f.zone.astype(str), list(d.zones[w]))
+        if d.regions[w] is not None:
+            ok[w] &= np.isin(f.region.astype(str), list(d.regions[w]))
+    labels_ok = np.array(
+        [
+            [all(labels.get(k) == v for k, v in d.selector[w].items()) for labels in f.label_sets]
+            for w in range(len(d))
+        ],
+        dtype=bool,
+    ).reshape(len(d), len(f.label_sets))
+    taints_ok = np.array(
+        [[taints <= d.tolerations[w] for taints in f.taint_sets] for w in range(len(d))], dtype=bool
+    ).reshape(len(d), len(f.taint_sets))
+    return ok & labels_ok[:, f.label_set] & taints_ok[:, f.taint_set]
 
 
 def _compute_slices(workload: WorkloadSpec, catalog: dict[str, GpuType]) -> int:
@@ -278,6 +318,8 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
     def per_node(values: list, dtype: object) -> np.ndarray:
         return np.asarray(values, dtype=dtype)[entry]
 
+    label_sets, label_code = _codes([dict(n.labels) for n in nodes])
+    taint_sets, taint_code = _codes([frozenset(n.taints) for n in nodes])
     racks = np.empty(int(counts.sum()), dtype=object)
     start = 0
     for node in nodes:
@@ -312,6 +354,10 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         busy_w=per_node([_watts(n, catalog)[1] for n in nodes], np.float64),
         site=np.full(len(racks), "-", dtype=object),
         row=np.full(len(racks), "-", dtype=object),
+        label_set=label_code[entry],
+        label_sets=tuple(label_sets),
+        taint_set=taint_code[entry],
+        taint_sets=tuple(taint_sets),
     )
     network = None
     if inventory.topology is not None:
@@ -325,6 +371,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         )
 
     loads = inventory.workloads
+    index = {w.id: i for i, w in enumerate(loads)}
     allowed = np.ones((len(loads), len(gpu_types)), dtype=bool)
     for i, w in enumerate(loads):
         if w.gpu_types is not None:
@@ -354,6 +401,23 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         dataset_tier=np.array(
             [TIER_RANK[w.storage.tier] if w.storage else -1 for w in loads], dtype=np.int64
         ),
+        spread=_objects(
+            [[(r.across, r.max_per_domain, r.min_domains) for r in w.spread] for w in loads]
+        ),
+        survive=np.array([w.survive or "" for w in loads], dtype=object),
+        gang=np.array([w.gang is not None for w in loads], dtype=bool),
+        gang_within=np.array(
+            [(w.gang.within or "") if w.gang else "" for w in loads], dtype=object
+        ),
+        affinity=_objects([[(index[r.workload], r.scope) for r in w.affinity] for w in loads]),
+        anti_affinity=_objects(
+            [[(index[r.workload], r.scope) for r in w.anti_affinity] for w in loads]
+        ),
+        tenant=np.array([w.tenant or "" for w in loads], dtype=object),
+        zones=_objects([frozenset(w.zones) if w.zones else None for w in loads]),
+        regions=_objects([frozenset(w.regions) if w.regions else None for w in loads]),
+        selector=_objects([dict(w.node_selector) for w in loads]),
+        tolerations=_objects([frozenset(w.tolerations) for w in loads]),
     )
     systems = inventory.storage
     storage = Storage(
@@ -373,7 +437,25 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         allowed_type_names={w.id: list(w.gpu_types) for w in loads if w.gpu_types},
         storage=storage,
         network=network,
+        dedicated_tenants=frozenset(t for t, spec in inventory.tenants.items() if spec.dedicated),
     )
+
+
+def _codes(values: list) -> tuple[list, np.ndarray]:
+    """Distinct values (in first-seen order) and each value's index among them."""
+    distinct: list = []
+    code = []
+    for value in values:
+        if value not in distinct:
+            distinct.append(value)
+        code.append(distinct.index(value))
+    return distinct, np.array(code, dtype=np.int64)
+
+
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _storage_vertex(system: StorageSystemSpec) -> str:

@@ -27,6 +27,54 @@ _MANY = 2**40
 FREE, WHOLE_GPU, SHARED, MIG_MODE = 0, 1, 2, 3
 
 
+class NodeRules:
+    """What the node-level rules still allow on each node: per-node caps (spread, or the
+    spare a workload that survives a node's loss keeps), shapes kept apart or together,
+    dedicated tenants alone."""
+
+    def __init__(self, inst: PackingInstance):
+        self.inst = inst
+        shapes, demand = inst.shapes, inst.domain.demand
+        cap = shapes.per_node_max[shapes.of_workload].copy()
+        survive = demand.survive == "node"
+        cap[survive] = np.minimum(cap[survive], np.maximum(demand.max - demand.min, 0)[survive])
+        self.cap = cap
+        self.active = bool(
+            (cap < _MANY).any()
+            or len(shapes.apart)
+            or len(shapes.together)
+            or (shapes.tenant != "").any()
+        )
+        n_nodes = len(inst.domain.fleet)
+        self.count = np.zeros((n_nodes, len(shapes)), dtype=np.int64) if self.active else None
+        self.tenant = np.full(n_nodes, "", dtype=object)  # "" empty, "-" shared tenants
+
+    def room(self, w: int, nodes: np.ndarray) -> np.ndarray:
+        if not self.active:
+            return np.full(len(nodes), _MANY, dtype=np.int64)
+        shapes = self.inst.shapes
+        s = shapes.of_workload[w]
+        room = np.maximum(self.cap[w] - self.count[nodes, s], 0)
+        for s1, s2 in shapes.apart:
+            if s == s1:
+                room[self.count[nodes, s2] > 0] = 0
+            elif s == s2:
+                room[self.count[nodes, s1] > 0] = 0
+        for needer, needed in shapes.together:
+            if s == needer:
+                room[self.count[nodes, needed] == 0] = 0
+        mine = shapes.tenant[s] or "-"
+        room[(self.tenant[nodes] != "") & (self.tenant[nodes] != mine)] = 0
+        return room
+
+    def take(self, w: int, nodes: np.ndarray, counts: np.ndarray) -> None:
+        if not self.active:
+            return
+        s = self.inst.shapes.of_workload[w]
+        self.count[nodes, s] += counts
+        self.tenant[nodes] = self.inst.shapes.tenant[s] or "-"
+
+
 class FleetState:
     """Free capacity of every node and of every GPU on it."""
 
@@ -48,6 +96,7 @@ class FleetState:
         self.in_use = np.zeros(len(fleet), dtype=bool)
         self.records: list[tuple[int, int, list[int]]] = []
         self.budgets = Budgets(inst.domain)
+        self.rules = NodeRules(inst)
 
     def free_gpus(self) -> np.ndarray:
         return (self.mode == FREE).sum(axis=1)
@@ -55,6 +104,7 @@ class FleetState:
     def take_whole(self, w: int, nodes: np.ndarray, counts: np.ndarray, gpus: int) -> None:
         self.free[nodes] -= counts[:, None] * self.need[w][None, :]
         self.in_use[nodes] = True
+        self.rules.take(w, nodes, counts)
         for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
             self.budgets.take(w, n, k)
             free = np.flatnonzero(self.mode[n] == FREE)
@@ -67,6 +117,7 @@ class FleetState:
         self.free[n] -= self.need[w]
         self.in_use[n] = True
         self.budgets.take(w, n, 1)
+        self.rules.take(w, np.array([n]), np.array([1]))
         if kind == FRACTION:
             self.mode[n, gpu] = SHARED
             self.milli[n, gpu] -= demand[0]
@@ -181,6 +232,7 @@ def _place_whole(state: FleetState, w: int, amount: int, rule: str) -> None:
     gpus = int(demand.gpus[w])
     if gpus:
         fit = np.minimum(fit, state.free_gpus()[nodes] // gpus)
+    fit = np.minimum(fit, state.rules.room(w, nodes))
     nodes, fit = nodes[fit > 0], fit[fit > 0]
     if len(nodes) == 0:
         return
@@ -210,6 +262,7 @@ def _place_shared(state: FleetState, w: int, rule: str, nodes: np.ndarray | None
     if len(nodes) == 0:
         return False
     nodes = nodes[(state.free[nodes] >= state.need[w]).all(axis=1)]
+    nodes = nodes[state.rules.room(w, nodes) > 0]
     kind = inst.shapes.kind[inst.shapes.of_workload[w]]
     if kind == FRACTION:
         per = np.broadcast_to(
@@ -265,6 +318,8 @@ def _sequence(inst: PackingInstance) -> list[tuple[int, int]]:
     d = inst.domain.demand
     size = d.gpu_equivalents
     order = np.lexsort((np.arange(len(d)), -d.ram_mib, -d.cpu_m, -size, -d.priority))
+    needed = set(inst.shapes.together[:, 1].tolist())
+    order = sorted(order.tolist(), key=lambda w: inst.shapes.of_workload[w] not in needed)
     pinned = inst.pinned.sum(axis=1)
     low, high = np.maximum(d.min - pinned, 0), d.max - pinned
     steps = [(int(w), int(low[w])) for w in order if low[w] > 0]

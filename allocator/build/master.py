@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.build import datacenter
+from allocator.build import datacenter, rules
 from allocator.build.patterns import PatternPool
 from allocator.build.reduce import PackingInstance
 from allocator.problem import Block, Problem, ProblemBuilder
@@ -138,6 +138,7 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
     wanted = b.add_rows("wanted", len(demand), hi=demand.max.astype(np.float64))
     b.add_entries(wanted, pair_w, assign, np.arange(len(pair_w)), 1.0)
 
+    rules.define(b, inst, assign, pair_w, pair_g, pattern, pool, shortfall, short_w)
     weights = inst.domain.objective.weights
     costs, dc_index = datacenter.define(b, inst, used_nodes, assign, pair_w, pair_g, weights.energy)
     costs.add(used_nodes, groups.cost)

@@ -22,8 +22,23 @@ class NodePacker:
         self.content = np.zeros((n_gpus, len(inst.shapes)), dtype=np.int64)
         self.whole = np.zeros(len(inst.shapes), dtype=np.int64)
 
+    def allows(self, s: int) -> bool:
+        """Whether the node rules let shape s join what the node already has."""
+        shapes = self.inst.shapes
+        present = (self.whole + self.content.sum(axis=0)) > 0
+        tenant = shapes.tenant[s]
+        others = set(shapes.tenant[present])
+        if present.any() and ((tenant and others != {tenant}) or (not tenant and others - {""})):
+            return False
+        for s1, s2 in shapes.apart:
+            if (s == s1 and present[s2]) or (s == s2 and present[s1]):
+                return False
+        return all(present[needed] for needer, needed in shapes.together if needer == s)
+
     def add(self, s: int, limit: int) -> int:
         """Place up to `limit` replicas of shape s; returns how many fitted."""
+        if not self.allows(s):
+            return 0
         shapes = self.inst.shapes
         node_need = shapes.demand[s, 1:]
         if shapes.kind[s] == WHOLE:

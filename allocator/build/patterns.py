@@ -133,7 +133,7 @@ def shape_bounds(inst: PackingInstance) -> np.ndarray:
     w, g = inst.pairs
     wanted = np.zeros((len(inst.groups), len(inst.shapes)), dtype=np.int64)
     np.add.at(wanted, (g, shape_of[w]), inst.domain.demand.max[w])
-    return np.minimum(wanted, inst.fit.T)
+    return np.minimum(np.minimum(wanted, inst.fit.T), inst.shapes.per_node_max[None, :])
 
 
 def gpu_demand(inst: PackingInstance, g: int, kind: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,8 +203,26 @@ def pinned_pattern(inst: PackingInstance, g: int) -> tuple[np.ndarray, np.ndarra
 def _group_patterns(
     inst: PackingInstance, g: int, ub: np.ndarray, limit: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(whole counts, GPU-configuration counts, configurations) of every maximal pattern."""
+    """(whole counts, GPU-configuration counts, configurations) of every maximal pattern.
+
+    Shapes of a dedicated tenant share no node with others: each tenant's shapes, and the
+    rest, are enumerated apart. Shapes that must or must not share a node with another
+    are left to column generation (None).
+    """
     shapes = inst.shapes
+    on_group = ub > 0
+    for a, b in (*shapes.apart, *shapes.together):
+        if on_group[a] and on_group[b]:
+            return None
+    tenants = np.unique(shapes.tenant[on_group].astype(str)) if on_group.any() else []
+    if len(tenants) > 1:
+        parts = []
+        for tenant in tenants:
+            part = _group_patterns(inst, g, np.where(shapes.tenant == tenant, ub, 0), limit)
+            if part is None:
+                return None
+            parts.append(part)
+        return _stack_parts(parts, len(shapes))
     n_shapes = len(shapes)
     capacity = inst.groups.capacity[g]
     whole_ids = np.flatnonzero((shapes.kind == WHOLE) & (ub > 0))
@@ -232,6 +250,20 @@ def _group_patterns(
     whole = np.zeros((len(found), n_shapes), dtype=np.int64)
     whole[:, whole_ids] = found[:, : len(whole_ids)]
     return whole, found[:, len(whole_ids) :], configs_arr
+
+
+def _stack_parts(parts: list, n_shapes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One (whole, configuration counts, configurations) from several, tables merged."""
+    wholes = [p[0] for p in parts]
+    tables = [p[2] for p in parts]
+    offsets = np.cumsum([0] + [len(t) for t in tables])
+    counts = np.zeros((sum(len(w) for w in wholes), int(offsets[-1])), dtype=np.int64)
+    row = 0
+    for (whole, gpu_configs, _), start in zip(parts, offsets[:-1], strict=True):
+        counts[row : row + len(whole), start : start + gpu_configs.shape[1]] = gpu_configs
+        row += len(whole)
+    configs = np.concatenate(tables) if offsets[-1] else np.zeros((0, n_shapes), dtype=np.int64)
+    return np.concatenate(wholes), counts, configs
 
 
 def all_multisets(

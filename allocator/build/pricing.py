@@ -17,7 +17,7 @@ from allocator.build.nodepack import NodePacker
 from allocator.build.patterns import gpu_demand
 from allocator.build.reduce import FRACTION, MIG, WHOLE, PackingInstance
 from allocator.domain import NODE_RESOURCES
-from allocator.problem import Problem, ProblemBuilder
+from allocator.problem import Block, Problem, ProblemBuilder
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +40,9 @@ def pricing_problem(
     capacity = inst.groups.capacity[g]
     gpus = int(capacity[0])
     useful = (value > 1e-9) & (ub > 0)
+    for needer, needed in shapes.together:  # a shape that another needs beside it
+        if useful[needer] and ub[needed] > 0:
+            useful[needed] = True
     whole = np.flatnonzero(useful & (shapes.kind == WHOLE))
     fraction = np.flatnonzero(useful & (shapes.kind == FRACTION)) if gpus else np.zeros(0, int)
     mig = np.flatnonzero(useful & (shapes.kind == MIG)) if gpus else np.zeros(0, int)
@@ -125,6 +128,8 @@ def pricing_problem(
             1.0,
         )
 
+    _node_rules(b, inst, ub, whole, shared, gpus, a, per_gpu)
+
     # Symmetry: whole-GPU mode first, then fractions, then MIG, then unused GPUs; among
     # fraction GPUs, the fuller first.
     if gpus > 1:
@@ -155,6 +160,60 @@ def pricing_problem(
                 rows, np.arange(gpus - 1), mode["whole_mode"], np.arange(gpus - 1), 1000.0
             )
     return Pricing(b.build(), whole, shared, gpus)
+
+
+def _node_rules(
+    b: ProblemBuilder,
+    inst: PackingInstance,
+    ub: np.ndarray,
+    whole: np.ndarray,
+    shared: np.ndarray,
+    gpus: int,
+    a: Block,
+    per_gpu: Block,
+) -> None:
+    """Dedicated tenants alone on the node; shapes kept apart; shapes that need another."""
+    shapes = inst.shapes
+    included = np.concatenate([whole, shared])
+
+    def count(rows: Block, row: int, s: int, coef: float) -> None:
+        if s in whole:
+            b.add_entries(rows, [row], a, [int(np.searchsorted(whole, s))], coef)
+        else:
+            position = int(np.searchsorted(shared, s))
+            b.add_entries(
+                rows, np.full(gpus, row), per_gpu, position * gpus + np.arange(gpus), coef
+            )
+
+    tenants = sorted({t for t in shapes.tenant[included] if t})
+    if tenants:
+        owner = b.add_columns("tenant", len(tenants), hi=1.0)
+        one = b.add_rows("one_tenant", 1, hi=1.0)
+        b.add_entries(one, np.zeros(len(tenants)), owner, np.arange(len(tenants)), 1.0)
+        for k, tenant in enumerate(tenants):
+            mine = [s for s in included if shapes.tenant[s] == tenant]
+            others = [s for s in included if shapes.tenant[s] != tenant]
+            rows = b.add_rows(f"tenant_{k}", 2, hi=np.array([0.0, float(ub[others].sum())]))
+            for s in mine:
+                count(rows, 0, s, 1.0)
+            b.add_entries(rows, [0], owner, [k], -float(ub[mine].sum()))
+            for s in others:
+                count(rows, 1, s, 1.0)
+            b.add_entries(rows, [1], owner, [k], float(ub[others].sum()))
+    for s1, s2 in shapes.apart:
+        if s1 in included and s2 in included:
+            side = b.add_columns(f"apart_{s1}_{s2}", 1, hi=1.0)
+            rows = b.add_rows(f"apart_{s1}_{s2}", 2, hi=np.array([0.0, float(ub[s2])]))
+            count(rows, 0, s1, 1.0)
+            b.add_entries(rows, [0], side, [0], -float(ub[s1]))
+            count(rows, 1, s2, 1.0)
+            b.add_entries(rows, [1], side, [0], float(ub[s2]))
+    for needer, needed in shapes.together:
+        if needer in included:
+            rows = b.add_rows(f"together_{needer}_{needed}", 1, hi=0.0)
+            count(rows, 0, needer, 1.0)
+            if needed in included:
+                count(rows, 0, needed, -float(ub[needer]))
 
 
 def read_pattern(pricing: Pricing, x: np.ndarray, n_shapes: int):

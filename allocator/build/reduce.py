@@ -41,6 +41,12 @@ class NodeGroups:
     row: np.ndarray
     idle_w: np.ndarray
     busy_w: np.ndarray
+    zone: np.ndarray
+    region: np.ndarray
+    label_set: np.ndarray
+    label_sets: tuple
+    taint_set: np.ndarray
+    taint_sets: tuple
 
     def __len__(self) -> int:
         return len(self.gpus)
@@ -76,6 +82,11 @@ class Shapes:
     milli: np.ndarray
     gpu_mem_mib: np.ndarray
     mig_profile: np.ndarray
+    # Node-level rules: a workload with one has a shape of its own, so patterns can obey it.
+    per_node_max: np.ndarray  # most replicas of the shape on one node
+    tenant: np.ndarray  # dedicated tenant of the shape's workloads, "" for none
+    apart: np.ndarray  # (pairs x 2) shapes that never share a node
+    together: np.ndarray  # (pairs x 2) shape a runs only on nodes that run shape b
 
     def __len__(self) -> int:
         return len(self.demand)
@@ -153,8 +164,12 @@ def group_nodes(domain: Domain) -> NodeGroups:
         np.round(fleet.idle_w * 1e3).astype(np.int64)[:, None],
         np.round(fleet.busy_w * 1e3).astype(np.int64)[:, None],
         np.where(fleet.state == "up", -1, np.arange(len(fleet)))[:, None],
+        _codes(fleet.zone)[:, None],
+        _codes(fleet.region)[:, None],
+        fleet.label_set[:, None],
+        fleet.taint_set[:, None],
     ]
-    if domain.has_topology:
+    if domain.has_topology or uses_scope(domain, "rack"):
         columns.append(_codes(fleet.rack)[:, None])
     key = np.concatenate(columns, axis=1).astype(np.int64)
     _, first, of_node = np.unique(key, axis=0, return_index=True, return_inverse=True)
@@ -186,11 +201,42 @@ def group_nodes(domain: Domain) -> NodeGroups:
         row=fleet.row[first],
         idle_w=fleet.idle_w[first],
         busy_w=fleet.busy_w[first],
+        zone=fleet.zone[first],
+        region=fleet.region[first],
+        label_set=fleet.label_set[first],
+        label_sets=fleet.label_sets,
+        taint_set=fleet.taint_set[first],
+        taint_sets=fleet.taint_sets,
+    )
+
+
+def uses_scope(domain: Domain, scope: str) -> bool:
+    """Whether any workload rule is about this kind of domain."""
+    d = domain.demand
+    return bool(
+        any(r[0] == scope for rules in d.spread for r in rules)
+        or (d.survive == scope).any()
+        or (d.gang_within == scope).any()
+        or any(s == scope for rules in d.affinity for _, s in rules)
+        or any(s == scope for rules in d.anti_affinity for _, s in rules)
     )
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
     return np.unique(values.astype(str), return_inverse=True)[1].ravel()
+
+
+def node_rule_workloads(domain: Domain) -> np.ndarray:
+    """Workloads with a rule about single nodes: each gets a shape of its own."""
+    d = domain.demand
+    tagged = np.zeros(len(d), dtype=bool)
+    for w in range(len(d)):
+        if any(scope == "node" for scope, _, _ in d.spread[w]) or d.survive[w] == "node":
+            tagged[w] = True
+        for v, scope in (*d.affinity[w], *d.anti_affinity[w]):
+            if scope == "node":
+                tagged[[w, v]] = True
+    return tagged
 
 
 def group_shapes(domain: Domain) -> Shapes:
@@ -200,12 +246,37 @@ def group_shapes(domain: Domain) -> Shapes:
     # GPU memory shapes only what a shared GPU holds; for whole GPUs it is a filter.
     shared_memory = np.where(kind == FRACTION, d.gpu_mem_mib, 0)
     need = replica_demand(d)
+    tag = np.where(node_rule_workloads(domain), np.arange(len(d)), -1)
+    tenant = np.array(
+        [t if t in domain.dedicated_tenants else "" for t in d.tenant], dtype=object
+    ).reshape(len(d))
     extra = np.stack(
-        [kind, d.gpu_milli, shared_memory, np.where(kind == MIG, profile_id, -1)], axis=1
-    ).reshape(len(d), 4)
+        [
+            kind,
+            d.gpu_milli,
+            shared_memory,
+            np.where(kind == MIG, profile_id, -1),
+            tag,
+            _codes(tenant) if len(d) else tag,
+        ],
+        axis=1,
+    ).reshape(len(d), 6)
     key = np.concatenate([need, extra], axis=1).astype(np.int64)
     _, first, of_workload = np.unique(key, axis=0, return_index=True, return_inverse=True)
     of_workload = of_workload.ravel()
+    per_node_max = np.full(len(first), _UNLIMITED, dtype=np.int64)
+    apart, together = [], []
+    for w in np.flatnonzero(tag >= 0):
+        s = of_workload[w]
+        for scope, most, _ in d.spread[w]:
+            if scope == "node" and most is not None:
+                per_node_max[s] = min(per_node_max[s], most)
+        for v, scope in d.anti_affinity[w]:
+            if scope == "node":
+                apart.append((s, of_workload[v]))
+        for v, scope in d.affinity[w]:
+            if scope == "node":
+                together.append((s, of_workload[v]))
     return Shapes(
         of_workload=of_workload,
         demand=need[first],
@@ -213,6 +284,10 @@ def group_shapes(domain: Domain) -> Shapes:
         milli=d.gpu_milli[first],
         gpu_mem_mib=shared_memory[first],
         mig_profile=d.mig_profile[first],
+        per_node_max=per_node_max,
+        tenant=tenant[first] if len(d) else tenant,
+        apart=np.array(apart, dtype=np.int64).reshape(-1, 2),
+        together=np.array(together, dtype=np.int64).reshape(-1, 2),
     )
 
 

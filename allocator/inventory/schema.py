@@ -85,6 +85,9 @@ class NodeSpec(_Strict):
     mig: bool = Field(
         False, description="the plan may partition this node's GPUs into MIG instances"
     )
+    taints: list[Name] = Field(
+        default_factory=list, description="only workloads that tolerate every taint run here"
+    )
     state: Literal["up", "draining", "down"] = Field(
         "up",
         description="up; draining (keeps what runs there now, gets nothing new); down (gets"
@@ -156,6 +159,52 @@ class DatasetSpec(_Strict):
     read_gbps: float = Field(0, ge=0, description="read bandwidth each replica needs, Gbps")
 
 
+Scope = Literal["node", "rack", "zone", "region", "site"]
+
+
+class ThroughputSpec(_Strict):
+    """A service level the replicas must reach together, e.g. tokens/s."""
+
+    target: float = Field(gt=0, description="throughput the replicas must reach together")
+    unit: Name = Field("requests/s", description="unit of the figures, for reports")
+    per_replica: dict[Name, float] = Field(
+        default_factory=dict,
+        description="throughput of one replica on each GPU type (types not listed give none)",
+    )
+
+
+class VariantSpec(_Strict):
+    """Another way to run the same model (e.g. int8 on 1 GPU instead of fp16 on 2)."""
+
+    name: Id = Field(description="variant name")
+    resources: ResourcesSpec = Field(description="per-replica needs of this variant")
+    gpu_types: list[Name] | None = Field(None, min_length=1, description="allowed GPU types")
+    throughput: dict[Name, float] = Field(
+        default_factory=dict, description="throughput of one replica per GPU type"
+    )
+
+
+class SpreadSpec(_Strict):
+    """Spread replicas over failure domains."""
+
+    across: Scope = Field(description="node, rack, zone, region or site")
+    max_per_domain: int | None = Field(None, ge=1, description="most replicas in one domain")
+    min_domains: int | None = Field(None, ge=1, description="fewest domains with a replica")
+
+
+class GangSpec(_Strict):
+    """All replicas placed or none (a multi-node job), optionally inside one domain."""
+
+    within: Scope | None = Field(None, description="keep every member in one rack, zone...")
+
+
+class RelationSpec(_Strict):
+    """Run (or do not run) where another workload runs."""
+
+    workload: Id = Field(description="the other workload")
+    scope: Scope = Field("node", description="same node, rack, zone, region or site")
+
+
 class WorkloadSpec(_Strict):
     """A model to run: a training job, an inference service or a batch job."""
 
@@ -166,8 +215,8 @@ class WorkloadSpec(_Strict):
     priority: int = Field(
         1, ge=1, le=1_000_000, description="weight of each placed replica; higher places first"
     )
-    replicas: Annotated[ReplicasSpec, BeforeValidator(_replicas_from_int)] = Field(
-        description="a number, or {min, max}"
+    replicas: Annotated[ReplicasSpec | None, BeforeValidator(_replicas_from_int)] = Field(
+        None, description="a number, or {min, max} (required without a throughput target)"
     )
     resources: ResourcesSpec = Field(description="per-replica needs")
     gpu_types: list[Name] | None = Field(
@@ -183,6 +232,51 @@ class WorkloadSpec(_Strict):
         description="traffic each replica exchanges with the others (training); such a"
         " workload stays within one site",
     )
+    throughput: ThroughputSpec | None = Field(
+        None, description="a target the replicas meet together (hard, like min replicas)"
+    )
+    variants: list[VariantSpec] = Field(
+        default_factory=list, description="other ways to run it; each replica uses one"
+    )
+    gang: GangSpec | None = Field(None, description="all replicas or none")
+    spread: list[SpreadSpec] = Field(default_factory=list, description="failure-domain spread")
+    survive: Scope | None = Field(
+        None,
+        description="after losing any one node (rack, zone...) the rest still meet min replicas"
+        " or the throughput target",
+    )
+    regions: list[Name] | None = Field(None, min_length=1, description="allowed regions")
+    zones: list[Name] | None = Field(None, min_length=1, description="allowed zones")
+    node_selector: Labels = Field(default_factory=dict, description="node labels a node must have")
+    tolerations: list[Name] = Field(default_factory=list, description="taints it tolerates")
+    tenant: Name | None = Field(None, description="tenant, for dedicated tenants")
+    affinity: list[RelationSpec] = Field(
+        default_factory=list, description="run only where these workloads run"
+    )
+    anti_affinity: list[RelationSpec] = Field(
+        default_factory=list, description="never run where these workloads run"
+    )
+    priority_class: Name | None = Field(None, description="a class of objective.priority_classes")
+    move_cost: float | None = Field(
+        None,
+        ge=0,
+        description="$/h-equivalent per replica moved off its node (default: the objective's)",
+    )
+
+
+class TenantSpec(_Strict):
+    """A tenant: with `dedicated`, its replicas share nodes with no other tenant."""
+
+    dedicated: bool = Field(False, description="nodes it runs on run nothing of other tenants")
+
+
+class MigrationSpec(_Strict):
+    """What moving running replicas costs when there is a current placement."""
+
+    move_cost: float = Field(
+        1.0, ge=0, description="$/h-equivalent per replica moved off (or stopped on) its node"
+    )
+    max_moves: int | None = Field(None, ge=0, description="most replicas moved or stopped")
 
 
 class WeightsSpec(_Strict):
@@ -212,6 +306,12 @@ class ObjectiveSpec(_Strict):
         "lexicographic", description="lexicographic or weighted"
     )
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
+    priority_classes: list[Name] = Field(
+        default_factory=list,
+        description="class names, highest first: each class is placed as fully as possible"
+        " before the next (lexicographic mode)",
+    )
+    migration: MigrationSpec = Field(default_factory=MigrationSpec)
 
 
 class StorageSystemSpec(_Strict):
@@ -295,5 +395,6 @@ class Inventory(_Strict):
         default_factory=dict,
         description="where replicas run now: workload id -> one node id per running replica",
     )
+    tenants: dict[Name, TenantSpec] = Field(default_factory=dict, description="tenants")
     storage: list[StorageSystemSpec] = Field(default_factory=list, description="storage systems")
     topology: TopologySpec | None = Field(None, description="sites, racks, rows, network and power")

@@ -1,0 +1,204 @@
+"""Workload rules: each tiny instance's optimum is forced by one rule (asserted exactly,
+by every exact backend), and the checker rejects a plan that breaks it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from builders import inventory, node, workload
+
+from allocator.check import check_plan
+from allocator.domain import build_domain
+from allocator.inventory.schema import Inventory
+from allocator.pipeline import solve_domain
+from allocator.plan import InventoryRef
+from solvers.base import Status
+
+EXACT = ("highs", "cbc", "cpsat")
+
+
+def solve(doc: dict, solver: str = "highs"):
+    domain = build_domain(Inventory.model_validate(doc))
+    outcome = solve_domain(domain, InventoryRef(name="rules"), solver)
+    assert outcome.violations == [], solver
+    return domain, outcome
+
+
+def nodes_of(outcome, workload_id: str) -> list[str]:
+    return sorted(p.node for p in outcome.plan.placements if p.workload == workload_id)
+
+
+def broken(domain, outcome, workload_id: str, to: list[str]) -> set[str]:
+    """Rules the checker cites when the workload's replicas move to `to`."""
+    placements, k = [], 0
+    for p in outcome.plan.placements:
+        if p.workload == workload_id:
+            p = p.model_copy(update={"node": to[k % len(to)]})
+            k += 1
+        placements.append(p)
+    return {
+        v.rule
+        for v in check_plan(domain, outcome.plan.model_copy(update={"placements": placements}))
+    }
+
+
+def racks(count: int, per_rack: int, cost: float = 10.0, **extra) -> list[dict]:
+    return [
+        node(f"r{r}", count=per_rack, rack=f"rack{r}", cost=cost + r, **extra) for r in range(count)
+    ]
+
+
+# --------------------------------------------------------------- where a replica may run
+
+
+def test_zones_selectors_and_taints_pick_the_only_allowed_node():
+    doc = inventory(
+        [
+            node("cheap", cost=1, zone="z1"),
+            node("labelled", cost=5, zone="z2", labels={"pool": "infer"}),
+            node("tainted", cost=2, zone="z2", labels={"pool": "infer"}, taints=["gpu-reserved"]),
+            node("other", cost=3, zone="z2"),
+        ],
+        [workload("svc", zones=["z2"], node_selector={"pool": "infer"})],
+    )
+    domain, outcome = solve(doc)
+    assert nodes_of(outcome, "svc") == ["labelled"]  # tainted is cheaper but not tolerated
+    doc["workloads"][0]["tolerations"] = ["gpu-reserved"]
+    assert nodes_of(solve(doc)[1], "svc") == ["tainted"]
+    assert "placement_rule" in broken(domain, outcome, "svc", ["cheap"])
+
+
+def test_no_allowed_node_says_which_rule():
+    doc = inventory(
+        [node("a", zone="z1")], [workload("svc", replicas={"min": 0, "max": 1}, zones=["z9"])]
+    )
+    _, outcome = solve(doc)
+    assert outcome.plan.unplaced[0].reason == "no node is in an allowed zone (z9)"
+
+
+# --------------------------------------------------------------------- failure domains
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_spread_across_racks(solver):
+    doc = inventory(
+        racks(2, 2),
+        [workload("svc", replicas=4, gpus=2, spread=[{"across": "rack", "max_per_domain": 2}])],
+    )
+    domain, outcome = solve(doc, solver)
+    assert outcome.result.status == Status.OPTIMAL
+    # One cheap node would hold all four; two per rack needs one node in each rack.
+    assert nodes_of(outcome, "svc") == ["r0-0", "r0-0", "r1-0", "r1-0"]
+    assert "spread" in broken(domain, outcome, "svc", ["r0-0"])
+
+
+def test_spread_over_at_least_three_zones():
+    doc = inventory(
+        [node(f"z{k}", zone=f"zone{k}", cost=1 + k) for k in range(4)],
+        [workload("svc", replicas=3, spread=[{"across": "zone", "min_domains": 3}])],
+    )
+    _, outcome = solve(doc)
+    assert nodes_of(outcome, "svc") == ["z0", "z1", "z2"]
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_survive_the_loss_of_any_rack(solver):
+    doc = inventory(
+        racks(3, 1), [workload("svc", replicas={"min": 2, "max": 3}, gpus=2, survive="rack")]
+    )
+    domain, outcome = solve(doc, solver)
+    # Three replicas, one per rack: losing any rack leaves two.
+    assert nodes_of(outcome, "svc") == ["r0", "r1", "r2"]
+    assert "survive" in broken(domain, outcome, "svc", ["r0", "r0", "r1"])
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_survive_the_loss_of_any_node(solver):
+    doc = inventory(
+        [node("a", count=3, cost=10)],
+        [workload("svc", replicas={"min": 2, "max": 3}, survive="node")],
+    )
+    domain, outcome = solve(doc, solver)
+    assert nodes_of(outcome, "svc") == ["a-0", "a-1", "a-2"]
+    assert outcome.plan.objective.cost_per_hour == 30
+    assert "survive" in broken(domain, outcome, "svc", ["a-0", "a-0", "a-1"])
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_gang_in_one_rack_or_not_at_all(solver):
+    doc = inventory(
+        [node("small", count=2, rack="rack-s", cost=5), node("big", count=4, rack="rack-b")],
+        [
+            workload(
+                "job", replicas={"min": 0, "max": 3}, gpus=8, priority=5, gang={"within": "rack"}
+            )
+        ],
+    )
+    domain, outcome = solve(doc, solver)
+    assert nodes_of(outcome, "job") == ["big-0", "big-1", "big-2"]
+    assert "gang" in broken(domain, outcome, "job", ["small-0", "small-1", "big-0"])
+
+
+def test_gang_all_or_nothing():
+    doc = inventory(
+        [node("a", count=2)], [workload("job", replicas={"min": 0, "max": 3}, gpus=8, gang={})]
+    )
+    _, outcome = solve(doc)
+    assert nodes_of(outcome, "job") == []  # two of three members would be a broken job
+    assert outcome.plan.objective.unplaced_priority == 3
+
+
+# ---------------------------------------------------------------- affinity, tenants
+
+
+def test_affinity_to_the_zone_where_another_workload_runs():
+    doc = inventory(
+        [node("z1", zone="z1", cost=1), node("z2", zone="z2", cost=9)],
+        [
+            workload("cache", zones=["z2"]),
+            workload("app", affinity=[{"workload": "cache", "scope": "zone"}]),
+        ],
+    )
+    domain, outcome = solve(doc)
+    assert nodes_of(outcome, "app") == ["z2"]
+    assert "affinity" in broken(domain, outcome, "app", ["z1"])
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_anti_affinity_on_nodes(solver):
+    doc = inventory(
+        [node("a", count=2)], [workload("x"), workload("y", anti_affinity=[{"workload": "x"}])]
+    )
+    domain, outcome = solve(doc, solver)
+    assert sorted(nodes_of(outcome, "x") + nodes_of(outcome, "y")) == ["a-0", "a-1"]
+    assert "anti_affinity" in broken(domain, outcome, "y", nodes_of(outcome, "x"))
+
+
+def test_a_sidecar_runs_beside_its_service():
+    doc = inventory(
+        [node("cheap", cost=1), node("dear", cost=5)],
+        [
+            workload("svc", zones=None, node_selector={"has": "svc"}),
+            workload("sidecar", gpus=0, affinity=[{"workload": "svc"}]),
+        ],
+    )
+    doc["nodes"][1]["labels"] = {"has": "svc"}
+    domain, outcome = solve(doc)
+    assert nodes_of(outcome, "sidecar") == ["dear"]
+    assert "affinity" in broken(domain, outcome, "sidecar", ["cheap"])
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_dedicated_tenants_do_not_share_nodes(solver):
+    doc = inventory(
+        [node("a", count=2)],
+        [workload("mine", tenant="bank"), workload("theirs", tenant="shop")],
+        tenants={"bank": {"dedicated": True}},
+    )
+    domain, outcome = solve(doc, solver)
+    assert outcome.plan.objective.cost_per_hour == 20  # one node would do without the rule
+    shared = copy.deepcopy(doc)
+    shared["tenants"] = {}
+    assert solve(shared, solver)[1].plan.objective.cost_per_hour == 10
+    assert "tenant" in broken(domain, outcome, "theirs", nodes_of(outcome, "mine"))
