@@ -45,14 +45,34 @@ def storage_cost_per_hour(domain: Domain, placement: Replicas) -> float:
     return float((domain.storage.cost_per_tb_hour[choice[on]] * domain.demand.dataset_tb[on]).sum())
 
 
+def moved_replicas(domain: Domain, placement: Replicas) -> np.ndarray:
+    """Per workload, replicas that run now and not on the same node in the plan."""
+    demand, fleet = domain.demand, domain.fleet
+    moved = np.zeros(len(demand), dtype=np.int64)
+    if not domain.current:
+        return moved
+    planned = placement.counts().tocsr()
+    for workload, nodes in domain.current.items():
+        w = demand.index[workload]
+        before: dict[int, int] = {}
+        for node_id in nodes:
+            n = fleet.index[node_id]
+            before[n] = before.get(n, 0) + 1
+        moved[w] = sum(max(c - int(planned[n, w]), 0) for n, c in before.items())
+    return moved
+
+
 def cost_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
-    """$/h of nodes in use, of stored datasets, and of energy."""
+    """$/h of nodes in use, of stored datasets, of energy, and of moving replicas."""
     in_use = placement.nodes_in_use()
     return {
         "node_cost_per_hour": float(domain.fleet.cost[in_use].sum()),
         "storage_cost_per_hour": storage_cost_per_hour(domain, placement),
         "energy_cost_per_hour": float(
             node_power_w(domain, placement) @ energy_price_per_wh(domain)
+        ),
+        "migration_cost_per_hour": float(
+            domain.demand.move_cost @ moved_replicas(domain, placement)
         ),
     }
 

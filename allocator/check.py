@@ -473,10 +473,20 @@ def _objective(
         "node_cost_per_hour": nodes,
         "storage_cost_per_hour": storage,
         "energy_cost_per_hour": energy,
-        "cost_per_hour": nodes + storage + domain.objective.weights.energy * energy,
         "unplaced_priority": float(demand.priority @ (demand.max - np.minimum(placed, demand.max))),
         "hard_shortfall": float(demand.priority @ np.maximum(demand.min - placed, 0)),
     }
+    left = _replicas_leaving(domain, plan)
+    recomputed["migration_cost_per_hour"] = float(
+        sum(demand.move_cost[demand.index[wid]] * k for wid, k in left.items())
+    )
+    recomputed["moved_replicas"] = float(sum(left.values()))
+    recomputed["cost_per_hour"] = (
+        nodes
+        + storage
+        + domain.objective.weights.energy * energy
+        + recomputed["migration_cost_per_hour"]
+    )
     for name, value in recomputed.items():
         stated = getattr(plan.objective, name)
         if abs(stated - value) > COST_TOLERANCE * max(1.0, abs(value)):
@@ -484,6 +494,46 @@ def _objective(
                 Violation(
                     f"objective_{name}",
                     f"plan states {name} = {stated:g}, the placement gives {value:g}",
+                )
+            )
+    cap = domain.objective.migration.max_moves
+    if cap is not None and sum(left.values()) > cap:
+        out.append(
+            Violation("max_moves", f"{sum(left.values())} replicas leave their node, cap {cap}")
+        )
+    out += _unplaced_by_class(domain, plan, placed)
+    return out
+
+
+def _replicas_leaving(domain: Domain, plan: PlanFile) -> Counter[str]:
+    """Per workload, replicas running now on a node that the plan gives fewer of them."""
+    after: Counter[tuple[str, str]] = Counter((p.workload, p.node) for p in plan.placements)
+    before: Counter[tuple[str, str]] = Counter(
+        (wid, node) for wid, nodes in domain.current.items() for node in nodes
+    )
+    left: Counter[str] = Counter()
+    for (wid, _node), k in (before - after).items():
+        left[wid] += k
+    return left
+
+
+def _unplaced_by_class(domain: Domain, plan: PlanFile, placed: np.ndarray) -> list[Violation]:
+    demand = domain.demand
+    names = list(domain.objective.priority_classes)
+    if not names:
+        return []
+    unplaced = demand.priority * (demand.max - np.minimum(placed, demand.max))
+    out = []
+    for name in domain.priority_classes:
+        rank = names.index(name) if name in names else len(names)
+        value = float(unplaced[demand.class_rank == rank].sum())
+        stated = plan.objective.unplaced_by_class.get(name, 0.0)
+        if abs(stated - value) > COST_TOLERANCE * max(1.0, abs(value)):
+            out.append(
+                Violation(
+                    "objective_unplaced_by_class",
+                    f"plan states {stated:g} unplaced priority in class {name}, "
+                    f"the placement gives {value:g}",
                 )
             )
     return out

@@ -155,6 +155,8 @@ class Demand:
     affinity: np.ndarray  # list of (other workload index, scope)
     anti_affinity: np.ndarray  # list of (other workload index, scope)
     tenant: np.ndarray  # "" for none
+    class_rank: np.ndarray  # place in objective.priority_classes; after them without a class
+    move_cost: np.ndarray  # $/h-equivalent per replica moved off or stopped on its node
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -217,6 +219,13 @@ class Domain:
     storage: Storage | None = None
     network: Network | None = None
     dedicated_tenants: frozenset[str] = frozenset()
+
+    @property
+    def priority_classes(self) -> list[str]:
+        """Class names in rank order, "unclassed" last when some workload has no class."""
+        names = list(self.objective.priority_classes)
+        ranks = sorted(set(self.demand.class_rank.tolist()))
+        return [names[r] if r < len(names) else "unclassed" for r in ranks]
 
     @property
     def has_topology(self) -> bool:
@@ -372,6 +381,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
 
     loads = inventory.workloads
     index = {w.id: i for i, w in enumerate(loads)}
+    classes = list(inventory.objective.priority_classes)
     allowed = np.ones((len(loads), len(gpu_types)), dtype=bool)
     for i, w in enumerate(loads):
         if w.gpu_types is not None:
@@ -414,6 +424,20 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
             [[(index[r.workload], r.scope) for r in w.anti_affinity] for w in loads]
         ),
         tenant=np.array([w.tenant or "" for w in loads], dtype=object),
+        class_rank=np.array(
+            [
+                classes.index(w.priority_class) if w.priority_class in classes else len(classes)
+                for w in loads
+            ],
+            dtype=np.int64,
+        ),
+        move_cost=np.array(
+            [
+                inventory.objective.migration.move_cost if w.move_cost is None else w.move_cost
+                for w in loads
+            ],
+            dtype=np.float64,
+        ),
         zones=_objects([frozenset(w.zones) if w.zones else None for w in loads]),
         regions=_objects([frozenset(w.regions) if w.regions else None for w in loads]),
         selector=_objects([dict(w.node_selector) for w in loads]),

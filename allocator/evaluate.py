@@ -17,17 +17,25 @@ TERMS = ("hard_shortfall", "unplaced_priority", "cost_per_hour")
 
 
 def objective_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
-    """The objective's terms; `cost_per_hour` is nodes + storage + weighted energy."""
+    """The objective's terms; `cost_per_hour` is nodes + storage + weighted energy + moves."""
     demand = domain.demand
     placed = placement.placed()
     costs = cost_terms(domain, placement)
     weight = domain.objective.weights.energy
+    unplaced = demand.priority * (demand.max - placed)
+    by_class = {}
+    if len(domain.objective.priority_classes):
+        ranks = sorted(set(demand.class_rank.tolist()))
+        for name, rank in zip(domain.priority_classes, ranks, strict=True):
+            by_class[f"unplaced_priority:{name}"] = float(unplaced[demand.class_rank == rank].sum())
     return {
+        **by_class,
         "hard_shortfall": float(demand.priority @ np.maximum(demand.min - placed, 0)),
-        "unplaced_priority": float(demand.priority @ (demand.max - placed)),
+        "unplaced_priority": float(unplaced.sum()),
         "cost_per_hour": costs["node_cost_per_hour"]
         + costs["storage_cost_per_hour"]
-        + weight * costs["energy_cost_per_hour"],
+        + weight * costs["energy_cost_per_hour"]
+        + costs["migration_cost_per_hour"],
         **costs,
     }
 
@@ -39,6 +47,9 @@ def lexicographic(domain: Domain, terms: dict[str, float]) -> tuple[float, ...]:
         w = objective.weights
         blended = w.cost * terms["cost_per_hour"] + w.unplaced * terms["unplaced_priority"]
         return terms["hard_shortfall"], blended
+    classes = [k for k in terms if k.startswith("unplaced_priority:")]
+    if classes:
+        return (terms["hard_shortfall"], *(terms[k] for k in classes), terms["cost_per_hour"])
     return tuple(terms[name] for name in TERMS)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from allocator import __version__
-from allocator.accounting import link_loads_mbps, node_power_w
+from allocator.accounting import link_loads_mbps, moved_replicas, node_power_w
 from allocator.check import Violation, check_plan
 from allocator.diagnose import unplaced_reasons
 from allocator.domain import Domain, build_domain
@@ -28,6 +28,7 @@ from allocator.plan import (
     Objective,
     PlanFile,
     PowerUse,
+    Preemption,
     SolverReport,
     StorageUse,
     Unplaced,
@@ -122,14 +123,50 @@ def plan_file_from(
             model=result.size,
             notes=result.notes,
         ),
-        objective=Objective(mode=domain.objective.mode, **terms),
+        objective=Objective(
+            mode=domain.objective.mode,
+            unplaced_by_class={
+                k.split(":", 1)[1]: v
+                for k, v in terms.items()
+                if k.startswith("unplaced_priority:")
+            },
+            **{k: v for k, v in terms.items() if ":" not in k},
+            moved_replicas=int(moved_replicas(domain, result.placement).sum()),
+        ),
         placements=placements,
         unplaced=unplaced,
         moves=moves_against(domain.current, placements),
         storage=_storage_uses(domain, result.placement),
         links=_link_loads(domain, result.placement),
         power=_power_uses(domain, result.placement),
+        preempted=_preempted(domain, result.placement),
     )
+
+
+def _preempted(domain: Domain, placement: Replicas) -> list[Preemption]:
+    """Running replicas the plan stops, in classes below a class that gains replicas."""
+    demand = domain.demand
+    if not domain.current or not len(domain.objective.priority_classes):
+        return []
+    running = np.zeros(len(demand), dtype=np.int64)
+    for workload, nodes in domain.current.items():
+        running[demand.index[workload]] = len(nodes)
+    placed = placement.placed()
+    gaining = demand.class_rank[placed > running]
+    if not len(gaining):
+        return []
+    names = domain.priority_classes
+    ranks = sorted(set(demand.class_rank.tolist()))
+    out = []
+    for w in np.flatnonzero((placed < running) & (demand.class_rank > gaining.min())):
+        out.append(
+            Preemption(
+                workload=str(demand.ids[w]),
+                priority_class=names[ranks.index(demand.class_rank[w])],
+                stopped=int(running[w] - placed[w]),
+            )
+        )
+    return out
 
 
 def _storage_uses(domain: Domain, placement: Replicas) -> list[StorageUse]:

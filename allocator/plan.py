@@ -90,10 +90,25 @@ class Objective(_Record):
     mode: Literal["lexicographic", "weighted"]
     hard_shortfall: float
     unplaced_priority: float
-    cost_per_hour: float = Field(description="nodes + storage + energy x its weight, $/h")
+    cost_per_hour: float = Field(description="nodes + storage + energy x its weight + moves, $/h")
     node_cost_per_hour: float = 0.0
     storage_cost_per_hour: float = 0.0
     energy_cost_per_hour: float = 0.0
+    migration_cost_per_hour: float = Field(
+        default=0.0, description="move cost of replicas that leave their current node"
+    )
+    moved_replicas: int = 0
+    unplaced_by_class: dict[str, float] = Field(
+        default_factory=dict, description="unplaced priority per priority class"
+    )
+
+
+class Preemption(_Record):
+    """Replicas of a lower priority class that ran and are stopped by the plan."""
+
+    workload: str
+    priority_class: str
+    stopped: int
 
 
 class StorageUse(_Record):
@@ -135,6 +150,7 @@ class PlanFile(_Record):
     storage: list[StorageUse] = Field(default_factory=list)
     links: list[LinkLoad] = Field(default_factory=list)
     power: list[PowerUse] = Field(default_factory=list)
+    preempted: list[Preemption] = Field(default_factory=list)
 
 
 def sha256_of(path: str | Path) -> str:

@@ -164,7 +164,7 @@ class _LevelRun:
         form, problem = self.level_problem(pool, k)
         level = form.levels[k]
         current = level_values(self.inst, incumbent)[k]
-        trivial = 0.0 if level.name in ZERO_BOUND_LEVELS else None
+        trivial = 0.0 if level.name.startswith(ZERO_BOUND_LEVELS) else None
         if trivial is not None and current <= trivial + 1e-9:
             return self._done(
                 level,
@@ -338,7 +338,7 @@ def _plan_heuristic(
     values = level_values(inst, placement)
     levels = []
     for level, value in zip(form.levels, values, strict=True):
-        trivial = level.name in ZERO_BOUND_LEVELS and value <= 1e-9
+        trivial = level.name.startswith(ZERO_BOUND_LEVELS) and value <= 1e-9
         levels.append(
             LevelOutcome(
                 level.name,

@@ -139,7 +139,9 @@ def test_draining_nodes_keep_their_replicas_and_down_nodes_get_none():
         on = Counter((p.workload, p.node) for p in outcome.plan.placements)
         assert on[("w1", "b")] == 1 and on[("w2", "b")] == 3, solver  # b is draining
         assert not any(node == "c" for _, node in on), solver  # c is down
-        assert outcome.plan.objective.cost_per_hour == 30.0, solver
+        assert outcome.plan.objective.node_cost_per_hour == 30.0, solver
+        # w1's replica on the down node moves, at the default move cost.
+        assert outcome.plan.objective.migration_cost_per_hour == 1.0, solver
 
 
 def test_the_checker_enforces_node_states():

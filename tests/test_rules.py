@@ -202,3 +202,107 @@ def test_dedicated_tenants_do_not_share_nodes(solver):
     shared["tenants"] = {}
     assert solve(shared, solver)[1].plan.objective.cost_per_hour == 10
     assert "tenant" in broken(domain, outcome, "theirs", nodes_of(outcome, "mine"))
+
+
+# ------------------------------------------------------------------ priority classes
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_a_higher_class_is_placed_first_whatever_the_weights(solver):
+    # By weight, batch (2 x 100) outranks prod (1 x 1); prod's class comes first.
+    workloads = [
+        workload("prod", replicas={"min": 0, "max": 1}, gpus=8, priority=1, priority_class="prod"),
+        workload(
+            "batch", replicas={"min": 0, "max": 2}, gpus=4, priority=100, priority_class="batch"
+        ),
+    ]
+    doc = inventory([node("a")], workloads, objective={"priority_classes": ["prod", "batch"]})
+    domain, outcome = solve(doc, solver)
+    assert nodes_of(outcome, "prod") == ["a"]
+    assert outcome.plan.objective.unplaced_by_class == {"prod": 0, "batch": 200}
+    weighted = copy.deepcopy(doc)
+    del weighted["objective"]
+    assert nodes_of(solve(weighted, solver)[1], "batch") == ["a", "a"]
+
+    by_class = {"prod": 0.0, "batch": 0.0}
+    objective = outcome.plan.objective.model_copy(update={"unplaced_by_class": by_class})
+    lying = outcome.plan.model_copy(update={"objective": objective})
+    assert {v.rule for v in check_plan(domain, lying)} == {"objective_unplaced_by_class"}
+
+
+def test_stopping_a_lower_class_is_reported_as_preemption():
+    doc = inventory(
+        [node("a")],
+        [
+            workload("prod", replicas={"min": 0, "max": 1}, gpus=8, priority_class="prod"),
+            workload("batch", replicas={"min": 0, "max": 2}, gpus=4, priority_class="batch"),
+        ],
+        objective={"priority_classes": ["prod", "batch"]},
+        current_placement={"batch": ["a", "a"]},
+    )
+    _, outcome = solve(doc)
+    preempted = outcome.plan.preempted
+    assert [(p.workload, p.priority_class, p.stopped) for p in preempted] == [("batch", "batch", 2)]
+    stops = [(m.from_node, m.to_node) for m in outcome.plan.moves if m.workload == "batch"]
+    assert stops == [("a", None), ("a", None)]
+
+
+# ------------------------------------------------------------------------- migrations
+
+
+def running_on_dear(move_cost: float, **migration) -> dict:
+    """Three replicas run on a dear node; a cheap one would hold them all."""
+    return inventory(
+        [node("cheap", cost=1), node("dear", cost=5)],
+        [workload("svc", replicas=3)],
+        current_placement={"svc": ["dear"] * 3},
+        objective={"migration": {"move_cost": move_cost, **migration}},
+    )
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_move_cost_decides_whether_replicas_move(solver):
+    # Moving all three costs 3 x move cost and saves 5 - 1 per hour.
+    _, stay = solve(running_on_dear(2.0), solver)
+    assert nodes_of(stay, "svc") == ["dear"] * 3 and stay.plan.moves == []
+    assert stay.plan.objective.cost_per_hour == 5
+    _, go = solve(running_on_dear(1.0), solver)
+    assert nodes_of(go, "svc") == ["cheap"] * 3
+    assert go.plan.objective.cost_per_hour == 1 + 3 * 1.0
+    assert go.plan.objective.moved_replicas == 3
+    assert sorted((m.from_node, m.to_node) for m in go.plan.moves) == [("dear", "cheap")] * 3
+
+
+@pytest.mark.parametrize("solver", EXACT)
+def test_a_cap_on_moves_holds(solver):
+    # Free moves: all three would go to the cheap node; one move may only consolidate.
+    doc = inventory(
+        [node("cheap", cost=1), node("dear", count=2, cost=5)],
+        [workload("svc", replicas=3)],
+        current_placement={"svc": ["dear-0", "dear-1", "dear-1"]},
+        objective={"migration": {"move_cost": 0.0}},
+    )
+    assert nodes_of(solve(doc, solver)[1], "svc") == ["cheap"] * 3
+    doc["objective"]["migration"]["max_moves"] = 1
+    domain, outcome = solve(doc, solver)
+    assert nodes_of(outcome, "svc") == ["dear-1"] * 3
+    assert outcome.plan.objective.cost_per_hour == 5
+    assert "max_moves" in {v.rule for v in check_plan(domain, _all_on(outcome.plan, "cheap"))}
+
+
+def test_a_workload_move_cost_overrides_the_default():
+    doc = running_on_dear(1.0)
+    doc["workloads"][0]["move_cost"] = 5.0
+    assert nodes_of(solve(doc)[1], "svc") == ["dear"] * 3
+
+
+def test_the_checker_recomputes_the_migration_cost():
+    domain, outcome = solve(running_on_dear(1.0))
+    objective = outcome.plan.objective.model_copy(update={"migration_cost_per_hour": 0.0})
+    lying = outcome.plan.model_copy(update={"objective": objective})
+    assert "objective_migration_cost_per_hour" in {v.rule for v in check_plan(domain, lying)}
+
+
+def _all_on(plan, node_id: str):
+    moved = [p.model_copy(update={"node": node_id, "gpus": []}) for p in plan.placements]
+    return plan.model_copy(update={"placements": moved})

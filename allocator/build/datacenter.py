@@ -41,6 +41,7 @@ class CostTerms:
     """Per-column costs ($/h) the data-center families add to the cost objective."""
 
     terms: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    offset: float = 0.0
 
     def add(self, block: Block, values: np.ndarray) -> None:
         self.terms.append((block.name, np.asarray(values, dtype=np.float64)))

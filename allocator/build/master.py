@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.build import datacenter, rules
+from allocator.build import datacenter, migration, rules
 from allocator.build.patterns import PatternPool
 from allocator.build.reduce import PackingInstance
 from allocator.problem import Block, Problem, ProblemBuilder
@@ -142,6 +142,7 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
     weights = inst.domain.objective.weights
     costs, dc_index = datacenter.define(b, inst, used_nodes, assign, pair_w, pair_g, weights.energy)
     costs.add(used_nodes, groups.cost)
+    migration.define(b, inst, assign, pattern, pool, pair_w, pair_g, costs)
     problem = b.build(packing=inst)
     levels = _levels(inst, problem, costs, pair_w, short_w)
     return Formulation(
@@ -180,20 +181,35 @@ def _levels(
         float(priority @ demand.max),
         True,
     )
+    by_class = []
+    classes = inst.domain.priority_classes
+    if len(inst.domain.objective.priority_classes):
+        for name, rank in zip(classes, sorted(set(demand.class_rank.tolist())), strict=True):
+            mine = (demand.class_rank == rank).astype(np.float64)
+            by_class.append(
+                Level(
+                    f"unplaced_priority:{name}",
+                    vector("assign", -(priority * mine)[pair_w]),
+                    float((priority * mine) @ demand.max),
+                    True,
+                )
+            )
     cost_vector = np.zeros(problem.n_cols)
     for block, values in costs.terms:
         cost_vector[problem.col_block(block).slice] += values
-    cost = Level("cost_per_hour", cost_vector, 0.0, False)
+    cost = Level("cost_per_hour", cost_vector, costs.offset, False)
     objective = inst.domain.objective
     if objective.mode == "weighted":
         w = objective.weights
         blended = Level(
             "weighted",
             w.cost * cost.cost + w.unplaced * unplaced.cost,
-            w.unplaced * unplaced.offset,
+            w.cost * cost.offset + w.unplaced * unplaced.offset,
             False,
         )
         return shortfall, blended
+    if by_class:
+        return shortfall, *by_class, cost
     return shortfall, unplaced, cost
 
 

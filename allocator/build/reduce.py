@@ -108,6 +108,8 @@ class PackingInstance:
     # (workloads x groups) replicas that stay where they run: on draining nodes, which
     # keep what they run and take nothing new (each such node is a group of its own).
     pinned: np.ndarray
+    # (workloads x groups) replicas each node of the group runs now.
+    current: np.ndarray
 
     @cached_property
     def fixed_groups(self) -> np.ndarray:
@@ -171,6 +173,8 @@ def group_nodes(domain: Domain) -> NodeGroups:
     ]
     if domain.has_topology or uses_scope(domain, "rack"):
         columns.append(_codes(fleet.rack)[:, None])
+    if domain.current:
+        columns.append(_content_codes(domain)[:, None])
     key = np.concatenate(columns, axis=1).astype(np.int64)
     _, first, of_node = np.unique(key, axis=0, return_index=True, return_inverse=True)
     of_node = of_node.ravel()
@@ -208,6 +212,36 @@ def group_nodes(domain: Domain) -> NodeGroups:
         taint_set=fleet.taint_set[first],
         taint_sets=fleet.taint_sets,
     )
+
+
+def _content_codes(domain: Domain) -> np.ndarray:
+    """Nodes running the same replicas now get the same code (moves are counted per node)."""
+    content: dict[int, dict[int, int]] = {}
+    for workload, nodes in domain.current.items():
+        w = domain.demand.index[workload]
+        for node_id in nodes:
+            per = content.setdefault(domain.fleet.index[node_id], {})
+            per[w] = per.get(w, 0) + 1
+    seen: dict[tuple, int] = {(): 0}
+    codes = np.zeros(len(domain.fleet), dtype=np.int64)
+    for n, per in content.items():
+        codes[n] = seen.setdefault(tuple(sorted(per.items())), len(seen))
+    return codes
+
+
+def current_replicas(domain: Domain, groups: NodeGroups) -> np.ndarray:
+    """(workloads x groups) replicas each node of a group runs now (the same on each)."""
+    current = np.zeros((len(domain.demand), len(groups)), dtype=np.int64)
+    first = groups.order[groups.start[:-1]]
+    position = np.full(len(domain.fleet), -1)
+    position[first] = np.arange(len(groups))
+    for workload, nodes in domain.current.items():
+        w = domain.demand.index[workload]
+        for node_id in nodes:
+            g = position[domain.fleet.index[node_id]]
+            if g >= 0:
+                current[w, g] += 1
+    return current
 
 
 def uses_scope(domain: Domain, scope: str) -> bool:
@@ -300,6 +334,7 @@ def reduce(domain: Domain) -> PackingInstance:
         shapes=group_shapes(domain),
         compat=compatibility(groups, domain.demand) | (pinned > 0),
         pinned=pinned,
+        current=current_replicas(domain, groups),
     )
 
 
