@@ -77,6 +77,47 @@ def cost_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
     }
 
 
+def throughput_achieved(domain: Domain, placement: Replicas) -> np.ndarray:
+    """Per workload, the throughput its placed replicas reach together."""
+    demand = domain.demand
+    return np.bincount(
+        demand.family[placement.workload],
+        weights=_replica_rates(domain, placement),
+        minlength=len(demand.families),
+    )
+
+
+def loss_exposure(domain: Domain, placement: Replicas) -> tuple[np.ndarray, np.ndarray]:
+    """Per workload that must survive losing a node (rack, zone...): the replicas and the
+    throughput the worst single loss takes away (0 for the others)."""
+    demand, fleet = domain.demand, domain.fleet
+    families = demand.families
+    replicas, throughput = np.zeros(len(families)), np.zeros(len(families))
+    rates = _replica_rates(domain, placement)
+    of = demand.family[placement.workload]
+    for f in np.flatnonzero(families.required):
+        scope = demand.survive[families.first_row[f]]
+        if not scope:
+            continue
+        mine = of == f
+        where = (
+            placement.node[mine] if scope == "node" else getattr(fleet, scope)[placement.node[mine]]
+        )
+        codes = np.unique(where.astype(str), return_inverse=True)[1].ravel()
+        if len(codes):
+            replicas[f] = np.bincount(codes).max()
+            throughput[f] = np.bincount(codes, weights=rates[mine]).max()
+    return replicas, throughput
+
+
+def _replica_rates(domain: Domain, placement: Replicas) -> np.ndarray:
+    rate = domain.demand.rate
+    gpu_type = domain.fleet.gpu_type[placement.node]
+    if rate.shape[1] == 0:
+        return np.zeros(len(placement))
+    return np.where(gpu_type >= 0, rate[placement.workload, np.maximum(gpu_type, 0)], 0.0)
+
+
 def link_loads_mbps(domain: Domain, placement: Replicas) -> np.ndarray:
     """Traffic on every directed link: dataset reads routed from storage to each replica's
     rack, and each replica's peer traffic up and down its rack's uplink."""

@@ -7,6 +7,7 @@ on any plan file, including ones written by other tools or edited by hand.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.domain import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain, to_mib
-from allocator.plan import PlanFile, moves_against
+from allocator.plan import PlanFile, moves_against, row_key
 
 COST_TOLERANCE = 1e-6
 
@@ -38,13 +39,13 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     seen: Counter[tuple[str, int]] = Counter()
     for k, p in enumerate(plan.placements):
         seen[(p.workload, p.replica)] += 1
-        if p.workload not in w_index:
-            out.append(
-                Violation(
-                    "unknown_workload",
-                    f"placements[{k}]: workload {p.workload!r} is not in the inventory",
-                )
+        if row_key(p) not in w_index:
+            what = (
+                f"workload {p.workload!r} has no variant {p.variant!r}"
+                if p.workload in demand.families.index
+                else f"workload {p.workload!r} is not in the inventory"
             )
+            out.append(Violation("unknown_workload", f"placements[{k}]: {what}"))
         elif p.node not in n_index:
             out.append(
                 Violation(
@@ -52,10 +53,10 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
                 )
             )
         else:
-            known.append((w_index[p.workload], n_index[p.node], p.replica, list(p.gpus)))
+            known.append((w_index[row_key(p)], n_index[p.node], p.replica, list(p.gpus)))
     for k, u in enumerate(plan.unplaced):
         seen[(u.workload, u.replica)] += 1
-        if u.workload not in w_index:
+        if u.workload not in demand.families.index:
             out.append(
                 Violation(
                     "unknown_workload",
@@ -94,16 +95,31 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
 
 
 def _replica_accounting(domain: Domain, plan: PlanFile, placed: np.ndarray) -> list[Violation]:
+    """Per workload (over its variants): placed + listed unplaced = max, the required
+    ones flagged; a workload sized by a throughput target lists none unplaced."""
     out = []
-    demand = domain.demand
+    families = domain.demand.families
+    placed = np.bincount(domain.demand.family, weights=placed, minlength=len(families)).astype(
+        np.int64
+    )
     listed = Counter(u.workload for u in plan.unplaced)
     required_listed = Counter(u.workload for u in plan.unplaced if u.required)
-    for i, wid in enumerate(demand.ids):
-        lo, hi = int(demand.min[i]), int(demand.max[i])
+    for i, wid in enumerate(families.ids):
+        lo, hi = int(families.min[i]), int(families.max[i])
         if placed[i] > hi:
             out.append(
                 Violation("replica_count", f"{wid}: {placed[i]} replicas placed, max is {hi}")
             )
+        if families.by_target[i]:
+            if listed[wid]:
+                out.append(
+                    Violation(
+                        "replica_count",
+                        f"{wid}: {listed[wid]} replicas listed unplaced; a workload sized by "
+                        "its throughput target lists none",
+                    )
+                )
+            continue
         if placed[i] + listed[wid] != hi:
             out.append(
                 Violation(
@@ -122,12 +138,12 @@ def _replica_accounting(domain: Domain, plan: PlanFile, placed: np.ndarray) -> l
                 )
             )
     for k, p in enumerate(plan.placements + plan.unplaced):
-        i = demand.index.get(p.workload)
-        if i is not None and p.replica >= demand.max[i]:
+        i = families.index.get(p.workload)
+        if i is not None and p.replica >= families.max[i]:
             out.append(
                 Violation(
                     "replica_count",
-                    f"{p.workload} replica {p.replica} is beyond max {demand.max[i]} (entry {k})",
+                    f"{p.workload} replica {p.replica} is beyond max {families.max[i]} (entry {k})",
                 )
             )
     return out
@@ -337,17 +353,22 @@ def _domain_of(domain: Domain, scope: str) -> np.ndarray:
 def _workload_rules(
     domain: Domain, w: np.ndarray, n: np.ndarray, placed: np.ndarray
 ) -> list[Violation]:
-    """Spread, survival of a domain's loss, gangs, affinity, anti-affinity, tenants."""
+    """Spread, gangs, affinity, anti-affinity, tenants: per workload, over its variants.
+    (Surviving a loss is a matter of counting, in the objective's shortfall.)"""
     out = []
     demand = domain.demand
+    families = demand.families
+    family = demand.family[w]
+    placed = np.bincount(family, minlength=len(families))
 
-    def counts(wi: int, scope: str) -> Counter:
-        return Counter(_domain_of(domain, scope)[n[w == wi]].tolist())
+    def counts(f: int, scope: str) -> Counter:
+        return Counter(_domain_of(domain, scope)[n[family == f]].tolist())
 
-    for wi in range(len(demand)):
-        wid = demand.ids[wi]
+    for f in range(len(families)):
+        wi = families.first_row[f]
+        wid = families.ids[f]
         for scope, most, fewest in demand.spread[wi]:
-            per = counts(wi, scope)
+            per = counts(f, scope)
             crowded = {d: c for d, c in per.items() if most is not None and c > most}
             if crowded:
                 out.append(
@@ -357,33 +378,21 @@ def _workload_rules(
                         f"{scope} {', '.join(map(str, crowded))}",
                     )
                 )
-            if fewest is not None and placed[wi] and len(per) < fewest:
+            if fewest is not None and placed[f] and len(per) < fewest:
                 out.append(
                     Violation(
                         "spread", f"{wid}: runs in {len(per)} {scope}(s), needs at least {fewest}"
                     )
                 )
-        if demand.survive[wi] and demand.min[wi] > 0 and placed[wi]:
-            per = counts(wi, demand.survive[wi])
-            weakest = max(per.values())
-            if placed[wi] - weakest < demand.min[wi]:
-                out.append(
-                    Violation(
-                        "survive",
-                        f"{wid}: losing {demand.survive[wi]} "
-                        f"{max(per, key=per.get)} leaves {placed[wi] - weakest} "
-                        f"replica(s), fewer than min {demand.min[wi]}",
-                    )
-                )
-        if demand.gang[wi] and placed[wi] not in (0, demand.max[wi]):
+        if demand.gang[wi] and placed[f] not in (0, families.max[f]):
             out.append(
                 Violation(
                     "gang",
-                    f"{wid}: {placed[wi]} of its {demand.max[wi]} gang members placed; all or none",
+                    f"{wid}: {placed[f]} of its {families.max[f]} gang members placed; all or none",
                 )
             )
-        if demand.gang[wi] and demand.gang_within[wi] and placed[wi]:
-            spread_over = counts(wi, demand.gang_within[wi])
+        if demand.gang[wi] and demand.gang_within[wi] and placed[f]:
+            spread_over = counts(f, demand.gang_within[wi])
             if len(spread_over) > 1:
                 out.append(
                     Violation(
@@ -392,7 +401,7 @@ def _workload_rules(
                 )
         for relations, apart in ((demand.affinity[wi], False), (demand.anti_affinity[wi], True)):
             for v, scope in relations:
-                mine, theirs = set(counts(wi, scope)), set(counts(v, scope))
+                mine, theirs = set(counts(f, scope)), set(counts(v, scope))
                 clash = mine & theirs if apart else mine - theirs
                 if clash:
                     rule = "anti_affinity" if apart else "affinity"
@@ -400,7 +409,7 @@ def _workload_rules(
                     out.append(
                         Violation(
                             rule,
-                            f"{wid} runs {where} {demand.ids[v]} runs: "
+                            f"{wid} runs {where} {families.ids[v]} runs: "
                             f"{scope} {', '.join(map(str, sorted(clash)))}",
                         )
                     )
@@ -469,13 +478,22 @@ def _objective(
     nodes = float(fleet.cost[in_use].sum())
     storage = _stated_storage_cost(domain, plan)
     energy = float(_power_w(domain, w, n) @ _price_per_wh(domain))
+    families = demand.families
+    placed_f = np.bincount(demand.family, weights=placed, minlength=len(families))
+    counted = np.where(families.target > 0, 0, families.priority)
+    short, breaches = _shortfall(domain, w, n, placed_f)
     recomputed = {
         "node_cost_per_hour": nodes,
         "storage_cost_per_hour": storage,
         "energy_cost_per_hour": energy,
-        "unplaced_priority": float(demand.priority @ (demand.max - np.minimum(placed, demand.max))),
-        "hard_shortfall": float(demand.priority @ np.maximum(demand.min - placed, 0)),
+        "unplaced_priority": float(counted @ (families.max - np.minimum(placed_f, families.max))),
+        "hard_shortfall": float(families.priority @ short),
     }
+    if plan.objective.hard_shortfall < recomputed["hard_shortfall"] - COST_TOLERANCE:
+        # Say which loss is not survived rather than only that the sum is off.
+        out += breaches
+        if breaches:
+            recomputed.pop("hard_shortfall")
     left = _replicas_leaving(domain, plan)
     recomputed["migration_cost_per_hour"] = float(
         sum(demand.move_cost[demand.index[wid]] * k for wid, k in left.items())
@@ -501,13 +519,14 @@ def _objective(
         out.append(
             Violation("max_moves", f"{sum(left.values())} replicas leave their node, cap {cap}")
         )
-    out += _unplaced_by_class(domain, plan, placed)
+    out += _unplaced_by_class(domain, plan, placed_f)
+    out += _throughput(domain, plan, w, n)
     return out
 
 
 def _replicas_leaving(domain: Domain, plan: PlanFile) -> Counter[str]:
     """Per workload, replicas running now on a node that the plan gives fewer of them."""
-    after: Counter[tuple[str, str]] = Counter((p.workload, p.node) for p in plan.placements)
+    after: Counter[tuple[str, str]] = Counter((row_key(p), p.node) for p in plan.placements)
     before: Counter[tuple[str, str]] = Counter(
         (wid, node) for wid, nodes in domain.current.items() for node in nodes
     )
@@ -519,14 +538,16 @@ def _replicas_leaving(domain: Domain, plan: PlanFile) -> Counter[str]:
 
 def _unplaced_by_class(domain: Domain, plan: PlanFile, placed: np.ndarray) -> list[Violation]:
     demand = domain.demand
+    families = demand.families
     names = list(domain.objective.priority_classes)
     if not names:
         return []
-    unplaced = demand.priority * (demand.max - np.minimum(placed, demand.max))
+    counted = np.where(families.target > 0, 0, families.priority)
+    unplaced = counted * (families.max - np.minimum(placed, families.max))
+    rank = demand.class_rank[families.first_row]
     out = []
     for name in domain.priority_classes:
-        rank = names.index(name) if name in names else len(names)
-        value = float(unplaced[demand.class_rank == rank].sum())
+        value = float(unplaced[rank == (names.index(name) if name in names else len(names))].sum())
         stated = plan.objective.unplaced_by_class.get(name, 0.0)
         if abs(stated - value) > COST_TOLERANCE * max(1.0, abs(value)):
             out.append(
@@ -534,6 +555,95 @@ def _unplaced_by_class(domain: Domain, plan: PlanFile, placed: np.ndarray) -> li
                     "objective_unplaced_by_class",
                     f"plan states {stated:g} unplaced priority in class {name}, "
                     f"the placement gives {value:g}",
+                )
+            )
+    return out
+
+
+def _rates(domain: Domain, w: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Throughput of each placed replica: its row's rate on its node's GPU type."""
+    demand, fleet = domain.demand, domain.fleet
+    out = np.zeros(len(w))
+    typed = fleet.gpu_type[n] >= 0
+    if demand.rate.shape[1]:
+        out[typed] = demand.rate[w[typed], fleet.gpu_type[n[typed]]]
+    return out
+
+
+def _shortfall(
+    domain: Domain, w: np.ndarray, n: np.ndarray, placed: np.ndarray
+) -> tuple[np.ndarray, list[Violation]]:
+    """Per workload: required replicas missing, plus throughput missing from its target
+    in replicas of its fastest kind; both after the worst loss it must survive. And the
+    losses that leave a workload short, as violations to cite if the plan hides them."""
+    demand, families = domain.demand, domain.demand.families
+    family = demand.family[w]
+    rates = _rates(domain, w, n)
+    achieved = np.bincount(family, weights=rates, minlength=len(families))
+    best = np.zeros(len(families))
+    if demand.rate.size:
+        np.maximum.at(best, demand.family, demand.rate.max(axis=1))
+    short = np.zeros(len(families))
+    breaches = []
+    for f in range(len(families)):
+        target, low = families.target[f], families.min[f]
+        lost_count, lost_rate, where = 0, 0.0, None
+        scope = demand.survive[families.first_row[f]]
+        mine = family == f
+        if scope and mine.any() and (low > 0 or target > 0):
+            domains = _domain_of(domain, scope)[n[mine]]
+            per_count = Counter(domains.tolist())
+            per_rate: Counter = Counter()
+            for d, r in zip(domains.tolist(), rates[mine].tolist(), strict=True):
+                per_rate[d] += r
+            measure = per_rate if target > 0 else per_count
+            where = max(measure, key=lambda d: (measure[d], str(d)))
+            lost_count, lost_rate = per_count[where], per_rate[where]
+        if target > 0:
+            missing = math.ceil(max(target - achieved[f] + lost_rate, 0) - 1e-9)
+            short[f] = max(low - placed[f], 0) + missing / best[f]
+            left, floor, unit = achieved[f] - lost_rate, target, f" {families.unit[f]}"
+        else:
+            short[f] = max(low - (placed[f] - lost_count), 0)
+            left, floor, unit = placed[f] - lost_count, low, " replica(s)"
+        if where is not None and left < floor - 1e-9:
+            breaches.append(
+                Violation(
+                    "survive",
+                    f"{families.ids[f]}: losing {scope} {where} leaves {left:g}{unit}, "
+                    f"less than {floor:g}, and the plan does not count it as a shortfall",
+                )
+            )
+    return short, breaches
+
+
+def _throughput(domain: Domain, plan: PlanFile, w: np.ndarray, n: np.ndarray) -> list[Violation]:
+    """The plan's throughput figures match what its replicas reach."""
+    families = domain.demand.families
+    achieved = np.bincount(
+        domain.demand.family[w], weights=_rates(domain, w, n), minlength=len(families)
+    )
+    stated = {t.workload: t for t in plan.throughput}
+    out = []
+    for f in np.flatnonzero(families.target > 0):
+        wid = families.ids[f]
+        entry = stated.get(wid)
+        if entry is None:
+            out.append(Violation("throughput", f"{wid}: the plan states no throughput"))
+        elif abs(entry.achieved - achieved[f]) > COST_TOLERANCE * max(1.0, achieved[f]):
+            out.append(
+                Violation(
+                    "throughput",
+                    f"{wid}: plan states {entry.achieved:g} {entry.unit}, "
+                    f"its replicas reach {achieved[f]:g}",
+                )
+            )
+        elif entry.met and achieved[f] < families.target[f] - 1e-9:
+            out.append(
+                Violation(
+                    "throughput",
+                    f"{wid}: plan says the target {families.target[f]:g} is met, "
+                    f"its replicas reach {achieved[f]:g}",
                 )
             )
     return out

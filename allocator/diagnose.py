@@ -9,29 +9,51 @@ from __future__ import annotations
 
 import numpy as np
 
+from allocator.accounting import throughput_achieved
 from allocator.budgets import Budgets
 from allocator.domain import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain, placement_rules
 from allocator.placement import Replicas
 
 
 def unplaced_reasons(domain: Domain, placement: Replicas) -> dict[int, str]:
-    """Reason per workload index that has fewer replicas placed than its max."""
+    """Reason per workload (family index) with fewer replicas placed than its max, or
+    with its throughput target not met."""
     demand, fleet = domain.demand, domain.fleet
-    placed = placement.placed()
-    short = np.flatnonzero(placed < demand.max)
-    if len(short) == 0:
+    families = demand.families
+    placed = families.total(placement.placed())
+    achieved = throughput_achieved(domain, placement)
+    short = np.where(families.by_target, achieved < families.target - 1e-9, placed < families.max)
+    if not short.any():
         return {}
     compatible = domain.compatible
     used = _usage(domain, placement)
     free = np.stack([fleet.gpus, fleet.cpu_m, fleet.ram_mib], axis=1) - used
     reasons = {}
     budgets = Budgets(domain).replay(placement)
-    for w in short:
-        nodes = np.flatnonzero(compatible[w])
-        if len(nodes) == 0:
-            reasons[int(w)] = no_host_reason(domain, int(w))
-        else:
-            reasons[int(w)] = _capacity_reason(domain, int(w), nodes, free, placed, budgets)
+    for f in np.flatnonzero(short):
+        rows = families.rows(f)
+        hosted = [w for w in rows if compatible[w].any()]
+        if not hosted:
+            found = [no_host_reason(domain, int(w)) for w in rows]
+            reasons[int(f)] = (
+                found[0]
+                if len(rows) == 1
+                else "; ".join(
+                    f"{demand.variant[w] or 'default'}: {why}"
+                    for w, why in zip(rows, found, strict=True)
+                )
+            )
+            continue
+        w = int(hosted[0])
+        missing = (
+            f"{families.target[f] - achieved[f]:g} {families.unit[f]} of the target"
+            if families.by_target[f]
+            else f"{int(families.max[f] - placed[f])} replica(s)"
+        )
+        required = families.by_target[f] or placed[f] < families.min[f]
+        reasons[int(f)] = _capacity_reason(
+            domain, w, np.flatnonzero(compatible[w]), free, missing, bool(required), budgets
+        )
     return reasons
 
 
@@ -142,24 +164,23 @@ def _capacity_reason(
     w: int,
     nodes: np.ndarray,
     free: np.ndarray,
-    placed: np.ndarray,
+    missing: str,
+    required: bool,
     budgets: Budgets | None = None,
 ) -> str:
     d = domain.demand
     need = np.array([d.gpus[w], d.cpu_m[w], d.ram_mib[w]])
     room = (free[nodes] >= need).all(axis=1)
-    missing = int(d.max[w] - placed[w])
-    required = max(int(d.min[w] - placed[w]), 0)
     if room.any():
         blockers = budgets.blockers(w, nodes[room]) if budgets is not None else []
         if blockers:
             what = "required" if required else "optional"
             return (
-                f"{missing} replica(s) ({what}) did not fit: {int(room.sum())} compatible "
+                f"{missing} ({what}) did not fit: {int(room.sum())} compatible "
                 f"node(s) have room, but {'; '.join(blockers)}"
             )
         return (
-            f"{missing} replica(s) not worth their cost under the weighted objective; "
+            f"{missing} not worth their cost under the weighted objective; "
             f"{int(room.sum())} compatible node(s) still have room"
         )
     rivals = _rivals(domain, w)
@@ -171,7 +192,7 @@ def _capacity_reason(
     what = "required" if required else "optional"
     rival_text = f"; competing workloads: {', '.join(rivals)}" if rivals else ""
     return (
-        f"{missing} replica(s) ({what}) did not fit: the {len(nodes)} compatible node(s) "
+        f"{missing} ({what}) did not fit: the {len(nodes)} compatible node(s) "
         f"are full ({detail}; no single node has room for one replica, short of "
         f"{' and '.join(short_of) or 'capacity'}){rival_text}"
     )

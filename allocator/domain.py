@@ -12,6 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from allocator.catalog import MIG_COMPUTE_SLICES, GpuType
+from allocator.families import Families, Way, replica_bounds, type_allowed, ways_to_run
 from allocator.inventory.load import expanded_node_ids, resolve_gpu_types
 from allocator.inventory.schema import (
     Inventory,
@@ -124,7 +125,9 @@ class Fleet:
 
 @dataclass(frozen=True, eq=False)
 class Demand:
-    """Every workload as parallel arrays (per-replica needs)."""
+    """Every way to run a workload as parallel arrays (per-replica needs): one row per
+    workload, plus one per variant (`allocator.families`). Replica counts, priority and
+    rules are the workload's; `min` is 0 on the rows of a workload with variants."""
 
     ids: np.ndarray
     kind: np.ndarray
@@ -152,11 +155,15 @@ class Demand:
     survive: np.ndarray  # scope whose loss the workload survives, "" for none
     gang: np.ndarray  # bool: all replicas or none
     gang_within: np.ndarray  # scope the gang stays inside, "" for none
-    affinity: np.ndarray  # list of (other workload index, scope)
-    anti_affinity: np.ndarray  # list of (other workload index, scope)
+    affinity: np.ndarray  # list of (other workload, as a family index, scope)
+    anti_affinity: np.ndarray  # list of (other workload, as a family index, scope)
     tenant: np.ndarray  # "" for none
     class_rank: np.ndarray  # place in objective.priority_classes; after them without a class
     move_cost: np.ndarray  # $/h-equivalent per replica moved off or stopped on its node
+    family: np.ndarray  # the workload each row runs (index into `families`)
+    variant: np.ndarray  # the variant the row runs, "" for the workload's own resources
+    rate: np.ndarray  # (rows x fleet GPU types) throughput of one replica, 0 where none
+    families: Families
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -296,16 +303,39 @@ def placement_rules(fleet: Fleet, demand: Demand) -> np.ndarray:
     return ok & labels_ok[:, f.label_set] & taints_ok[:, f.taint_set]
 
 
-def _compute_slices(workload: WorkloadSpec, catalog: dict[str, GpuType]) -> int:
-    """Compute slices of the workload's MIG profile on the first allowed type that has it."""
-    profile = workload.resources.mig_profile
+def _compute_slices(way: Way, catalog: dict[str, GpuType]) -> int:
+    """Compute slices of the way's MIG profile on the first allowed type that has it."""
+    profile = way.resources.mig_profile
     if not profile:
         return 0
-    for name in workload.gpu_types or sorted(catalog):
+    for name in way.gpu_types or sorted(catalog):
         found = catalog.get(name) and catalog[name].mig_profiles.get(profile)
         if found:
             return found.compute_slices
     return 0
+
+
+def _families(
+    loads: list[WorkloadSpec], ways: list[Way], type_names: list[str], rate: np.ndarray
+) -> Families:
+    of_row = np.array([way.family for way in ways], dtype=np.int64)
+    bounds = [
+        replica_bounds(w, [way for way in ways if way.family == f], type_names)
+        for f, w in enumerate(loads)
+    ]
+    best = np.zeros(len(loads))
+    if rate.size:
+        np.maximum.at(best, of_row, rate.max(axis=1))
+    return Families(
+        ids=np.array([w.id for w in loads], dtype=object),
+        of_row=of_row,
+        min=np.array([b[0] for b in bounds], dtype=np.int64),
+        max=np.array([b[1] for b in bounds], dtype=np.int64),
+        priority=np.array([w.priority for w in loads], dtype=np.int64),
+        target=np.array([w.throughput.target if w.throughput else 0.0 for w in loads]),
+        unit=np.array([w.throughput.unit if w.throughput else "" for w in loads], dtype=object),
+        best_rate=np.where([w.throughput is not None for w in loads], best, 0.0),
+    )
 
 
 def _mig_fits(gpu_type: GpuType, profile: str, memory_mib: int) -> bool:
@@ -380,68 +410,76 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         )
 
     loads = inventory.workloads
-    index = {w.id: i for i, w in enumerate(loads)}
+    ways = ways_to_run(loads)
+    family_of = {w.id: f for f, w in enumerate(loads)}
     classes = list(inventory.objective.priority_classes)
-    allowed = np.ones((len(loads), len(gpu_types)), dtype=bool)
-    for i, w in enumerate(loads):
-        if w.gpu_types is not None:
-            allowed[i] = [t.name in w.gpu_types for t in gpu_types]
+    type_names = [t.name for t in gpu_types]
+    allowed = np.array(
+        [[type_allowed(way, t) for t in type_names] for way in ways], dtype=bool
+    ).reshape(len(ways), len(type_names))
+    rate = np.array(
+        [[way.rate.get(t, 0.0) for t in type_names] for way in ways], dtype=np.float64
+    ).reshape(len(ways), len(type_names))
+    families = _families(loads, ways, type_names, rate)
+    single = families.sizes[families.of_row] == 1
+    res = [way.resources for way in ways]
+    spec = [way.workload for way in ways]
     demand = Demand(
-        ids=np.array([w.id for w in loads], dtype=object),
-        kind=np.array([w.kind for w in loads], dtype=object),
-        priority=np.array([w.priority for w in loads], dtype=np.int64),
-        min=np.array([w.replicas.min for w in loads], dtype=np.int64),
-        max=np.array([w.replicas.max for w in loads], dtype=np.int64),
-        gpus=np.array([w.resources.gpus for w in loads], dtype=np.int64),
-        gpu_milli=np.array(
-            [round((w.resources.gpu_fraction or 0) * MILLI) for w in loads], dtype=np.int64
-        ),
-        mig_profile=np.array([w.resources.mig_profile or "" for w in loads], dtype=object),
-        mig_compute=np.array([_compute_slices(w, catalog) for w in loads], dtype=np.int64),
-        gpu_mem_mib=np.array([to_mib(w.resources.gpu_memory_gib) for w in loads], dtype=np.int64),
-        cpu_m=np.array([to_milli(w.resources.cpus) for w in loads], dtype=np.int64),
-        ram_mib=np.array([to_mib(w.resources.ram_gib) for w in loads], dtype=np.int64),
+        ids=np.array([way.id for way in ways], dtype=object),
+        kind=np.array([w.kind for w in spec], dtype=object),
+        priority=families.priority[families.of_row],
+        min=np.where(single, families.min[families.of_row], 0),
+        max=families.max[families.of_row],
+        gpus=np.array([r.gpus for r in res], dtype=np.int64),
+        gpu_milli=np.array([round((r.gpu_fraction or 0) * MILLI) for r in res], dtype=np.int64),
+        mig_profile=np.array([r.mig_profile or "" for r in res], dtype=object),
+        mig_compute=np.array([_compute_slices(way, catalog) for way in ways], dtype=np.int64),
+        gpu_mem_mib=np.array([to_mib(r.gpu_memory_gib) for r in res], dtype=np.int64),
+        cpu_m=np.array([to_milli(r.cpus) for r in res], dtype=np.int64),
+        ram_mib=np.array([to_mib(r.ram_gib) for r in res], dtype=np.int64),
         allowed_types=allowed,
-        scratch_mib=np.array([to_mib(w.resources.scratch_gib) for w in loads], dtype=np.int64),
+        scratch_mib=np.array([to_mib(r.scratch_gib) for r in res], dtype=np.int64),
         read_mbps=np.array(
-            [to_mbps(w.storage.read_gbps) if w.storage else 0 for w in loads], dtype=np.int64
+            [to_mbps(w.storage.read_gbps) if w.storage else 0 for w in spec], dtype=np.int64
         ),
-        interconnect_mbps=np.array([to_mbps(w.interconnect_gbps) for w in loads], dtype=np.int64),
-        dataset_tb=np.array([w.storage.size_tb if w.storage else 0.0 for w in loads]),
+        interconnect_mbps=np.array([to_mbps(w.interconnect_gbps) for w in spec], dtype=np.int64),
+        dataset_tb=np.array([w.storage.size_tb if w.storage else 0.0 for w in spec]),
         dataset_tier=np.array(
-            [TIER_RANK[w.storage.tier] if w.storage else -1 for w in loads], dtype=np.int64
+            [TIER_RANK[w.storage.tier] if w.storage else -1 for w in spec], dtype=np.int64
         ),
         spread=_objects(
-            [[(r.across, r.max_per_domain, r.min_domains) for r in w.spread] for w in loads]
+            [[(r.across, r.max_per_domain, r.min_domains) for r in w.spread] for w in spec]
         ),
-        survive=np.array([w.survive or "" for w in loads], dtype=object),
-        gang=np.array([w.gang is not None for w in loads], dtype=bool),
-        gang_within=np.array(
-            [(w.gang.within or "") if w.gang else "" for w in loads], dtype=object
-        ),
-        affinity=_objects([[(index[r.workload], r.scope) for r in w.affinity] for w in loads]),
+        survive=np.array([w.survive or "" for w in spec], dtype=object),
+        gang=np.array([w.gang is not None for w in spec], dtype=bool),
+        gang_within=np.array([(w.gang.within or "") if w.gang else "" for w in spec], dtype=object),
+        affinity=_objects([[(family_of[r.workload], r.scope) for r in w.affinity] for w in spec]),
         anti_affinity=_objects(
-            [[(index[r.workload], r.scope) for r in w.anti_affinity] for w in loads]
+            [[(family_of[r.workload], r.scope) for r in w.anti_affinity] for w in spec]
         ),
-        tenant=np.array([w.tenant or "" for w in loads], dtype=object),
+        tenant=np.array([w.tenant or "" for w in spec], dtype=object),
         class_rank=np.array(
             [
                 classes.index(w.priority_class) if w.priority_class in classes else len(classes)
-                for w in loads
+                for w in spec
             ],
             dtype=np.int64,
         ),
         move_cost=np.array(
             [
                 inventory.objective.migration.move_cost if w.move_cost is None else w.move_cost
-                for w in loads
+                for w in spec
             ],
             dtype=np.float64,
         ),
-        zones=_objects([frozenset(w.zones) if w.zones else None for w in loads]),
-        regions=_objects([frozenset(w.regions) if w.regions else None for w in loads]),
-        selector=_objects([dict(w.node_selector) for w in loads]),
-        tolerations=_objects([frozenset(w.tolerations) for w in loads]),
+        zones=_objects([frozenset(w.zones) if w.zones else None for w in spec]),
+        regions=_objects([frozenset(w.regions) if w.regions else None for w in spec]),
+        selector=_objects([dict(w.node_selector) for w in spec]),
+        tolerations=_objects([frozenset(w.tolerations) for w in spec]),
+        family=families.of_row,
+        variant=np.array([way.variant for way in ways], dtype=object),
+        rate=rate,
+        families=families,
     )
     systems = inventory.storage
     storage = Storage(
@@ -458,7 +496,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         demand=demand,
         objective=inventory.objective,
         current=dict(inventory.current_placement),
-        allowed_type_names={w.id: list(w.gpu_types) for w in loads if w.gpu_types},
+        allowed_type_names={way.id: list(way.gpu_types) for way in ways if way.gpu_types},
         storage=storage,
         network=network,
         dedicated_tenants=frozenset(t for t, spec in inventory.tenants.items() if spec.dedicated),

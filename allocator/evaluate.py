@@ -6,9 +6,7 @@ heuristic placements and to cross-check decoded solutions.
 
 from __future__ import annotations
 
-import numpy as np
-
-from allocator.accounting import cost_terms
+from allocator.accounting import cost_terms, loss_exposure, throughput_achieved
 from allocator.build.reduce import PackingInstance
 from allocator.domain import Domain
 from allocator.placement import Replicas
@@ -19,18 +17,22 @@ TERMS = ("hard_shortfall", "unplaced_priority", "cost_per_hour")
 def objective_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
     """The objective's terms; `cost_per_hour` is nodes + storage + weighted energy + moves."""
     demand = domain.demand
-    placed = placement.placed()
+    families = demand.families
+    placed = families.total(placement.placed())
     costs = cost_terms(domain, placement)
     weight = domain.objective.weights.energy
-    unplaced = demand.priority * (demand.max - placed)
+    unplaced = families.counted_priority * (families.max - placed)
     by_class = {}
     if len(domain.objective.priority_classes):
-        ranks = sorted(set(demand.class_rank.tolist()))
-        for name, rank in zip(domain.priority_classes, ranks, strict=True):
-            by_class[f"unplaced_priority:{name}"] = float(unplaced[demand.class_rank == rank].sum())
+        rank = demand.class_rank[families.first_row]
+        for name, r in zip(domain.priority_classes, sorted(set(rank.tolist())), strict=True):
+            by_class[f"unplaced_priority:{name}"] = float(unplaced[rank == r].sum())
+    short = families.hard_shortfall(
+        placed, throughput_achieved(domain, placement), loss_exposure(domain, placement)
+    )
     return {
         **by_class,
-        "hard_shortfall": float(demand.priority @ np.maximum(demand.min - placed, 0)),
+        "hard_shortfall": float(families.priority @ short),
         "unplaced_priority": float(unplaced.sum()),
         "cost_per_hour": costs["node_cost_per_hour"]
         + costs["storage_cost_per_hour"]

@@ -12,6 +12,7 @@ every GPU of every node, each on the fullest GPU that still has room.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -141,16 +142,118 @@ def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
     state = FleetState(inst)
-    shape_of = inst.shapes.of_workload
+    families = inst.domain.demand.families
     _pin(state)
-    for w, amount in _sequence(inst):
-        if inst.shapes.kind[shape_of[w]] in (FRACTION, MIG):
-            for _ in range(amount):
-                if not _place_shared(state, w, rule):
-                    break
-        else:
-            _place_whole(state, w, amount, rule)
+    for f, amount in _sequence(inst):
+        if families.by_target[f]:
+            _meet_target(state, f, rule)
+            continue
+        for w in _row_order(inst, f):
+            if amount <= 0:
+                break
+            amount -= _place_row(state, w, amount, rule)
     return state.replicas()
+
+
+def _place_row(state: FleetState, w: int, amount: int, rule: str) -> int:
+    """Up to `amount` replicas of row w; how many found room."""
+    before = len(state.records)
+    inst = state.inst
+    if inst.shapes.kind[inst.shapes.of_workload[w]] in (FRACTION, MIG):
+        for _ in range(amount):
+            if not _place_shared(state, w, rule):
+                break
+    else:
+        _place_whole(state, w, amount, rule)
+    return len(state.records) - before
+
+
+def _row_order(inst: PackingInstance, f: int) -> np.ndarray:
+    """A workload's ways to run, the smallest replica first (variants trade size)."""
+    d = inst.domain.demand
+    rows = d.families.rows(f)
+    return rows[np.lexsort((rows, d.ram_mib[rows], d.cpu_m[rows], d.gpu_equivalents[rows]))]
+
+
+def _meet_target(state: FleetState, f: int, rule: str) -> None:
+    """Replicas of a workload with a throughput target until it is met (and still met
+    after the worst loss it must survive), each the cheapest throughput on offer: a
+    node already on first, then the least cost per unit of throughput."""
+    inst = state.inst
+    demand, fleet = inst.domain.demand, inst.domain.fleet
+    families = demand.families
+    target = families.target[f]
+    scope = demand.survive[families.first_row[f]]
+    for _ in range(int(families.max[f])):
+        mine = [(w, n) for w, n, _ in state.records if demand.family[w] == f]
+        if len(mine) >= families.max[f]:
+            return
+        rates = np.array([_rate(inst, w, n) for w, n in mine])
+        achieved, worst = rates.sum(), None
+        if scope and mine:
+            where = np.array(
+                [fleet.ids[n] if scope == "node" else getattr(fleet, scope)[n] for _, n in mine]
+            )
+            names, codes = np.unique(where.astype(str), return_inverse=True)
+            per = np.bincount(codes.ravel(), weights=rates)
+            worst = names[per.argmax()]
+            if achieved - per.max() >= target - 1e-9:
+                return
+        elif achieved >= target - 1e-9:
+            return
+        short = target - achieved if worst is None or achieved < target else target
+        if not _take_cheapest_throughput(state, f, short, scope, worst, rule):
+            return
+
+
+def _rate(inst: PackingInstance, w: int, n: int) -> float:
+    t = inst.domain.fleet.gpu_type[n]
+    return float(inst.domain.demand.rate[w, t]) if t >= 0 else 0.0
+
+
+def _take_cheapest_throughput(
+    state: FleetState, f: int, short: float, scope: str, avoid: str | None, rule: str
+) -> bool:
+    inst = state.inst
+    demand, fleet = inst.domain.demand, inst.domain.fleet
+    best = None
+    for w in demand.families.rows(f):
+        nodes = _candidates(state, w)
+        if avoid is not None:
+            where = fleet.ids if scope == "node" else getattr(fleet, scope)
+            nodes = nodes[where[nodes].astype(str) != avoid]
+        rate = np.array([_rate(inst, w, n) for n in nodes])
+        nodes, rate = nodes[rate > 0], rate[rate > 0]
+        if inst.shapes.kind[inst.shapes.of_workload[w]] in (FRACTION, MIG):
+            fit = np.ones(len(nodes), dtype=np.int64)  # checked when taking
+        else:
+            nodes, fit = _whole_room(state, w, nodes)
+            rate = np.array([_rate(inst, w, n) for n in nodes])
+        if len(nodes) == 0:
+            continue
+        opens = np.where(state.in_use[nodes], 0.0, fleet.cost[nodes])
+        reach = np.minimum(fit * rate, short)
+        score = opens / np.maximum(reach, 1e-12) - 1e-9 * reach
+        k = int(np.argmin(score))
+        if best is None or score[k] < best[0]:
+            best = (score[k], w, nodes, rate[k], k)
+    if best is None:
+        return False
+    _, w, nodes, rate, k = best
+    count = 1 if scope else max(1, math.ceil(short / rate))
+    return _place_row_on(state, w, nodes[k : k + 1], count, rule) > 0
+
+
+def _place_row_on(state: FleetState, w: int, nodes: np.ndarray, amount: int, rule: str) -> int:
+    before = len(state.records)
+    inst = state.inst
+    if inst.shapes.kind[inst.shapes.of_workload[w]] in (FRACTION, MIG):
+        for _ in range(amount):
+            if not _place_shared(state, w, rule, nodes=nodes):
+                break
+    else:
+        _place_whole(state, w, amount, rule, nodes=nodes)
+    return len(state.records) - before
 
 
 def choose_storage(inst: PackingInstance, placement: Replicas) -> np.ndarray:
@@ -222,18 +325,23 @@ def _order(state: FleetState, nodes: np.ndarray, fit: np.ndarray, w: int, rule: 
     return np.lexsort((nodes, score, ~state.in_use[nodes]))
 
 
-def _place_whole(state: FleetState, w: int, amount: int, rule: str) -> None:
-    demand = state.inst.domain.demand
-    nodes = _candidates(state, w)
-    if len(nodes) == 0:
-        return
+def _whole_room(state: FleetState, w: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nodes (of `nodes`) with room for a replica of w that takes whole GPUs, and how
+    many each holds."""
     need = state.need[w]
     fit = np.where(need > 0, state.free[nodes] // np.maximum(need, 1), _MANY).min(axis=1)
-    gpus = int(demand.gpus[w])
+    gpus = int(state.inst.domain.demand.gpus[w])
     if gpus:
         fit = np.minimum(fit, state.free_gpus()[nodes] // gpus)
     fit = np.minimum(fit, state.rules.room(w, nodes))
-    nodes, fit = nodes[fit > 0], fit[fit > 0]
+    return nodes[fit > 0], fit[fit > 0]
+
+
+def _place_whole(
+    state: FleetState, w: int, amount: int, rule: str, nodes: np.ndarray | None = None
+) -> None:
+    gpus = int(state.inst.domain.demand.gpus[w])
+    nodes, fit = _whole_room(state, w, _candidates(state, w) if nodes is None else nodes)
     if len(nodes) == 0:
         return
     order = _order(state, nodes, fit, w, rule)
@@ -314,14 +422,20 @@ def _mig_demand(state: FleetState, nodes: np.ndarray, w: int) -> np.ndarray:
 
 
 def _sequence(inst: PackingInstance) -> list[tuple[int, int]]:
-    """(workload, replicas) steps: required parts first, then optional, by priority and size."""
+    """(workload, replicas) steps: required parts (and throughput targets) first, then
+    optional, by priority and size."""
     d = inst.domain.demand
-    size = d.gpu_equivalents
-    order = np.lexsort((np.arange(len(d)), -d.ram_mib, -d.cpu_m, -size, -d.priority))
-    needed = set(inst.shapes.together[:, 1].tolist())
-    order = sorted(order.tolist(), key=lambda w: inst.shapes.of_workload[w] not in needed)
-    pinned = inst.pinned.sum(axis=1)
-    low, high = np.maximum(d.min - pinned, 0), d.max - pinned
-    steps = [(int(w), int(low[w])) for w in order if low[w] > 0]
-    steps += [(int(w), int(high[w] - low[w])) for w in order if high[w] > low[w]]
+    families = d.families
+    first = families.first_row
+    size = d.gpu_equivalents[first]
+    order = np.lexsort(
+        (np.arange(len(families)), -d.ram_mib[first], -d.cpu_m[first], -size, -families.priority)
+    )
+    needed = set(d.family[np.isin(inst.shapes.of_workload, inst.shapes.together[:, 1])].tolist())
+    order = sorted(order.tolist(), key=lambda f: f not in needed)
+    pinned = families.total(inst.pinned.sum(axis=1)).astype(np.int64)
+    low, high = np.maximum(families.min - pinned, 0), families.max - pinned
+    target = families.by_target
+    steps = [(int(f), int(low[f])) for f in order if low[f] > 0 or target[f]]
+    steps += [(int(f), int(high[f] - low[f])) for f in order if high[f] > low[f] and not target[f]]
     return steps

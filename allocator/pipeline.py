@@ -6,13 +6,20 @@ checker runs on the plan file exactly as it will be written.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from allocator import __version__
-from allocator.accounting import link_loads_mbps, moved_replicas, node_power_w
+from allocator.accounting import (
+    link_loads_mbps,
+    loss_exposure,
+    moved_replicas,
+    node_power_w,
+    throughput_achieved,
+)
 from allocator.check import Violation, check_plan
 from allocator.diagnose import unplaced_reasons
 from allocator.domain import Domain, build_domain
@@ -22,6 +29,7 @@ from allocator.inventory.load import load_inventory
 from allocator.placement import Replicas
 from allocator.plan import (
     PLAN_VERSION,
+    Exposure,
     InventoryRef,
     LevelReport,
     LinkLoad,
@@ -31,6 +39,7 @@ from allocator.plan import (
     Preemption,
     SolverReport,
     StorageUse,
+    Throughput,
     Unplaced,
     moves_against,
     placements_of,
@@ -82,15 +91,18 @@ def plan_file_from(
     domain: Domain, ref: InventoryRef, result: PlanningResult, options: SolveOptions
 ) -> PlanFile:
     placements = placements_of(domain, result.placement)
-    placed = result.placement.placed()
+    families = domain.demand.families
+    placed = families.total(result.placement.placed()).astype(np.int64)
     reasons = unplaced_reasons(domain, result.placement)
-    demand = domain.demand
     unplaced = [
         Unplaced(
-            workload=str(demand.ids[w]), replica=r, required=r < demand.min[w], reason=reasons[w]
+            workload=str(families.ids[f]),
+            replica=r,
+            required=r < families.min[f],
+            reason=reasons[f],
         )
-        for w in range(len(demand))
-        for r in range(int(placed[w]), int(demand.max[w]))
+        for f in np.flatnonzero(~families.by_target)
+        for r in range(int(placed[f]), int(families.max[f]))
     ]
     terms = objective_terms(domain, result.placement)
     final = result.final
@@ -140,33 +152,103 @@ def plan_file_from(
         links=_link_loads(domain, result.placement),
         power=_power_uses(domain, result.placement),
         preempted=_preempted(domain, result.placement),
+        throughput=_throughput(domain, result.placement, reasons),
+        exposed=_exposed(domain, result.placement),
     )
+
+
+def _throughput(domain: Domain, placement: Replicas, reasons: dict[int, str]) -> list[Throughput]:
+    demand, fleet = domain.demand, domain.fleet
+    families = demand.families
+    achieved = throughput_achieved(domain, placement)
+    _, lost = loss_exposure(domain, placement)
+    of = demand.family[placement.workload]
+    out = []
+    for f in np.flatnonzero(families.by_target):
+        mine = of == f
+        survives = bool(demand.survive[families.first_row[f]])
+        left = achieved[f] - lost[f] if survives else achieved[f]
+        met = bool(left >= families.target[f] - 1e-9)
+        out.append(
+            Throughput(
+                workload=str(families.ids[f]),
+                unit=str(families.unit[f]),
+                target=float(families.target[f]),
+                achieved=float(achieved[f]),
+                after_worst_loss=float(left) if survives else None,
+                met=met,
+                replicas_by_gpu_type=dict(
+                    sorted(Counter(fleet.gpu_type_names[placement.node[mine]].tolist()).items())
+                ),
+                replicas_by_variant=dict(
+                    sorted(
+                        Counter(
+                            (demand.variant[w] or "default") for w in placement.workload[mine]
+                        ).items()
+                    )
+                ),
+                reason=None if met else reasons.get(int(f), _exposure_reason(domain, f)),
+            )
+        )
+    return out
+
+
+def _exposure_reason(domain: Domain, f: int) -> str:
+    scope = domain.demand.survive[domain.demand.families.first_row[f]]
+    return f"losing the worst {scope} would leave less than the target"
+
+
+def _exposed(domain: Domain, placement: Replicas) -> list[Exposure]:
+    """Workloads whose required replicas one loss would take below min."""
+    demand, fleet = domain.demand, domain.fleet
+    families = demand.families
+    placed = families.total(placement.placed())
+    of = demand.family[placement.workload]
+    out = []
+    for f in np.flatnonzero((families.min > 0) & ~families.by_target):
+        scope = demand.survive[families.first_row[f]]
+        if not scope or placed[f] == 0:
+            continue
+        where = fleet.ids if scope == "node" else getattr(fleet, scope)
+        per = Counter(where[placement.node[of == f]].tolist())
+        worst, count = max(per.items(), key=lambda kv: (kv[1], str(kv[0])))
+        if placed[f] - count < families.min[f]:
+            out.append(
+                Exposure(
+                    workload=str(families.ids[f]),
+                    scope=scope,
+                    domain=str(worst),
+                    remaining=int(placed[f] - count),
+                    min=int(families.min[f]),
+                )
+            )
+    return out
 
 
 def _preempted(domain: Domain, placement: Replicas) -> list[Preemption]:
     """Running replicas the plan stops, in classes below a class that gains replicas."""
     demand = domain.demand
+    families = demand.families
     if not domain.current or not len(domain.objective.priority_classes):
         return []
-    running = np.zeros(len(demand), dtype=np.int64)
-    for workload, nodes in domain.current.items():
-        running[demand.index[workload]] = len(nodes)
-    placed = placement.placed()
-    gaining = demand.class_rank[placed > running]
+    running = np.zeros(len(families), dtype=np.int64)
+    for row, nodes in domain.current.items():
+        running[demand.family[demand.index[row]]] += len(nodes)
+    placed = families.total(placement.placed())
+    rank = demand.class_rank[families.first_row]
+    gaining = rank[placed > running]
     if not len(gaining):
         return []
     names = domain.priority_classes
     ranks = sorted(set(demand.class_rank.tolist()))
-    out = []
-    for w in np.flatnonzero((placed < running) & (demand.class_rank > gaining.min())):
-        out.append(
-            Preemption(
-                workload=str(demand.ids[w]),
-                priority_class=names[ranks.index(demand.class_rank[w])],
-                stopped=int(running[w] - placed[w]),
-            )
+    return [
+        Preemption(
+            workload=str(families.ids[f]),
+            priority_class=names[ranks.index(rank[f])],
+            stopped=int(running[f] - placed[f]),
         )
-    return out
+        for f in np.flatnonzero((placed < running) & (rank > gaining.min()))
+    ]
 
 
 def _storage_uses(domain: Domain, placement: Replicas) -> list[StorageUse]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from allocator.domain import Domain
 from allocator.errors import InputError
+from allocator.families import row_id
 from allocator.placement import Replicas
 from allocator.sourcefile import read_document
 from allocator.validation import translate
@@ -34,6 +35,7 @@ class Placement(_Record):
     workload: str
     replica: int = Field(ge=0)
     node: str
+    variant: str | None = Field(None, description="the variant it runs, if not the default")
     gpus: list[int] = Field(
         default_factory=list,
         description="indices of the node's GPUs the replica uses (one for a shared GPU)",
@@ -45,6 +47,32 @@ class Unplaced(_Record):
     replica: int = Field(ge=0)
     required: bool = Field(description="one of the workload's `min` replicas")
     reason: str
+
+
+class Throughput(_Record):
+    """A workload's throughput target and what the plan reaches."""
+
+    workload: str
+    unit: str
+    target: float
+    achieved: float
+    after_worst_loss: float | None = Field(
+        None, description="what is left after losing the worst node (rack...) it must survive"
+    )
+    met: bool
+    replicas_by_gpu_type: dict[str, int]
+    replicas_by_variant: dict[str, int]
+    reason: str | None = Field(None, description="why the target is not met")
+
+
+class Exposure(_Record):
+    """Required replicas a single loss would take below the workload's min."""
+
+    workload: str
+    scope: str
+    domain: str
+    remaining: int
+    min: int
 
 
 class Move(_Record):
@@ -151,6 +179,8 @@ class PlanFile(_Record):
     links: list[LinkLoad] = Field(default_factory=list)
     power: list[PowerUse] = Field(default_factory=list)
     preempted: list[Preemption] = Field(default_factory=list)
+    throughput: list[Throughput] = Field(default_factory=list)
+    exposed: list[Exposure] = Field(default_factory=list)
 
 
 def sha256_of(path: str | Path) -> str:
@@ -158,17 +188,30 @@ def sha256_of(path: str | Path) -> str:
 
 
 def placements_of(domain: Domain, replicas: Replicas) -> list[Placement]:
-    """Name replicas 0..k-1 per workload in node order (`replicas` is in canonical order)."""
+    """Name replicas 0..k-1 per workload (over its variants) in row and node order
+    (`replicas` is in canonical order)."""
     replicas = replicas.sorted()
-    first = np.searchsorted(replicas.workload, replicas.workload)
-    number = np.arange(len(replicas)) - first
-    ids, nodes = domain.demand.ids, domain.fleet.ids
+    family = domain.demand.family[replicas.workload]
+    number = np.arange(len(replicas)) - np.searchsorted(family, family)
+    ids, nodes = domain.demand.families.ids, domain.fleet.ids
+    variant = domain.demand.variant
     return [
         Placement(
-            workload=str(ids[w]), replica=int(k), node=str(nodes[n]), gpus=replicas.gpus(r).tolist()
+            workload=str(ids[f]),
+            replica=int(k),
+            node=str(nodes[n]),
+            variant=variant[w] or None,
+            gpus=replicas.gpus(r).tolist(),
         )
-        for r, (w, n, k) in enumerate(zip(replicas.workload, replicas.node, number, strict=True))
+        for r, (w, f, n, k) in enumerate(
+            zip(replicas.workload, family, replicas.node, number, strict=True)
+        )
     ]
+
+
+def row_key(p: Placement) -> str:
+    """The demand row (and `current_placement` key) a placement belongs to."""
+    return row_id(p.workload, p.variant)
 
 
 def moves_against(current: dict[str, list[str]], placements: list[Placement]) -> list[Move]:
@@ -177,7 +220,7 @@ def moves_against(current: dict[str, list[str]], placements: list[Placement]) ->
         return []
     planned: dict[str, Counter[str]] = {}
     for p in placements:
-        planned.setdefault(p.workload, Counter())[p.node] += 1
+        planned.setdefault(row_key(p), Counter())[p.node] += 1
     moves = []
     for workload in sorted(set(current) | set(planned)):
         before = Counter(current.get(workload, []))

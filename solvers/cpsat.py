@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
@@ -130,11 +131,22 @@ def _to_cp_model(cp_model: object, problem: Problem, notes: list[str]) -> tuple[
 
 
 def _integral_scale(values: np.ndarray) -> int | None:
-    """Smallest 10^k (k <= 6) making every value integral, or None."""
+    """Smallest 10^k (k <= 6) making every value integral, else the least common
+    denominator of the values as fractions (e.g. 1/3000), or None."""
     for digits in range(_MAX_SCALE_DIGITS + 1):
         scaled = values * 10**digits
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1, np.abs(scaled))):
             if np.abs(scaled).max(initial=0) > _MAX_ABS:
                 return None
             return 10**digits
-    return None
+    factor = 1
+    for v in np.unique(values):
+        fraction = Fraction(float(v)).limit_denominator(10**6)
+        if abs(float(fraction) - v) > 1e-12 * max(1.0, abs(v)):
+            return None
+        factor = math.lcm(factor, fraction.denominator)
+        if factor > 10**9:
+            return None
+    if np.abs(values * factor).max(initial=0) > _MAX_ABS:
+        return None
+    return factor

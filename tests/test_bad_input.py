@@ -100,6 +100,52 @@ CASES = {
         with_change(lambda d: d.update(current_placement={"llama-70b": ["gpu-a-7"]})),
         "current_placement[\"llama-70b\"][0]: unknown node 'gpu-a-7' (did you mean 'gpu-a-1'?)",
     ),
+    "no replicas and no target": (
+        with_change(lambda d: d["workloads"][1].pop("replicas")),
+        "workloads[\"embed\"].replicas: missing required field 'replicas' (a number, or "
+        "{min, max}); it may be left out only with a throughput target",
+    ),
+    "throughput on an unknown gpu type": (
+        with_change(
+            lambda d: d["workloads"][1].update(
+                throughput={"target": 100, "per_replica": {"H10": 50}}
+            )
+        ),
+        "workloads[\"embed\"].throughput.per_replica.H10: unknown GPU type 'H10' "
+        "(did you mean 'H100'?)",
+    ),
+    "duplicate variant": (
+        with_change(
+            lambda d: d["workloads"][1].update(
+                variants=[{"name": "int8", "resources": {"gpus": 1, "cpus": 2, "ram_gib": 8}}] * 2
+            )
+        ),
+        "workloads[\"embed\"].variants[1].name: duplicate variant name 'int8'",
+    ),
+    "unknown priority class": (
+        with_change(lambda d: d["workloads"][1].update(priority_class="prod")),
+        "workloads[\"embed\"].priority_class: unknown priority class 'prod'; classes are "
+        "listed under objective.priority_classes (none listed)",
+    ),
+    "unknown affinity workload": (
+        with_change(lambda d: d["workloads"][1].update(affinity=[{"workload": "llama-7b"}])),
+        "workloads[\"embed\"].affinity[0].workload: unknown workload 'llama-7b' "
+        "(did you mean 'llama-70b'?)",
+    ),
+    "survive without min": (
+        with_change(
+            lambda d: d["workloads"][1].update(replicas={"min": 0, "max": 2}, survive="node")
+        ),
+        'workloads["embed"].survive: survive keeps min replicas (or the throughput target) '
+        "after a loss; this workload has min 0 and no target",
+    ),
+    "spread over racks without racks": (
+        with_change(
+            lambda d: d["workloads"][1].update(spread=[{"across": "rack", "max_per_domain": 1}])
+        ),
+        'workloads["embed"].spread[0].across: no node has a rack (give nodes[].rack, '
+        "or use another scope)",
+    ),
     "empty file": ("", "inventory.yaml: file is empty; expected a YAML or JSON document"),
     "only comments": ("# nothing here\n", "inventory.yaml: file is empty"),
     "a list": (

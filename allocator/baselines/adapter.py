@@ -27,6 +27,11 @@ class UnsupportedByPolicy(ValueError):
 def online_placement(inst: PackingInstance, policy: str, seed: int = 0) -> Replicas:
     domain = inst.domain
     fleet, demand = domain.fleet, domain.demand
+    if (demand.families.sizes > 1).any() or demand.families.by_target.any():
+        raise UnsupportedByPolicy(
+            f"the {policy} scheduler places fixed replica counts, not variants or "
+            "throughput targets"
+        )
     if (demand.mig_profile != "").any():
         raise UnsupportedByPolicy(f"the {policy} scheduler does not place MIG instances")
     if domain.network is not None or (demand.dataset_tier >= 0).any():

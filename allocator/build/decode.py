@@ -15,6 +15,7 @@ from collections import Counter
 import numpy as np
 import scipy.sparse as sp
 
+from allocator.accounting import loss_exposure, throughput_achieved
 from allocator.build.master import Formulation
 from allocator.build.patterns import PatternPool
 from allocator.build.reduce import WHOLE, PackingInstance
@@ -98,9 +99,15 @@ def columns_from_placement(form: Formulation, placement: Replicas) -> np.ndarray
     x[problem.col_block("used").slice] = np.bincount(of_node[used], minlength=len(inst.groups))
     per_pair = (placement.counts().T @ onehot(of_node, len(inst.groups))).toarray()
     x[form.assign.slice] = per_pair[form.pair_w, form.pair_g]
-    placed = placement.placed()
-    minimum = inst.domain.demand.min
-    x[form.shortfall.slice] = np.maximum(minimum[form.short_w] - placed[form.short_w], 0)
+    families = inst.domain.demand.families
+    placed = families.total(placement.placed())
+    lost_replicas, lost_rate = loss_exposure(inst.domain, placement)
+    count = np.where(families.by_target, 0, lost_replicas)
+    x[form.shortfall.slice] = np.maximum(families.min - (placed - count), 0)[form.short_f]
+    if families.by_target.any():
+        achieved = throughput_achieved(inst.domain, placement) - lost_rate
+        missing = np.ceil(np.maximum(families.target - achieved, 0) - 1e-9)[families.by_target]
+        x[problem.col_block("missing").slice] = missing
     _datacenter_columns(form, placement, x)
     return x
 

@@ -5,15 +5,17 @@ Columns
   pattern[p]       nodes of group(p) running pattern p              integer, <= group size
   used[g]          nodes of group g in use                           integer, <= group size
   assign[w,g]      replicas of workload w on nodes of group g        integer (compatible pairs)
-  shortfall[w]     required replicas of w left unplaced              integer, <= min(w)
-Rows
+  shortfall[f]     required replicas of workload f left unplaced     integer, <= min(f)
+  missing[f]       throughput short of f's target                    continuous
+Rows (w is a demand row: a workload, or one of its variants; f(w) its workload)
   nodes[g]         sum_p pattern[p] - used[g]                 = 0
   slots[g,s]       sum_w assign[w,g] - sum_p n(p,s) pattern[p] <= 0   (w of shape s)
-  required[w]      sum_g assign[w,g] + shortfall[w]           >= min(w)
-  wanted[w]        sum_g assign[w,g]                          <= max(w)
+  required[f]      sum_{w of f, g} assign[w,g] + shortfall[f] >= min(f)
+  wanted[f]        sum_{w of f, g} assign[w,g]                <= max(f)
+  throughput[f]    sum_{w of f, g} rate(w, type(g)) assign[w,g] + missing[f] >= target(f)
 Objectives, in lexicographic order (or the last two weighted, as the file says)
-  hard_shortfall     sum_w priority(w) shortfall[w]
-  unplaced_priority  sum_w priority(w) (max(w) - placed(w))
+  hard_shortfall     sum_f priority(f) (shortfall[f] + missing[f] / fastest rate(f))
+  unplaced_priority  sum_f priority(f) (max(f) - placed(f))     (workloads without a target)
   cost_per_hour      sum_g cost(g) used[g]
 
 The `used` counts carry the cost so that branching acts on whole node counts per group,
@@ -55,7 +57,7 @@ class Formulation:
     pool: PatternPool
     pair_w: np.ndarray
     pair_g: np.ndarray
-    short_w: np.ndarray
+    short_f: np.ndarray  # workload of each `shortfall` column
     slot_g: np.ndarray  # group of each `slots` row
     slot_s: np.ndarray  # shape of each `slots` row
     datacenter: datacenter.DatacenterIndex  # what storage, read and site columns stand for
@@ -80,7 +82,9 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
     shape_of = inst.shapes.of_workload
     n_groups, n_shapes = len(groups), len(inst.shapes)
     pair_w, pair_g = inst.pairs
-    short_w = np.flatnonzero(demand.min > 0)
+    families = demand.families
+    short_f = np.flatnonzero(families.min > 0)
+    pair_f = demand.family[pair_w]
 
     b = ProblemBuilder(name=inst.domain.name)
     # Draining nodes run exactly their one pinned pattern; down nodes run nothing.
@@ -103,9 +107,9 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
     )
     shortfall = b.add_columns(
         "shortfall",
-        len(short_w),
-        hi=demand.min[short_w],
-        labels=_LazyLabels(lambda k: str(demand.ids[short_w[k]]), len(short_w)),
+        len(short_f),
+        hi=families.min[short_f],
+        labels=_LazyLabels(lambda k: str(families.ids[short_f[k]]), len(short_f)),
     )
 
     nodes = b.add_rows("nodes", n_groups, lo=0.0, hi=0.0)
@@ -128,23 +132,25 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
         raise ValueError("a pattern holds a shape that no workload compatible with its group has")
     b.add_entries(slots, rows, pattern, p_idx, -pool.counts[p_idx, s_idx])
 
-    required = b.add_rows("required", len(short_w), lo=demand.min[short_w].astype(np.float64))
-    position = np.full(len(demand), -1, dtype=np.int64)
-    position[short_w] = np.arange(len(short_w))
-    has_min = position[pair_w] >= 0
-    b.add_entries(required, position[pair_w[has_min]], assign, np.flatnonzero(has_min), 1.0)
-    b.add_entries(required, np.arange(len(short_w)), shortfall, np.arange(len(short_w)), 1.0)
+    required = b.add_rows("required", len(short_f), lo=families.min[short_f].astype(np.float64))
+    position = np.full(len(families), -1, dtype=np.int64)
+    position[short_f] = np.arange(len(short_f))
+    has_min = position[pair_f] >= 0
+    b.add_entries(required, position[pair_f[has_min]], assign, np.flatnonzero(has_min), 1.0)
+    b.add_entries(required, np.arange(len(short_f)), shortfall, np.arange(len(short_f)), 1.0)
 
-    wanted = b.add_rows("wanted", len(demand), hi=demand.max.astype(np.float64))
-    b.add_entries(wanted, pair_w, assign, np.arange(len(pair_w)), 1.0)
+    wanted = b.add_rows("wanted", len(families), hi=families.max.astype(np.float64))
+    b.add_entries(wanted, pair_f, assign, np.arange(len(pair_w)), 1.0)
+    missing = _throughput(b, inst, assign, pair_w, pair_g)
 
-    rules.define(b, inst, assign, pair_w, pair_g, pattern, pool, shortfall, short_w)
+    slack = rules.Slack(shortfall, short_f, missing, np.flatnonzero(families.by_target))
+    rules.define(b, inst, assign, pair_w, pair_g, pattern, pool, slack)
     weights = inst.domain.objective.weights
     costs, dc_index = datacenter.define(b, inst, used_nodes, assign, pair_w, pair_g, weights.energy)
     costs.add(used_nodes, groups.cost)
     migration.define(b, inst, assign, pattern, pool, pair_w, pair_g, costs)
     problem = b.build(packing=inst)
-    levels = _levels(inst, problem, costs, pair_w, short_w)
+    levels = _levels(inst, problem, costs, pair_w, short_f)
     return Formulation(
         problem,
         levels,
@@ -152,11 +158,31 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
         pool,
         pair_w,
         pair_g,
-        short_w,
+        short_f,
         used // n_shapes,
         used % n_shapes,
         dc_index,
     )
+
+
+def _throughput(
+    b: ProblemBuilder, inst: PackingInstance, assign: Block, pair_w: np.ndarray, pair_g: np.ndarray
+) -> Block | None:
+    """Each throughput target, met by the rates of the replicas placed, or `missing`."""
+    demand = inst.domain.demand
+    families = demand.families
+    targets = np.flatnonzero(families.by_target)
+    if not len(targets):
+        return None
+    missing = b.add_columns("missing", len(targets), hi=families.target[targets])
+    rows = b.add_rows("throughput", len(targets), lo=families.target[targets])
+    position = np.full(len(families), -1, dtype=np.int64)
+    position[targets] = np.arange(len(targets))
+    rate = inst.pair_rate(pair_w, pair_g)
+    k = np.flatnonzero((position[demand.family[pair_w]] >= 0) & (rate > 0))
+    b.add_entries(rows, position[demand.family[pair_w[k]]], assign, k, rate[k])
+    b.add_entries(rows, np.arange(len(targets)), missing, np.arange(len(targets)), 1.0)
+    return missing
 
 
 def _levels(
@@ -164,33 +190,41 @@ def _levels(
     problem: Problem,
     costs: datacenter.CostTerms,
     pair_w: np.ndarray,
-    short_w: np.ndarray,
+    short_f: np.ndarray,
 ) -> tuple[Level, ...]:
     demand = inst.domain.demand
-    priority = demand.priority.astype(np.float64)
+    families = demand.families
+    priority = families.priority.astype(np.float64)
+    counted = families.counted_priority.astype(np.float64)
+    pair_f = demand.family[pair_w]
 
     def vector(block: str, values: np.ndarray) -> np.ndarray:
         c = np.zeros(problem.n_cols)
         c[problem.col_block(block).slice] = values
         return c
 
-    shortfall = Level("hard_shortfall", vector("shortfall", priority[short_w]), 0.0, True)
+    short_cost = vector("shortfall", priority[short_f])
+    targets = np.flatnonzero(families.by_target)
+    if len(targets):
+        short_cost += vector("missing", priority[targets] / families.best_rate[targets])
+    shortfall = Level("hard_shortfall", short_cost, 0.0, not len(targets))
     unplaced = Level(
         "unplaced_priority",
-        vector("assign", -priority[pair_w]),
-        float(priority @ demand.max),
+        vector("assign", -counted[pair_f]),
+        float(counted @ families.max),
         True,
     )
     by_class = []
     classes = inst.domain.priority_classes
     if len(inst.domain.objective.priority_classes):
-        for name, rank in zip(classes, sorted(set(demand.class_rank.tolist())), strict=True):
-            mine = (demand.class_rank == rank).astype(np.float64)
+        rank = demand.class_rank[np.unique(demand.family, return_index=True)[1]]
+        for name, r in zip(classes, sorted(set(rank.tolist())), strict=True):
+            mine = counted * (rank == r)
             by_class.append(
                 Level(
                     f"unplaced_priority:{name}",
-                    vector("assign", -(priority * mine)[pair_w]),
-                    float((priority * mine) @ demand.max),
+                    vector("assign", -mine[pair_f]),
+                    float(mine @ families.max),
                     True,
                 )
             )

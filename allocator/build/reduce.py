@@ -111,6 +111,14 @@ class PackingInstance:
     # (workloads x groups) replicas each node of the group runs now.
     current: np.ndarray
 
+    def pair_rate(self, w: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Throughput of one replica of row w on a node of group g (0 off its GPU types)."""
+        rate = self.domain.demand.rate
+        gpu_type = self.groups.gpu_type[g]
+        if rate.shape[1] == 0:
+            return np.zeros(len(w))
+        return np.where(gpu_type >= 0, rate[w, np.maximum(gpu_type, 0)], 0.0)
+
     @cached_property
     def fixed_groups(self) -> np.ndarray:
         """Groups whose content is given, not planned: nodes that are not up."""
@@ -268,8 +276,8 @@ def node_rule_workloads(domain: Domain) -> np.ndarray:
         if any(scope == "node" for scope, _, _ in d.spread[w]) or d.survive[w] == "node":
             tagged[w] = True
         for v, scope in (*d.affinity[w], *d.anti_affinity[w]):
-            if scope == "node":
-                tagged[[w, v]] = True
+            if scope == "node":  # only between workloads without variants: one row each
+                tagged[[w, d.families.first_row[v]]] = True
     return tagged
 
 
@@ -307,10 +315,10 @@ def group_shapes(domain: Domain) -> Shapes:
                 per_node_max[s] = min(per_node_max[s], most)
         for v, scope in d.anti_affinity[w]:
             if scope == "node":
-                apart.append((s, of_workload[v]))
+                apart.append((s, of_workload[d.families.first_row[v]]))
         for v, scope in d.affinity[w]:
             if scope == "node":
-                together.append((s, of_workload[v]))
+                together.append((s, of_workload[d.families.first_row[v]]))
     return Shapes(
         of_workload=of_workload,
         demand=need[first],

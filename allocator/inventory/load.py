@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from allocator.catalog import BUILTIN_GPU_TYPES, GpuType, MigProfile
 from allocator.errors import InputError, InputProblem
-from allocator.inventory.schema import Inventory
+from allocator.families import row_id
+from allocator.inventory.schema import Inventory, ResourcesSpec
 from allocator.sourcefile import SourceDocument, read_document
 from allocator.validation import problem_at, suggest, translate
 
@@ -173,66 +174,35 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
 
     _report_duplicates(report, "workloads", [w.id for w in inv.workloads], "workload")
     for i, w in enumerate(inv.workloads):
-        res = w.resources
-        asks = [
-            k
-            for k, on in (
-                ("gpus", res.gpus > 0),
-                ("gpu_fraction", res.gpu_fraction),
-                ("mig_profile", res.mig_profile),
-            )
-            if on
-        ]
-        if len(asks) > 1:
-            report(
-                ("workloads", i, "resources"),
-                f"{' and '.join(asks)} are both given; a "
-                "replica asks for whole GPUs, a fraction of one GPU, or a MIG profile",
-            )
-        if w.gpu_types is not None:
-            if not asks:
-                report(
-                    ("workloads", i, "gpu_types"),
-                    "GPU types are given but the replica asks "
-                    "for no GPU; expected resources.gpus, gpu_fraction or mig_profile",
-                )
-            for k, name in enumerate(w.gpu_types):
-                check_gpu_type(("workloads", i, "gpu_types", k), name)
-        if res.gpu_memory_gib > 0 and not asks:
-            report(
-                ("workloads", i, "resources", "gpu_memory_gib"),
-                "GPU memory is asked for "
-                "but the replica asks for no GPU; expected gpus, gpu_fraction or mig_profile",
-            )
-        if (
-            res.gpu_fraction is not None
-            and abs(res.gpu_fraction * 1000 - round(res.gpu_fraction * 1000)) > 1e-6
-        ):
-            report(
-                ("workloads", i, "resources", "gpu_fraction"),
-                f"expected a multiple of 0.001, got {res.gpu_fraction}",
-            )
-        if res.mig_profile is not None:
-            candidates = [gpu_types[t] for t in (w.gpu_types or gpu_types) if t in gpu_types]
-            known = sorted({p for t in candidates for p in t.mig_profiles})
-            if res.mig_profile not in known:
-                report(
-                    ("workloads", i, "resources", "mig_profile"),
-                    f"unknown MIG profile {res.mig_profile!r}{suggest(res.mig_profile, known)}"
-                    f"; profiles of the allowed GPU types: {', '.join(known) or 'none'}",
-                )
+        _check_resources(report, ("workloads", i), w.resources, w.gpu_types, gpu_types)
+        for k, name in enumerate(w.gpu_types or []):
+            check_gpu_type(("workloads", i, "gpu_types", k), name)
+        for k, v in enumerate(w.variants):
+            loc = ("workloads", i, "variants", k)
+            allowed = v.gpu_types if v.gpu_types is not None else w.gpu_types
+            _check_resources(report, loc, v.resources, allowed, gpu_types)
+            for j, name in enumerate(v.gpu_types or []):
+                check_gpu_type((*loc, "gpu_types", j), name)
+            for name in v.throughput:
+                check_gpu_type((*loc, "throughput", name), name)
+        if w.throughput is not None:
+            for name in w.throughput.per_replica:
+                check_gpu_type(("workloads", i, "throughput", "per_replica", name), name)
+    _workload_rule_problems(inv, report)
 
     workloads = {w.id: w for w in inv.workloads}
+    rows = {row_id(w.id, v.name): w for w in inv.workloads for v in w.variants}
     for workload_id, placed_on in inv.current_placement.items():
         loc = ("current_placement", workload_id)
-        if workload_id not in workloads:
+        w = workloads.get(workload_id) or rows.get(workload_id)
+        if w is None:
             report(loc, f"unknown workload {workload_id!r}{suggest(workload_id, workloads)}")
             continue
-        if len(placed_on) > workloads[workload_id].replicas.max:
+        if w.replicas is not None and len(placed_on) > w.replicas.max:
             report(
                 loc,
                 f"{len(placed_on)} running replicas listed but the workload has at most "
-                f"{workloads[workload_id].replicas.max}",
+                f"{w.replicas.max}",
             )
         for k, node_id in enumerate(placed_on):
             if node_id not in owner:
@@ -334,15 +304,179 @@ def _storage_and_topology_problems(doc: SourceDocument, inv: Inventory, report: 
     return []
 
 
-def _report_duplicates(report: Any, section: str, ids: list[str], what: str) -> None:
+def _workload_rule_problems(inv: Inventory, report: Any) -> None:
+    """Replica counts or a target, variants, and the references rules make."""
+    ids = {w.id for w in inv.workloads}
+    classes = list(inv.objective.priority_classes)
+    _report_duplicates(report, "objective.priority_classes", classes, "priority class", key=None)
+    has_scope = {
+        "node": True,
+        "rack": any(n.rack for n in inv.nodes),
+        "zone": any(n.zone for n in inv.nodes),
+        "region": any(n.region for n in inv.nodes),
+        "site": inv.topology is not None,
+    }
+    where_from = {
+        "rack": "nodes[].rack",
+        "zone": "nodes[].zone",
+        "region": "nodes[].region",
+        "site": "topology.sites",
+    }
+
+    def check_scope(loc: tuple, scope: str | None) -> None:
+        if scope is not None and not has_scope[scope]:
+            report(loc, f"no node has a {scope} (give {where_from[scope]}, or use another scope)")
+
+    for i, w in enumerate(inv.workloads):
+        at = ("workloads", i)
+        if w.replicas is None and w.throughput is None:
+            report(
+                (*at, "replicas"),
+                "missing required field 'replicas' (a number, or {min, max}); it may be left "
+                "out only with a throughput target",
+            )
+        names = [v.name for v in w.variants]
+        for k, name in enumerate(names):
+            if name in names[:k]:
+                report((*at, "variants", k, "name"), f"duplicate variant name {name!r}")
+            elif row_id(w.id, name) in ids:
+                report(
+                    (*at, "variants", k, "name"),
+                    f"{row_id(w.id, name)!r} is also a workload id; rename the variant",
+                )
+        if w.throughput is not None:
+            if not w.throughput.per_replica and not any(v.throughput for v in w.variants):
+                report(
+                    (*at, "throughput", "per_replica"),
+                    "no throughput per replica is given: expected GPU type -> throughput "
+                    "here or under variants[].throughput",
+                )
+            for k, v in enumerate(w.variants):
+                if not v.throughput:
+                    report(
+                        (*at, "variants", k, "throughput"),
+                        "missing throughput per GPU type (the workload has a throughput target)",
+                    )
+        if w.gang is not None and (w.throughput is not None or w.variants):
+            report(
+                (*at, "gang"),
+                "a gang is a fixed number of identical replicas; it cannot have a throughput "
+                "target or variants",
+            )
+        if w.gang is not None:
+            check_scope((*at, "gang", "within"), w.gang.within)
+        if w.survive is not None:
+            check_scope((*at, "survive"), w.survive)
+            if w.throughput is None and w.replicas is not None and w.replicas.min == 0:
+                report(
+                    (*at, "survive"),
+                    "survive keeps min replicas (or the throughput target) after a loss; "
+                    "this workload has min 0 and no target",
+                )
+        for k, rule in enumerate(w.spread):
+            check_scope((*at, "spread", k, "across"), rule.across)
+            if w.variants and rule.across == "node" and rule.max_per_domain is not None:
+                report(
+                    (*at, "spread", k),
+                    "a most-per-node spread is not supported for a workload with variants",
+                )
+        for field in ("affinity", "anti_affinity"):
+            for k, rule in enumerate(getattr(w, field)):
+                loc = (*at, field, k)
+                check_scope((*loc, "scope"), rule.scope)
+                if rule.workload not in ids:
+                    report(
+                        (*loc, "workload"),
+                        f"unknown workload {rule.workload!r}{suggest(rule.workload, ids)}",
+                    )
+                elif rule.workload == w.id:
+                    report((*loc, "workload"), "a workload cannot be placed relative to itself")
+        if w.priority_class is not None and w.priority_class not in classes:
+            report(
+                (*at, "priority_class"),
+                f"unknown priority class {w.priority_class!r}"
+                f"{suggest(w.priority_class, classes)}; classes are listed under "
+                f"objective.priority_classes ({', '.join(classes) or 'none listed'})",
+            )
+    with_variants = {w.id for w in inv.workloads if w.variants}
+    for i, w in enumerate(inv.workloads):
+        for field in ("affinity", "anti_affinity"):
+            for k, rule in enumerate(getattr(w, field)):
+                node_level = rule.scope == "node"
+                if node_level and (w.id in with_variants or rule.workload in with_variants):
+                    report(
+                        ("workloads", i, field, k),
+                        f"{field.replace('_', '-')} on the same node is not supported with a "
+                        "workload that has variants; use a rack or wider scope",
+                    )
+
+
+def _report_duplicates(
+    report: Any, section: str, ids: list[str], what: str, key: str | None = "id"
+) -> None:
     counts = Counter(ids)
     firsts: dict[str, int] = {}
     for i, item_id in enumerate(ids):
         if counts[item_id] > 1:
             if item_id in firsts:
+                label = f"{what} id" if key else what
                 report(
-                    (section, i, "id"),
-                    f"duplicate {what} id {item_id!r} (first used by {section}[{firsts[item_id]}])",
+                    (section, i, key) if key else (section, i),
+                    f"duplicate {label} {item_id!r} (first used by {section}[{firsts[item_id]}])",
                 )
             else:
                 firsts[item_id] = i
+
+
+def _check_resources(
+    report: Any,
+    loc: tuple,
+    res: ResourcesSpec,
+    allowed_types: list[str] | None,
+    gpu_types: dict[str, GpuType],
+) -> None:
+    """One replica's needs: one way of asking for GPUs, in units the model can hold."""
+    asks = [
+        k
+        for k, on in (
+            ("gpus", res.gpus > 0),
+            ("gpu_fraction", res.gpu_fraction),
+            ("mig_profile", res.mig_profile),
+        )
+        if on
+    ]
+    if len(asks) > 1:
+        report(
+            (*loc, "resources"),
+            f"{' and '.join(asks)} are both given; a "
+            "replica asks for whole GPUs, a fraction of one GPU, or a MIG profile",
+        )
+    if allowed_types is not None and not asks:
+        report(
+            (*loc, "gpu_types"),
+            "GPU types are given but the replica asks "
+            "for no GPU; expected resources.gpus, gpu_fraction or mig_profile",
+        )
+    if res.gpu_memory_gib > 0 and not asks:
+        report(
+            (*loc, "resources", "gpu_memory_gib"),
+            "GPU memory is asked for "
+            "but the replica asks for no GPU; expected gpus, gpu_fraction or mig_profile",
+        )
+    if (
+        res.gpu_fraction is not None
+        and abs(res.gpu_fraction * 1000 - round(res.gpu_fraction * 1000)) > 1e-6
+    ):
+        report(
+            (*loc, "resources", "gpu_fraction"),
+            f"expected a multiple of 0.001, got {res.gpu_fraction}",
+        )
+    if res.mig_profile is not None:
+        candidates = [gpu_types[t] for t in (allowed_types or gpu_types) if t in gpu_types]
+        known = sorted({p for t in candidates for p in t.mig_profiles})
+        if res.mig_profile not in known:
+            report(
+                (*loc, "resources", "mig_profile"),
+                f"unknown MIG profile {res.mig_profile!r}{suggest(res.mig_profile, known)}"
+                f"; profiles of the allowed GPU types: {', '.join(known) or 'none'}",
+            )
