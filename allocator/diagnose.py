@@ -179,9 +179,20 @@ def _capacity_reason(
                 f"{missing} ({what}) did not fit: {int(room.sum())} compatible "
                 f"node(s) have room, but {'; '.join(blockers)}"
             )
+        if domain.objective.mode == "weighted":
+            return (
+                f"{missing} not worth their cost under the weighted objective; "
+                f"{int(room.sum())} compatible node(s) still have room"
+            )
+        rules = _rules_of(domain, w)
         return (
-            f"{missing} not worth their cost under the weighted objective; "
-            f"{int(room.sum())} compatible node(s) still have room"
+            f"{missing} ({'required' if required else 'optional'}) not placed: "
+            f"{int(room.sum())} compatible node(s) have room, but "
+            + (
+                f"not in a way that keeps its rules ({rules})"
+                if rules
+                else "the solver found no plan using it in the time given"
+            )
         )
     rivals = _rivals(domain, w)
     dims = [("GPUs", 0, 1), ("CPU cores", 1, MILLI), ("GiB RAM", 2, MIB_PER_GIB)]
@@ -196,6 +207,22 @@ def _capacity_reason(
         f"are full ({detail}; no single node has room for one replica, short of "
         f"{' and '.join(short_of) or 'capacity'}){rival_text}"
     )
+
+
+def _rules_of(domain: Domain, w: int) -> str:
+    """The workload's rules about where its replicas go together, in words."""
+    d = domain.demand
+    names = d.families.ids
+    rules = [f"spread across {s}" for s, _, _ in d.spread[w]]
+    if d.survive[w]:
+        rules.append(f"survive losing a {d.survive[w]}")
+    if d.gang[w]:
+        rules.append("all or none" + (f" in one {d.gang_within[w]}" if d.gang_within[w] else ""))
+    rules += [f"with {names[v]} per {s}" for v, s in d.affinity[w]]
+    rules += [f"apart from {names[v]} per {s}" for v, s in d.anti_affinity[w]]
+    if d.tenant[w] in domain.dedicated_tenants:
+        rules.append(f"dedicated tenant {d.tenant[w]}")
+    return ", ".join(rules)
 
 
 def _rivals(domain: Domain, w: int, limit: int = 5) -> list[str]:

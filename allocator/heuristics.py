@@ -21,6 +21,7 @@ from allocator.budgets import Budgets
 from allocator.build.reduce import FRACTION, MIG, PackingInstance
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.domain import MILLI, node_capacity, replica_demand
+from allocator.domain_rules import DomainRules, repair
 from allocator.placement import Replicas
 
 RULES = ("first_fit", "best_fit")
@@ -98,6 +99,7 @@ class FleetState:
         self.records: list[tuple[int, int, list[int]]] = []
         self.budgets = Budgets(inst.domain)
         self.rules = NodeRules(inst)
+        self.domains = DomainRules(inst)
 
     def free_gpus(self) -> np.ndarray:
         return (self.mode == FREE).sum(axis=1)
@@ -106,6 +108,7 @@ class FleetState:
         self.free[nodes] -= counts[:, None] * self.need[w][None, :]
         self.in_use[nodes] = True
         self.rules.take(w, nodes, counts)
+        self.domains.take(w, nodes, counts)
         for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
             self.budgets.take(w, n, k)
             free = np.flatnonzero(self.mode[n] == FREE)
@@ -119,6 +122,7 @@ class FleetState:
         self.in_use[n] = True
         self.budgets.take(w, n, 1)
         self.rules.take(w, np.array([n]), np.array([1]))
+        self.domains.take(w, np.array([n]), np.array([1]))
         if kind == FRACTION:
             self.mode[n, gpu] = SHARED
             self.milli[n, gpu] -= demand[0]
@@ -130,12 +134,19 @@ class FleetState:
         self.records.append((w, n, [gpu]))
 
     def replicas(self) -> Replicas:
+        """The placement so far, less what breaks a domain rule (`domain_rules.repair`)."""
         fleet, demand = self.inst.domain.fleet, self.inst.domain.demand
-        if not self.records:
+        records = repair(self.inst, self.records) if self.domains.active else self.records
+        if not records:
             return Replicas.empty(len(fleet), len(demand))
-        w, n, g = zip(*self.records, strict=True)
+        w, n, g = zip(*records, strict=True)
         placement = Replicas.build(w, n, list(g), len(fleet), len(demand)).sorted()
-        return replace(placement, dataset_on=self.budgets.choice.copy())
+        choice = np.where(placement.placed() > 0, self.budgets.choice, -1)
+        return replace(placement, dataset_on=choice)
+
+    def placed_of(self, f: int) -> int:
+        family = self.inst.domain.demand.family
+        return sum(1 for w, _, _ in self.records if family[w] == f)
 
 
 def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas:
@@ -144,7 +155,11 @@ def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas
     state = FleetState(inst)
     families = inst.domain.demand.families
     _pin(state)
-    for f, amount in _sequence(inst):
+    _keep_current(state, rule)
+    have = np.bincount(
+        inst.domain.demand.family[[w for w, _, _ in state.records]], minlength=len(families)
+    )
+    for f, amount in _sequence(inst, have):
         if families.by_target[f]:
             _meet_target(state, f, rule)
             continue
@@ -334,6 +349,7 @@ def _whole_room(state: FleetState, w: int, nodes: np.ndarray) -> tuple[np.ndarra
     if gpus:
         fit = np.minimum(fit, state.free_gpus()[nodes] // gpus)
     fit = np.minimum(fit, state.rules.room(w, nodes))
+    fit = np.minimum(fit, state.domains.room(w, nodes))
     return nodes[fit > 0], fit[fit > 0]
 
 
@@ -341,11 +357,36 @@ def _place_whole(
     state: FleetState, w: int, amount: int, rule: str, nodes: np.ndarray | None = None
 ) -> None:
     gpus = int(state.inst.domain.demand.gpus[w])
-    nodes, fit = _whole_room(state, w, _candidates(state, w) if nodes is None else nodes)
+    candidates = _candidates(state, w) if nodes is None else nodes
+    scope = state.domains.spreads(w)
+    if scope is not None and amount > 1:
+        # One at a time, each into the domain that holds fewest of the workload.
+        for _ in range(amount):
+            nodes, fit = _whole_room(state, w, candidates)
+            if len(nodes) == 0:
+                return
+            order = _order(state, nodes, fit, w, rule)
+            first = np.argsort(state.domains.crowding(w, nodes[order], scope), kind="stable")
+            n = int(nodes[order][first][0])
+            if state.budgets.fit(w, n) < 1:
+                return
+            state.take_whole(w, np.array([n]), np.array([1]), gpus)
+        return
+    nodes, fit = _whole_room(state, w, candidates)
     if len(nodes) == 0:
         return
     order = _order(state, nodes, fit, w, rule)
     nodes, fit = nodes[order], fit[order]
+    within = state.inst.domain.demand.gang_within[w]
+    if within in state.domains.code:
+        # A gang goes whole into the first domain (in node order) with room for it.
+        domain = state.domains.code[within][nodes]
+        room = np.bincount(domain, weights=fit)
+        fits = np.flatnonzero(room >= amount)
+        if len(fits) == 0:
+            return
+        first = domain[np.isin(domain, fits)][0]
+        nodes, fit = nodes[domain == first], fit[domain == first]
     if state.budgets.active or state.budgets.power:
         # Shared limits change as nodes fill: go node by node.
         for n, k in zip(nodes.tolist(), fit.tolist(), strict=True):
@@ -371,6 +412,7 @@ def _place_shared(state: FleetState, w: int, rule: str, nodes: np.ndarray | None
         return False
     nodes = nodes[(state.free[nodes] >= state.need[w]).all(axis=1)]
     nodes = nodes[state.rules.room(w, nodes) > 0]
+    nodes = nodes[state.domains.room(w, nodes) > 0]
     kind = inst.shapes.kind[inst.shapes.of_workload[w]]
     if kind == FRACTION:
         per = np.broadcast_to(
@@ -421,7 +463,27 @@ def _mig_demand(state: FleetState, nodes: np.ndarray, w: int) -> np.ndarray:
     return table[fleet.gpu_type[nodes]]
 
 
-def _sequence(inst: PackingInstance) -> list[tuple[int, int]]:
+def _keep_current(state: FleetState, rule: str) -> None:
+    """Replicas that run now stay on their node where it still has room (highest priority
+    first): re-planning moves only what it must."""
+    inst = state.inst
+    domain = inst.domain
+    demand, fleet = domain.demand, domain.fleet
+    families = demand.families
+    rows = sorted(
+        (demand.index[row], nodes) for row, nodes in domain.current.items() if row in demand.index
+    )
+    rows.sort(key=lambda item: -families.priority[demand.family[item[0]]])
+    for w, nodes in rows:
+        f = demand.family[w]
+        for node_id in nodes:
+            n = fleet.index[node_id]
+            if fleet.state[n] != "up" or state.placed_of(f) >= families.max[f]:
+                continue
+            _place_row_on(state, w, np.array([n]), 1, rule)
+
+
+def _sequence(inst: PackingInstance, have: np.ndarray) -> list[tuple[int, int]]:
     """(workload, replicas) steps: required parts (and throughput targets) first, then
     optional, by priority and size."""
     d = inst.domain.demand
@@ -433,8 +495,7 @@ def _sequence(inst: PackingInstance) -> list[tuple[int, int]]:
     )
     needed = set(d.family[np.isin(inst.shapes.of_workload, inst.shapes.together[:, 1])].tolist())
     order = sorted(order.tolist(), key=lambda f: f not in needed)
-    pinned = families.total(inst.pinned.sum(axis=1)).astype(np.int64)
-    low, high = np.maximum(families.min - pinned, 0), families.max - pinned
+    low, high = np.maximum(families.min - have, 0), np.maximum(families.max - have, 0)
     target = families.by_target
     steps = [(int(f), int(low[f])) for f in order if low[f] > 0 or target[f]]
     steps += [(int(f), int(high[f] - low[f])) for f in order if high[f] > low[f] and not target[f]]

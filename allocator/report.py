@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from allocator.domain import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS, Domain
-from allocator.plan import PlanFile
+from allocator.plan import PlanFile, row_key
 
 
 @dataclass
@@ -47,7 +47,7 @@ class WorkloadCost:
     workload: str
     priority: int
     placed: int
-    wanted: int
+    wanted: int  # 0 for a workload sized by its throughput target
     required: int
     gpus: float
     cost_per_hour: float
@@ -75,6 +75,12 @@ class Report:
     storage: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     power: list[dict[str, Any]] = field(default_factory=list)
+    migration_cost_per_hour: float = 0.0
+    moved_replicas: int = 0
+    throughput: list[dict[str, Any]] = field(default_factory=list)
+    spread: list[dict[str, Any]] = field(default_factory=list)
+    preempted: list[dict[str, Any]] = field(default_factory=list)
+    exposed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cost_per_month(self) -> float:
@@ -91,7 +97,8 @@ class Report:
 
 def build_report(domain: Domain, plan: PlanFile) -> Report:
     fleet, demand = domain.fleet, domain.demand
-    w = np.array([demand.index[p.workload] for p in plan.placements], dtype=np.int64)
+    families = demand.families
+    w = np.array([demand.index[row_key(p)] for p in plan.placements], dtype=np.int64)
     n = np.array([fleet.index[p.node] for p in plan.placements], dtype=np.int64)
     gpus_used = np.bincount(n, weights=demand.gpu_equivalents[w], minlength=len(fleet))
     cpu_used = np.bincount(n, weights=demand.cpu_m[w], minlength=len(fleet))
@@ -107,6 +114,9 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
     )
     attributed = np.bincount(w, weights=share * fleet.cost[n], minlength=len(demand))
     placed = np.bincount(w, minlength=len(demand))
+    placed_f = np.bincount(demand.family[w], minlength=len(families))
+    attributed_f = families.total(attributed)
+    gpus_f = families.total(demand.gpu_equivalents * placed)
     node_cost = float(fleet.cost[in_use].sum())
 
     def breakdown(keys: np.ndarray) -> list[Utilization]:
@@ -158,15 +168,15 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
         gpus_total=int(fleet.gpus.sum()),
         workloads=[
             WorkloadCost(
-                str(demand.ids[i]),
-                int(demand.priority[i]),
-                int(placed[i]),
-                int(demand.max[i]),
-                int(demand.min[i]),
-                round(float(demand.gpu_equivalents[i] * placed[i]), 3),
-                float(attributed[i]),
+                str(families.ids[f]),
+                int(families.priority[f]),
+                int(placed_f[f]),
+                0 if families.by_target[f] else int(families.max[f]),
+                int(families.min[f]),
+                round(float(gpus_f[f]), 3),
+                float(attributed_f[f]),
             )
-            for i in range(len(demand))
+            for f in range(len(families))
         ],
         zones=breakdown(fleet.zone),
         racks=breakdown(
@@ -181,7 +191,37 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
         storage=_storage_rows(domain, plan, placed),
         links=_busiest_links(plan),
         power=_power_rows(domain, plan),
+        migration_cost_per_hour=plan.objective.migration_cost_per_hour,
+        moved_replicas=plan.objective.moved_replicas,
+        throughput=[t.model_dump() for t in plan.throughput],
+        spread=_spread_rows(domain, w, n),
+        preempted=[p.model_dump() for p in plan.preempted],
+        exposed=[e.model_dump() for e in plan.exposed],
     )
+
+
+def _spread_rows(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[dict[str, Any]]:
+    """Replicas per failure domain of each workload with a rule about domains."""
+    demand, fleet = domain.demand, domain.fleet
+    families = demand.families
+    rows = []
+    for f in range(len(families)):
+        first = families.first_row[f]
+        scopes = [scope for scope, _, _ in demand.spread[first]]
+        scopes += [demand.survive[first], demand.gang_within[first]]
+        mine = n[demand.family[w] == f]
+        for scope in dict.fromkeys(s for s in scopes if s):
+            where = fleet.ids if scope == "node" else getattr(fleet, scope)
+            labels, counts = np.unique(where[mine].astype(str), return_counts=True)
+            rows.append(
+                {
+                    "workload": str(families.ids[f]),
+                    "scope": scope,
+                    "domains": len(labels),
+                    "replicas": {str(k): int(c) for k, c in zip(labels, counts, strict=True)},
+                }
+            )
+    return rows
 
 
 def _storage_rows(domain: Domain, plan: PlanFile, placed: np.ndarray) -> list[dict[str, Any]]:
@@ -240,6 +280,12 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
+def _counts(counts: dict[str, int], limit: int = 8) -> str:
+    items = [f"{k}: {v}" for k, v in counts.items()]
+    more = f", +{len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def _money(value: float) -> str:
     return f"${value:,.2f}"
 
@@ -276,12 +322,18 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         for lv in s["levels"]
     ]
     if report.moves:
-        summary.append(["moves against current placement", str(report.moves)])
+        summary.append(
+            [
+                "moves against current placement",
+                f"{report.moves} ({report.moved_replicas} running replica(s) leave their "
+                f"node, {_money(report.migration_cost_per_hour)}/h move cost)",
+            ]
+        )
     workloads = [
         [
             wc.workload,
             str(wc.priority),
-            f"{wc.placed}/{wc.wanted}",
+            f"{wc.placed}/{wc.wanted}" if wc.wanted else f"{wc.placed} (by target)",
             str(wc.required),
             str(wc.gpus),
             _money(wc.cost_per_hour),
@@ -364,6 +416,77 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
                     ]
                     for r in report.power
                 ],
+            )
+        )
+    if report.throughput:
+        tables.append(
+            (
+                "Throughput targets",
+                [
+                    "workload",
+                    "target",
+                    "reached",
+                    "after worst loss",
+                    "met",
+                    "by GPU type",
+                    "by variant",
+                ],
+                [
+                    [
+                        t["workload"],
+                        f"{t['target']:,g} {t['unit']}",
+                        f"{t['achieved']:,g}",
+                        "-" if t["after_worst_loss"] is None else f"{t['after_worst_loss']:,g}",
+                        "yes" if t["met"] else "NO",
+                        _counts(t["replicas_by_gpu_type"]),
+                        _counts(t["replicas_by_variant"]),
+                    ]
+                    for t in report.throughput
+                ],
+            )
+        )
+    unmet = [t for t in report.throughput if not t["met"]]
+    if unmet:
+        tables.append(
+            (
+                "Targets not met",
+                ["workload", "reason"],
+                [[t["workload"], t["reason"] or "-"] for t in unmet],
+            )
+        )
+    if report.spread:
+        tables.append(
+            (
+                "Spread per failure domain",
+                ["workload", "scope", "domains", "replicas per domain"],
+                [
+                    [r["workload"], r["scope"], str(r["domains"]), _counts(r["replicas"])]
+                    for r in report.spread
+                ],
+            )
+        )
+    if report.exposed:
+        tables.append(
+            (
+                "Exposed to a single loss",
+                ["workload", "losing", "leaves", "min"],
+                [
+                    [
+                        e["workload"],
+                        f"{e['scope']} {e['domain']}",
+                        str(e["remaining"]),
+                        str(e["min"]),
+                    ]
+                    for e in report.exposed
+                ],
+            )
+        )
+    if report.preempted:
+        tables.append(
+            (
+                "Preempted",
+                ["workload", "priority class", "replicas stopped"],
+                [[p["workload"], p["priority_class"], str(p["stopped"])] for p in report.preempted],
             )
         )
     if report.unplaced:

@@ -50,7 +50,10 @@ class CbcSolver:
         model, columns = _to_pulp(pulp, problem)
         warm = options.warm_start is not None
         if warm:
-            for var, value in zip(columns, options.warm_start, strict=True):
+            # PuLP refuses values outside a column's bounds; a partial warm start (model
+            # columns it does not know) is clipped into them and CBC judges the rest.
+            start = np.clip(options.warm_start, problem.col_lo, problem.col_hi)
+            for var, value in zip(columns, start, strict=True):
                 var.setInitialValue(float(value))
         log_path = new_log_file("cbc")
         extra = [f"randomCbcSeed {int(options.seed) + 1}"]

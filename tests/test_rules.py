@@ -4,16 +4,23 @@ by every exact backend), and the checker rejects a plan that breaks it."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
+import yaml
 from builders import inventory, node, workload
 
 from allocator.check import check_plan
 from allocator.domain import build_domain
+from allocator.errors import ExitCode
+from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory
 from allocator.pipeline import solve_domain
 from allocator.plan import InventoryRef
+from allocator.report import build_report, render_markdown
 from solvers.base import Status
+
+INSTANCES = Path(__file__).resolve().parents[1] / "instances"
 
 EXACT = ("highs", "cbc", "cpsat")
 
@@ -306,3 +313,54 @@ def test_the_checker_recomputes_the_migration_cost():
 def _all_on(plan, node_id: str):
     moved = [p.model_copy(update={"node": node_id, "gpus": []}) for p in plan.placements]
     return plan.model_copy(update={"placements": moved})
+
+
+# ------------------------------------------------------------- every rule at once
+
+
+def test_the_sample_with_every_rule_solves_to_a_verified_plan():
+    domain = build_domain(load_inventory(INSTANCES / "rules.yaml"))
+    for solver in ("highs", "cpsat"):
+        outcome = solve_domain(domain, InventoryRef(name="rules"), solver)
+        assert outcome.violations == [] and outcome.exit_code == ExitCode.OK, solver
+        assert outcome.plan.objective.cost_per_hour == pytest.approx(688.46), solver
+        assert outcome.plan.objective.moved_replicas <= 6
+        assert all(t.met for t in outcome.plan.throughput)
+    greedy = solve_domain(domain, InventoryRef(name="rules"), "greedy")
+    assert greedy.violations == [] and greedy.exit_code == ExitCode.OK
+    assert greedy.plan.objective.cost_per_hour >= 688.46
+    report = render_markdown(build_report(domain, outcome.plan))
+    for section in (
+        "## Throughput targets",
+        "| chat-70b | 24,000 tokens/s |",
+        "## Spread per failure domain",
+        "| risk-model | node | 3 | secure-0: 1, secure-1: 1, secure-2: 1 |",
+        "moves against current placement",
+    ):
+        assert section in report
+
+
+def test_greedy_replanning_of_its_own_plan_moves_nothing():
+    doc = yaml.safe_load((INSTANCES / "small.yaml").read_text())
+    first = solve(doc, "greedy")[1].plan
+    current: dict[str, list[str]] = {}
+    for p in first.placements:
+        current.setdefault(p.workload, []).append(p.node)
+    doc["current_placement"] = current
+    again = solve(doc, "greedy")[1].plan
+    assert again.moves == []
+    assert again.objective.node_cost_per_hour == first.objective.node_cost_per_hour
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"spread": [{"across": "rack", "max_per_domain": 1}]},
+        {"spread": [{"across": "rack", "min_domains": 3}]},
+        {"gang": {"within": "rack"}},
+    ],
+)
+def test_greedy_plans_keep_domain_rules(rules):
+    doc = inventory(racks(3, 2), [workload("svc", replicas=3, gpus=4, **rules)])
+    _, outcome = solve(doc, "greedy")
+    assert len(outcome.plan.placements) == 3

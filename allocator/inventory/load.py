@@ -373,6 +373,14 @@ def _workload_rule_problems(inv: Inventory, report: Any) -> None:
                     "survive keeps min replicas (or the throughput target) after a loss; "
                     "this workload has min 0 and no target",
                 )
+            elif (
+                w.throughput is None and w.replicas is not None and w.replicas.min == w.replicas.max
+            ):
+                report(
+                    (*at, "survive"),
+                    f"surviving a loss needs spare replicas, but min = max = {w.replicas.min}; "
+                    "raise replicas.max",
+                )
         for k, rule in enumerate(w.spread):
             check_scope((*at, "spread", k, "across"), rule.across)
             if w.variants and rule.across == "node" and rule.max_per_domain is not None:
