@@ -38,3 +38,18 @@ def test_inventory_doc_example_is_valid_and_plans():
     assert ("data-prep", "cpu-1") in placed  # cpu-1 is draining: data-prep stays there
     assert {u.workload for u in outcome.plan.storage} == {"llama3-70b-chat", "pretrain"}
     assert any(p.workload == "small-llm" and p.node == "a100-mig" for p in outcome.plan.placements)
+
+
+def test_inventory_doc_example_keeps_its_workload_rules():
+    inventory = validate_document(parse_text("docs/inventory.md", example()))
+    domain = build_domain(inventory)
+    plan = solve_domain(domain, InventoryRef(name="doc"), "highs").plan
+    (code,) = plan.throughput
+    assert code.workload == "code-assist" and code.met and code.achieved >= 20000
+    nodes = {w: {p.node for p in plan.placements if p.workload == w} for w in ("pretrain",)}
+    racks = {domain.fleet.rack[domain.fleet.index[n]] for n in nodes["pretrain"]}
+    assert len(racks) == 1  # the gang stays in one rack
+    chat = {p.node for p in plan.placements if p.workload == "llama3-70b-chat"}
+    assert not chat & nodes["pretrain"]  # anti-affinity on nodes
+    # Workloads without a class come after the listed classes.
+    assert list(plan.objective.unplaced_by_class) == ["production", "batch", "unclassed"]
