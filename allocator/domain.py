@@ -90,6 +90,7 @@ class Fleet:
     cost: np.ndarray  # $/h
     region: np.ndarray  # str, "-" when not given
     zone: np.ndarray
+    fabric: np.ndarray  # NVLink / InfiniBand domain, "-" when not given
     rack: np.ndarray
     mig: np.ndarray  # bool: GPUs may be partitioned into MIG instances
     gpu_types: tuple[GpuType, ...]
@@ -381,6 +382,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         cost=per_node([n.cost_per_hour for n in nodes], np.float64),
         region=per_node([n.region or "-" for n in nodes], object),
         zone=per_node([n.zone or "-" for n in nodes], object),
+        fabric=per_node([n.fabric or "-" for n in nodes], object),
         rack=racks,
         mig=per_node([n.mig for n in nodes], bool),
         gpu_types=gpu_types,

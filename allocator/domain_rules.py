@@ -13,7 +13,7 @@ import numpy as np
 
 from allocator.build.reduce import PackingInstance
 
-SCOPES = ("rack", "zone", "region", "site")
+SCOPES = ("rack", "fabric", "zone", "region", "site")
 _MANY = 2**40
 
 

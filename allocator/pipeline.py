@@ -23,9 +23,11 @@ from allocator.accounting import (
 from allocator.check import Violation, check_plan
 from allocator.diagnose import unplaced_reasons
 from allocator.domain import Domain, build_domain
-from allocator.errors import ExitCode
+from allocator.errors import ExitCode, InputError, InputProblem
 from allocator.evaluate import objective_terms
-from allocator.inventory.load import load_inventory
+from allocator.families import row_id
+from allocator.inventory.load import expanded_node_ids, load_inventory
+from allocator.inventory.schema import Inventory
 from allocator.placement import Replicas
 from allocator.plan import (
     PLAN_VERSION,
@@ -41,8 +43,10 @@ from allocator.plan import (
     StorageUse,
     Throughput,
     Unplaced,
+    load_plan,
     moves_against,
     placements_of,
+    row_key,
     sha256_of,
 )
 from allocator.planner import PlanningResult, plan
@@ -71,11 +75,50 @@ def load_domain(path: str | Path) -> Domain:
 
 
 def solve_file(
-    path: str | Path, solver: str = "auto", options: SolveOptions | None = None
+    path: str | Path,
+    solver: str = "auto",
+    options: SolveOptions | None = None,
+    current_plan: str | Path | None = None,
 ) -> Outcome:
-    domain = load_domain(path)
+    """Plan an inventory file; with `current_plan`, what runs now is that plan's placement
+    (instead of the inventory's `current_placement`)."""
+    inventory = load_inventory(path)
+    if current_plan is not None:
+        running = current_from_plan(inventory, current_plan)
+        inventory = inventory.model_copy(update={"current_placement": running})
+    domain = build_domain(inventory, name=Path(path).stem)
     ref = InventoryRef(name=domain.name, path=str(path), sha256=sha256_of(path))
     return solve_domain(domain, ref, solver, options)
+
+
+def current_from_plan(inventory: Inventory, path: str | Path) -> dict[str, list[str]]:
+    """Where a previous plan put each replica, checked against the inventory."""
+    plan = load_plan(path)
+    rows = {w.id for w in inventory.workloads}
+    rows |= {row_id(w.id, v.name) for w in inventory.workloads for v in w.variants}
+    nodes = {n for ids in expanded_node_ids(inventory) for n in ids}
+    problems, running = [], {}
+    for k, p in enumerate(plan.placements):
+        if row_key(p) not in rows:
+            what = f"variant {p.variant!r} of " if p.variant else ""
+            problems.append(
+                InputProblem(
+                    str(path),
+                    f"{what}workload {p.workload!r} is not in the inventory",
+                    entry=f"placements[{k}]",
+                )
+            )
+        elif p.node not in nodes:
+            problems.append(
+                InputProblem(
+                    str(path), f"node {p.node!r} is not in the inventory", entry=f"placements[{k}]"
+                )
+            )
+        else:
+            running.setdefault(row_key(p), []).append(p.node)
+    if problems:
+        raise InputError(problems)
+    return running
 
 
 def solve_domain(

@@ -47,6 +47,12 @@ def solve(
     threads: Annotated[int | None, typer.Option(min=1, help="solver threads")] = None,
     seed: Annotated[int, typer.Option(help="random seed (same input and seed, same plan)")] = 0,
     report: Annotated[Path | None, typer.Option(help="also write a Markdown report here")] = None,
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            help="a previous plan: what runs now (instead of the inventory's current_placement)"
+        ),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="summary on stdout")] = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stdout")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="solver log on stderr")] = False,
@@ -59,7 +65,7 @@ def solve(
         seed=seed,
         log=(lambda line: err.print(line, markup=False, highlight=False)) if verbose else None,
     )
-    outcome = solve_file(inventory, solver, options)
+    outcome = solve_file(inventory, solver, options, current_plan=current)
     if outcome.violations:
         for violation in outcome.violations:
             error(f"plan rejected by the checker: {violation}")

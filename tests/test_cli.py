@@ -156,3 +156,35 @@ def test_validate_schema_solvers_generate(tmp_path):
 def test_instances_are_valid():
     for path in sorted(INSTANCES.glob("*.yaml")):
         assert load_inventory(path).version == 1, path
+
+
+def test_replanning_from_a_previous_plan_moves_nothing(tmp_path):
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    inventory_path = str(INSTANCES / "rules.yaml")
+    assert allocator("solve", inventory_path, "-o", str(first), "-q").returncode == 0
+    run = allocator("solve", inventory_path, "-o", str(second), "-q", "--current", str(first))
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(second.read_text())
+    assert plan["moves"] == [] and plan["objective"]["migration_cost_per_hour"] == 0
+    assert (
+        plan["objective"]["cost_per_hour"]
+        == json.loads(first.read_text())["objective"]["cost_per_hour"]
+        - json.loads(first.read_text())["objective"]["migration_cost_per_hour"]
+    )
+
+
+def test_a_previous_plan_that_does_not_match_the_inventory_is_rejected(tmp_path):
+    plan = tmp_path / "old.json"
+    assert allocator("solve", str(INSTANCES / "tiny.yaml"), "-o", str(plan), "-q").returncode == 0
+    run = allocator(
+        "solve",
+        str(INSTANCES / "small.yaml"),
+        "-o",
+        str(tmp_path / "p.json"),
+        "--current",
+        str(plan),
+    )
+    assert run.returncode == 2
+    assert f"{plan}: placements[0]: workload " in run.stderr
+    assert "is not in the inventory" in run.stderr
+    assert not (tmp_path / "p.json").exists()

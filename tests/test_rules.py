@@ -147,6 +147,26 @@ def test_gang_in_one_rack_or_not_at_all(solver):
     assert "gang" in broken(domain, outcome, "job", ["small-0", "small-1", "big-0"])
 
 
+@pytest.mark.parametrize("solver", (*EXACT, "greedy"))
+def test_a_multi_node_job_stays_in_one_nvlink_domain(solver):
+    # Two NVL domains of 2 nodes each (cheap ones first in each); a 3-node job fits
+    # in neither, a 2-node job in either: the cheaper pair wins.
+    fleet = [
+        node("nvl-a", count=2, fabric="nvl-a", cost=10),
+        node("nvl-b", count=2, fabric="nvl-b", cost=9),
+    ]
+    job = workload("train", replicas=2, gpus=8, gang={"within": "fabric"})
+    domain, outcome = solve(inventory(fleet, [job]), solver)
+    assert nodes_of(outcome, "train") == ["nvl-b-0", "nvl-b-1"]
+    assert "gang" in broken(domain, outcome, "train", ["nvl-a-0", "nvl-b-0"])
+    job["replicas"] = 3
+    _, too_big = solve(inventory(fleet, [job]), solver)
+    assert too_big.plan.placements == []
+    # An exact solver proves the job cannot run; a greedy placer only fails to find room.
+    proven = ExitCode.UNPLACED if solver in EXACT else ExitCode.NO_PLAN
+    assert too_big.exit_code == proven
+
+
 def test_gang_all_or_nothing():
     doc = inventory(
         [node("a", count=2)], [workload("job", replicas={"min": 0, "max": 3}, gpus=8, gang={})]

@@ -42,6 +42,7 @@ class NodeGroups:
     idle_w: np.ndarray
     busy_w: np.ndarray
     zone: np.ndarray
+    fabric: np.ndarray
     region: np.ndarray
     label_set: np.ndarray
     label_sets: tuple
@@ -181,6 +182,8 @@ def group_nodes(domain: Domain) -> NodeGroups:
     ]
     if domain.has_topology or uses_scope(domain, "rack"):
         columns.append(_codes(fleet.rack)[:, None])
+    if uses_scope(domain, "fabric"):
+        columns.append(_codes(fleet.fabric)[:, None])
     if domain.current:
         columns.append(_content_codes(domain)[:, None])
     key = np.concatenate(columns, axis=1).astype(np.int64)
@@ -214,6 +217,7 @@ def group_nodes(domain: Domain) -> NodeGroups:
         idle_w=fleet.idle_w[first],
         busy_w=fleet.busy_w[first],
         zone=fleet.zone[first],
+        fabric=fleet.fabric[first],
         region=fleet.region[first],
         label_set=fleet.label_set[first],
         label_sets=fleet.label_sets,

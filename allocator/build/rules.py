@@ -1,4 +1,5 @@
-"""Workload rules over failure domains (racks, zones, regions, sites).
+"""Workload rules over failure domains (racks, NVLink/InfiniBand fabrics, zones, regions,
+sites).
 
 Groups never span such a domain, so every rule is linear in `assign[w,g]` (replicas of
 row w on group g) plus a few binaries. Rules belong to workloads: with y(f,d) = the sum
@@ -32,7 +33,7 @@ from allocator.build.patterns import PatternPool
 from allocator.build.reduce import PackingInstance
 from allocator.problem import Block, ProblemBuilder
 
-DOMAIN_SCOPES = ("rack", "zone", "region", "site")
+DOMAIN_SCOPES = ("rack", "fabric", "zone", "region", "site")
 
 
 def domain_codes(inst: PackingInstance, scope: str) -> np.ndarray:
@@ -148,9 +149,7 @@ def _node_level(
         cols = np.flatnonzero(demand.family[pair_w] == f)
         for scope, _, fewest in demand.spread[w]:
             if scope == "node" and fewest is not None:
-                on = b.add_columns(
-                    _name("runs_on_nodes", f, inst), 1, lo=float(families.required[f]), hi=1.0
-                )
+                on = b.add_columns(_name("runs_on_nodes", f, inst), 1, hi=1.0)
                 spread = b.add_rows(
                     _name("spread_min_node", f, inst),
                     2,
@@ -231,7 +230,7 @@ def _spread_min(b, sums: _Sums, assign: Block, f: int, scope: str, fewest: int) 
     families = sums.inst.domain.demand.families
     cols = sums.cols(f)
     present, domains = _present(b, sums, assign, f, scope, "present")
-    on = b.add_columns(_name("runs", f, sums.inst), 1, lo=float(families.required[f]), hi=1.0)
+    on = b.add_columns(_name("runs", f, sums.inst), 1, hi=1.0)
     rows = b.add_rows(_name(f"spread_min_{scope}", f, sums.inst), 1, lo=0.0)
     b.add_entries(rows, np.zeros(len(domains)), present, np.arange(len(domains)), 1.0)
     b.add_entries(rows, [0], on, [0], -float(fewest))
@@ -258,7 +257,7 @@ def _gang(b, sums: _Sums, assign: Block, f: int, within: str) -> None:
     families = sums.inst.domain.demand.families
     size = float(families.max[f])
     cols = sums.cols(f)
-    gang = b.add_columns(_name("gang", f, sums.inst), 1, lo=float(families.min[f] > 0), hi=1.0)
+    gang = b.add_columns(_name("gang", f, sums.inst), 1, hi=1.0)
     rows = b.add_rows(_name("all_or_nothing", f, sums.inst), 1, lo=0.0, hi=0.0)
     b.add_entries(rows, np.zeros(len(cols)), assign, cols, 1.0)
     b.add_entries(rows, [0], gang, [0], -size)

@@ -312,12 +312,14 @@ def _workload_rule_problems(inv: Inventory, report: Any) -> None:
     has_scope = {
         "node": True,
         "rack": any(n.rack for n in inv.nodes),
+        "fabric": any(n.fabric for n in inv.nodes),
         "zone": any(n.zone for n in inv.nodes),
         "region": any(n.region for n in inv.nodes),
         "site": inv.topology is not None,
     }
     where_from = {
         "rack": "nodes[].rack",
+        "fabric": "nodes[].fabric",
         "zone": "nodes[].zone",
         "region": "nodes[].region",
         "site": "topology.sites",

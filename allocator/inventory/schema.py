@@ -81,6 +81,11 @@ class NodeSpec(_Strict):
         description="rack, or for a group a list of racks splits the group into contiguous,"
         " evenly sized blocks",
     )
+    fabric: Name | None = Field(
+        None,
+        description="NVLink or InfiniBand domain the node is in (e.g. an NVL72 rack, an IB"
+        " pod); a gang may be kept inside one",
+    )
     labels: Labels = Field(default_factory=dict, description="free-form labels, e.g. tenant")
     mig: bool = Field(
         False, description="the plan may partition this node's GPUs into MIG instances"
@@ -159,7 +164,7 @@ class DatasetSpec(_Strict):
     read_gbps: float = Field(0, ge=0, description="read bandwidth each replica needs, Gbps")
 
 
-Scope = Literal["node", "rack", "zone", "region", "site"]
+Scope = Literal["node", "rack", "fabric", "zone", "region", "site"]
 
 
 class ThroughputSpec(_Strict):
