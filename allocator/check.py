@@ -184,6 +184,14 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
         if fleet.gpus[ni] == 0:
             out.append(Violation("gpu_type", f"{who}: needs a GPU, the node has none"))
             continue
+        family = demand.family[wi]
+        if demand.families.target[family] > 0 and demand.rate[wi, fleet.gpu_type[ni]] <= 0:
+            out.append(
+                Violation(
+                    "gpu_type",
+                    f"{who}: gives no throughput on {type_names[ni]} (no per-replica figure)",
+                )
+            )
         allowed = domain.allowed_type_names.get(str(demand.ids[wi]))
         if allowed is not None and type_names[ni] not in allowed:
             out.append(

@@ -59,7 +59,8 @@ def racks(count: int, per_rack: int, cost: float = 10.0, **extra) -> list[dict]:
 # --------------------------------------------------------------- where a replica may run
 
 
-def test_zones_selectors_and_taints_pick_the_only_allowed_node():
+@pytest.mark.parametrize("solver", EXACT)
+def test_zones_selectors_and_taints_pick_the_only_allowed_node(solver):
     doc = inventory(
         [
             node("cheap", cost=1, zone="z1"),
@@ -69,10 +70,10 @@ def test_zones_selectors_and_taints_pick_the_only_allowed_node():
         ],
         [workload("svc", zones=["z2"], node_selector={"pool": "infer"})],
     )
-    domain, outcome = solve(doc)
+    domain, outcome = solve(doc, solver)
     assert nodes_of(outcome, "svc") == ["labelled"]  # tainted is cheaper but not tolerated
     doc["workloads"][0]["tolerations"] = ["gpu-reserved"]
-    assert nodes_of(solve(doc)[1], "svc") == ["tainted"]
+    assert nodes_of(solve(doc, solver)[1], "svc") == ["tainted"]
     assert "placement_rule" in broken(domain, outcome, "svc", ["cheap"])
 
 
@@ -100,13 +101,15 @@ def test_spread_across_racks(solver):
     assert "spread" in broken(domain, outcome, "svc", ["r0-0"])
 
 
-def test_spread_over_at_least_three_zones():
+@pytest.mark.parametrize("solver", EXACT)
+def test_spread_over_at_least_three_zones(solver):
     doc = inventory(
         [node(f"z{k}", zone=f"zone{k}", cost=1 + k) for k in range(4)],
         [workload("svc", replicas=3, spread=[{"across": "zone", "min_domains": 3}])],
     )
-    _, outcome = solve(doc)
-    assert nodes_of(outcome, "svc") == ["z0", "z1", "z2"]
+    domain, outcome = solve(doc, solver)
+    assert nodes_of(outcome, "svc") == ["z0", "z1", "z2"]  # one node would hold all three
+    assert "spread" in broken(domain, outcome, "svc", ["z0", "z0", "z1"])
 
 
 @pytest.mark.parametrize("solver", EXACT)
@@ -167,19 +170,26 @@ def test_a_multi_node_job_stays_in_one_nvlink_domain(solver):
     assert too_big.exit_code == proven
 
 
-def test_gang_all_or_nothing():
+@pytest.mark.parametrize("solver", EXACT)
+def test_gang_all_or_nothing(solver):
     doc = inventory(
         [node("a", count=2)], [workload("job", replicas={"min": 0, "max": 3}, gpus=8, gang={})]
     )
-    _, outcome = solve(doc)
+    _, outcome = solve(doc, solver)
     assert nodes_of(outcome, "job") == []  # two of three members would be a broken job
     assert outcome.plan.objective.unplaced_priority == 3
+    bigger = inventory([node("a", count=3)], doc["workloads"])
+    domain, whole = solve(bigger, solver)
+    assert nodes_of(whole, "job") == ["a-0", "a-1", "a-2"]
+    partial = whole.plan.model_copy(update={"placements": whole.plan.placements[:2]})
+    assert "gang" in {v.rule for v in check_plan(domain, partial)}
 
 
 # ---------------------------------------------------------------- affinity, tenants
 
 
-def test_affinity_to_the_zone_where_another_workload_runs():
+@pytest.mark.parametrize("solver", EXACT)
+def test_affinity_to_the_zone_where_another_workload_runs(solver):
     doc = inventory(
         [node("z1", zone="z1", cost=1), node("z2", zone="z2", cost=9)],
         [
@@ -187,7 +197,7 @@ def test_affinity_to_the_zone_where_another_workload_runs():
             workload("app", affinity=[{"workload": "cache", "scope": "zone"}]),
         ],
     )
-    domain, outcome = solve(doc)
+    domain, outcome = solve(doc, solver)
     assert nodes_of(outcome, "app") == ["z2"]
     assert "affinity" in broken(domain, outcome, "app", ["z1"])
 
@@ -202,7 +212,8 @@ def test_anti_affinity_on_nodes(solver):
     assert "anti_affinity" in broken(domain, outcome, "y", nodes_of(outcome, "x"))
 
 
-def test_a_sidecar_runs_beside_its_service():
+@pytest.mark.parametrize("solver", EXACT)
+def test_a_sidecar_runs_beside_its_service(solver):
     doc = inventory(
         [node("cheap", cost=1), node("dear", cost=5)],
         [
@@ -211,7 +222,7 @@ def test_a_sidecar_runs_beside_its_service():
         ],
     )
     doc["nodes"][1]["labels"] = {"has": "svc"}
-    domain, outcome = solve(doc)
+    domain, outcome = solve(doc, solver)
     assert nodes_of(outcome, "sidecar") == ["dear"]
     assert "affinity" in broken(domain, outcome, "sidecar", ["cheap"])
 

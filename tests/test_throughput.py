@@ -133,3 +133,24 @@ def test_the_checker_recomputes_throughput():
     fewer = outcome.plan.model_copy(update={"placements": outcome.plan.placements[:1]})
     rules = {v.rule for v in check_plan(domain, fewer)}
     assert "throughput" in rules and "objective_hard_shortfall" in rules
+
+
+def test_the_checker_rejects_a_variant_on_a_gpu_type_it_does_not_run_on():
+    chat = served(3000, {"H100": 3000, "L40S": 1100}, gpus=1)
+    chat["variants"] = [
+        {
+            "name": "h100-only",
+            "resources": {"gpus": 1, "cpus": 4, "ram_gib": 16},
+            "throughput": {"H100": 3500},
+        }
+    ]
+    doc = inventory(mixed_fleet(), [chat])
+    domain, outcome = solve(doc)
+    moved = [
+        p.model_copy(update={"node": "l40s-0", "variant": "h100-only", "gpus": [0]})
+        for p in outcome.plan.placements
+    ]
+    rules = {
+        v.rule for v in check_plan(domain, outcome.plan.model_copy(update={"placements": moved}))
+    }
+    assert "gpu_type" in rules
