@@ -395,3 +395,16 @@ def test_greedy_plans_keep_domain_rules(rules):
     doc = inventory(racks(3, 2), [workload("svc", replicas=3, gpus=4, **rules)])
     _, outcome = solve(doc, "greedy")
     assert len(outcome.plan.placements) == 3
+
+
+def test_a_loss_that_cannot_be_survived_is_a_shortfall_listed_as_exposed():
+    doc = inventory(
+        [node("a", count=3, rack="only-rack")],
+        [workload("svc", replicas={"min": 2, "max": 3}, survive="rack")],
+    )
+    _, outcome = solve(doc)
+    (exposed,) = outcome.plan.exposed
+    assert (exposed.workload, exposed.scope, exposed.domain) == ("svc", "rack", "only-rack")
+    assert exposed.remaining == 0 and exposed.min == 2
+    assert outcome.plan.objective.hard_shortfall == 2
+    assert outcome.exit_code == ExitCode.UNPLACED
