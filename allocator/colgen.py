@@ -3,9 +3,14 @@
 Solve the LP over the current pool, read the value of a slot of each shape in each
 group from its duals, and ask each incomplete group's pricing problem for a node pattern
 worth more than the node costs; add those and repeat. When no group has one, the LP is
-optimal over every pattern there is, so its objective bounds the MIP. When time runs out
-first, the Lagrangian bound LP + sum over groups of (group size x most negative reduced
-cost, bounded through the pricing MIPs' own bounds) is still valid.
+optimal over every pattern there is, so its objective bounds the MIP.
+
+Patterns come from greedy rules first; the pricing MIP runs only for groups whose best
+pattern might still be worth more than the node, by an upper bound from dynamic
+programming (`allocator.build.pricing_bound`) that settles most groups in milliseconds.
+The same upper bounds give, at any round, the Lagrangian bound LP + sum over groups of
+(group size x most negative reduced cost); generation stops once the LP is within
+_GAP of it, or when time runs out, with the best such bound.
 """
 
 from __future__ import annotations
@@ -18,7 +23,12 @@ import numpy as np
 
 from allocator.build.master import Formulation
 from allocator.build.patterns import PatternPool, shape_bounds
-from allocator.build.pricing import greedy_patterns, pricing_problem, read_pattern
+from allocator.build.pricing import (
+    greedy_patterns,
+    pricing_problem,
+    read_pattern,
+)
+from allocator.build.pricing_bound import PatternBound
 from allocator.build.reduce import PackingInstance
 from allocator.problem import Problem
 from solvers import registry
@@ -28,6 +38,11 @@ from solvers.base import SolveOptions, SolverError, Status
 # (relative); solvers' feasibility tolerances are around 1e-6, so anything smaller would
 # take back patterns the pool already has.
 _IMPROVES = 1e-5
+# Stop when the LP is this close (relative) to its Lagrangian bound: more patterns could
+# improve the LP by no more than that.
+_GAP = 1e-4
+# Rounds between Lagrangian bounds while the greedy rules still find patterns.
+_BOUND_EVERY = 20
 
 
 def _improves(value: float, threshold: float) -> bool:
@@ -52,11 +67,14 @@ def generate_columns(
     max_rounds: int = 500,
     pricing_cap: float = 10.0,
     smoothing: float = 0.5,
+    scale: float = 0.0,
 ) -> ColumnGeneration:
-    """Extend `pool` until the LP of `level_problem(pool)` cannot improve (or time runs out)."""
+    """Extend `pool` until the LP of `level_problem(pool)` cannot improve by more than _GAP
+    of the larger of its value and `scale` (the level's range), or time runs out."""
     lp_solver = registry.get("highs")
     bounds = shape_bounds(inst)
     incomplete = np.flatnonzero(~pool.complete & (bounds.sum(axis=1) > 0))
+    upper = {int(g): PatternBound(inst, int(g), bounds[g]) for g in incomplete}
     lp_s = pricing_s = 0.0
     bound = None
     smooth = None
@@ -81,35 +99,38 @@ def generate_columns(
             smooth = values
             found = _greedy_columns(inst, incomplete, values, values, thresholds, bounds)
         exact = not found
-        lagrangian = 0.0
-        if exact:  # the greedy rules found nothing: ask each group's pricing MIP
+        if exact or rounds % _BOUND_EVERY == 0:
+            # Upper bounds on each group's best pattern: by DP, and where that leaves room
+            # for an improving pattern (and the greedy rules found none), by the MIP.
+            lagrangian = 0.0
             for g in incomplete:
-                best_possible, parts = _exact_pricing(
-                    inst, g, values[g], bounds[g], thresholds[g], deadline, pricing_cap
-                )
-                if parts is not None and _improves(values[g] @ _counts(parts), thresholds[g]):
-                    found.append((g, parts))
+                best_possible = upper[int(g)].bound(values[g])
+                if exact and _improves(best_possible, thresholds[g]):
+                    mip_best, parts = _exact_pricing(
+                        inst, g, values[g], bounds[g], thresholds[g], deadline, pricing_cap
+                    )
+                    best_possible = min(best_possible, mip_best)
+                    if parts is not None and _improves(values[g] @ _counts(parts), thresholds[g]):
+                        found.append((g, parts))
                 lagrangian += inst.groups.count[g] * min(0.0, thresholds[g] - best_possible)
-        pricing_s += time.perf_counter() - started
-        if exact:
             bound = _best(bound, lp.objective + lagrangian)
+        pricing_s += time.perf_counter() - started
+        tolerance = _GAP * max(1.0, abs(lp.objective), scale)
+        close = bound is not None and lp.objective - bound <= tolerance
         grown = _add_all(pool, found) if found else pool
         if len(grown) == len(pool):  # nothing new improves the LP: it is optimal
             return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
+        if close:  # more patterns would improve the LP by no more than _GAP
+            return ColumnGeneration(grown, bound, True, rounds, lp_s, pricing_s)
         pool = grown
         if deadline is not None and time.perf_counter() >= deadline:
             break
-    # Stopped early: bound the LP over every pattern at the last duals, each group's best
-    # pattern bounded by its pricing LP (fast and valid).
+    # Stopped early: bound the LP over every pattern at the last duals.
     started = time.perf_counter()
-    lagrangian = 0.0
-    for g in incomplete:
-        relaxed = lp_solver.solve(
-            pricing_problem(inst, g, values[g], bounds[g]).problem.with_lp_relaxation(),
-            SolveOptions(),
-        )
-        best_possible = -relaxed.objective if relaxed.objective is not None else np.inf
-        lagrangian += inst.groups.count[g] * min(0.0, thresholds[g] - best_possible)
+    lagrangian = sum(
+        inst.groups.count[g] * min(0.0, thresholds[g] - upper[int(g)].bound(values[g]))
+        for g in incomplete
+    )
     pricing_s += time.perf_counter() - started
     bound = _best(bound, lp.objective + lagrangian)
     return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)

@@ -180,7 +180,11 @@ class _LevelRun:
         lp_bound = None
         if not pool.complete.all() and not self._out_of_time():
             cg = generate_columns(
-                self.inst, pool, lambda p: self.level_problem(p, k), self._colgen_deadline()
+                self.inst,
+                pool,
+                lambda p: self.level_problem(p, k),
+                self._colgen_deadline(),
+                scale=abs(level.offset),
             )
             self.colgen_s += cg.lp_s + cg.pricing_s
             self.rounds += cg.rounds

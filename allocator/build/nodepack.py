@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from allocator.build.patterns import gpu_demand
-from allocator.build.reduce import FRACTION, WHOLE, PackingInstance
+from allocator.build.reduce import FRACTION, MIG, WHOLE, PackingInstance
 
 
 class NodePacker:
@@ -21,9 +21,36 @@ class NodePacker:
         self.left = np.zeros((n_gpus, 2), dtype=np.int64)
         self.content = np.zeros((n_gpus, len(inst.shapes)), dtype=np.int64)
         self.whole = np.zeros(len(inst.shapes), dtype=np.int64)
+        shapes = inst.shapes
+        self.ruled = bool(len(shapes.apart) or len(shapes.together) or (shapes.tenant != "").any())
+        self._per_gpu = {kind: gpu_demand(inst, g, kind) for kind in (FRACTION, MIG)}
+
+    def could_hold(self, shapes_: np.ndarray) -> np.ndarray:
+        """Which of these shapes could still get one more replica on the node, judged by its
+        resources left and its GPUs (free, or shared with room), not by the node rules."""
+        shapes = self.inst.shapes
+        ok = (shapes.demand[shapes_, 1:] <= self.free).all(axis=1)
+        free_gpus = int((self.mode == 0).sum())
+        kind = shapes.kind[shapes_]
+        whole = kind == WHOLE
+        ok[whole] &= shapes.demand[shapes_[whole], 0] <= free_gpus
+        for kind_id, mode in ((FRACTION, 2), (MIG, 3)):
+            mine = kind == kind_id
+            if not mine.any():
+                continue
+            per_gpu, capacity = self._per_gpu[kind_id]
+            need = per_gpu[shapes_[mine]]
+            room = (capacity[None, :] >= need).all(axis=1) & (free_gpus > 0)
+            opened = self.left[self.mode == mode]
+            if len(opened):
+                room |= (opened[None, :, :] >= need[:, None, :]).all(axis=2).any(axis=1)
+            ok[mine] &= room & need.any(axis=1)
+        return ok
 
     def allows(self, s: int) -> bool:
         """Whether the node rules let shape s join what the node already has."""
+        if not self.ruled:
+            return True
         shapes = self.inst.shapes
         present = (self.whole + self.content.sum(axis=0)) > 0
         tenant = shapes.tenant[s]
@@ -56,7 +83,7 @@ class NodePacker:
             self.free -= fit * node_need
             return fit
         kind_mode = 2 if shapes.kind[s] == FRACTION else 3
-        per_gpu, capacity = gpu_demand(self.inst, self.g, shapes.kind[s])
+        per_gpu, capacity = self._per_gpu[int(shapes.kind[s])]
         need = per_gpu[s]
         if not need.any() or (capacity < need).any():
             return 0

@@ -238,7 +238,12 @@ def read_pattern(pricing: Pricing, x: np.ndarray, n_shapes: int):
 _SIZE_RULES = ("max", "sum", "gpu", "cpu")
 
 
-def greedy_patterns(inst: PackingInstance, g: int, value: np.ndarray, ub: np.ndarray):
+def greedy_patterns(
+    inst: PackingInstance,
+    g: int,
+    value: np.ndarray,
+    ub: np.ndarray,
+):
     """Good node patterns found fast: fill one node shape by shape, best value density first,
     under a few definitions of a shape's size. Returns (pattern parts, value) per rule."""
     shapes = inst.shapes
@@ -261,9 +266,20 @@ def greedy_patterns(inst: PackingInstance, g: int, value: np.ndarray, ub: np.nda
     found = []
     for rule in _SIZE_RULES:
         order = useful[np.argsort(-value[useful] / np.maximum(sizes[rule], 1e-9), kind="stable")]
-        packer = NodePacker(inst, g)
-        for s in order:
-            packer.add(s, int(ub[s]))
-        parts = packer.pattern()
+        parts = pack_in_order(inst, g, order, ub[order])
         found.append((parts, float(value @ (parts[0][0] + parts[1][0] @ parts[2]))))
     return found
+
+
+def pack_in_order(inst: PackingInstance, g: int, order: np.ndarray, limit: np.ndarray):
+    """The pattern of one node of group g filled with up to `limit` replicas of each shape
+    of `order`, in that order (a shape may appear more than once)."""
+    packer = NodePacker(inst, g)
+    keep = np.ones(len(order), dtype=bool)
+    for k in range(len(order)):
+        if not keep[k]:
+            continue
+        keep[k:] &= packer.could_hold(order[k:])  # skip what no longer fits
+        if keep[k]:
+            packer.add(int(order[k]), int(limit[k]))
+    return packer.pattern()

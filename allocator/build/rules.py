@@ -139,8 +139,19 @@ def _node_level(
     demand, shapes = inst.domain.demand, inst.shapes
     families = demand.families
     count = inst.groups.count
+    ruled = [
+        f
+        for f in range(len(families))
+        if (demand.survive[families.first_row[f]] == "node" and families.required[f])
+        or any(
+            scope == "node" and fewest is not None
+            for scope, _, fewest in demand.spread[families.first_row[f]]
+        )
+    ]
+    if not ruled:
+        return
     weight = survive_weights(inst, pair_w, pair_g)
-    for f in range(len(families)):
+    for f in ruled:
         w = families.first_row[f]
         rows = families.rows(f)
         # Replicas of the workload (of any of its rows) on one node of each pattern.
