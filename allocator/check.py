@@ -154,6 +154,13 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
     out = []
     fleet, demand = domain.fleet, domain.demand
     type_names = fleet.gpu_type_names
+    # What runs on a draining node stays there as it is, whatever rules it breaks now.
+    kept = {
+        (demand.index[workload], fleet.index[node_id])
+        for workload, nodes in domain.current.items()
+        for node_id in nodes
+        if fleet.state[fleet.index[node_id]] == "draining"
+    }
     for wi, ni, r, gpus in known:
         who = f"{demand.ids[wi]} replica {r} on {fleet.ids[ni]}"
         whole, milli, profile = (
@@ -178,7 +185,8 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
                     f"GPUs of a node with {fleet.gpus[ni]}",
                 )
             )
-        out += _rule_breaches(domain, wi, ni, who)
+        if (wi, ni) not in kept:
+            out += _rule_breaches(domain, wi, ni, who)
         if not wanted:
             continue
         if fleet.gpus[ni] == 0:

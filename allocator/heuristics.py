@@ -480,6 +480,8 @@ def _keep_current(state: FleetState, rule: str) -> None:
             n = fleet.index[node_id]
             if fleet.state[n] != "up" or state.placed_of(f) >= families.max[f]:
                 continue
+            if not inst.compat[w, inst.groups.of_node[n]]:
+                continue  # its rules no longer admit it there (a new taint or label): it moves
             _place_row_on(state, w, np.array([n]), 1, rule)
 
 

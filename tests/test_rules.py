@@ -328,6 +328,30 @@ def test_a_cap_on_moves_holds(solver):
     assert "max_moves" in {v.rule for v in check_plan(domain, _all_on(outcome.plan, "cheap"))}
 
 
+@pytest.mark.parametrize("solver", (*EXACT, "greedy"))
+def test_a_replica_on_a_node_its_rules_now_exclude_moves(solver):
+    # The node was tainted after the replica started: re-planning moves it off.
+    doc = inventory(
+        [node("tainted", cost=1, taints=["dedicated=ml:NoSchedule"]), node("plain", cost=5)],
+        [workload("svc", replicas=1)],
+        current_placement={"svc": ["tainted"]},
+        objective={"migration": {"move_cost": 0.5}},
+    )
+    _, outcome = solve(doc, solver)
+    assert nodes_of(outcome, "svc") == ["plain"]
+    assert outcome.plan.objective.cost_per_hour == 5 + 0.5
+
+
+def test_a_draining_node_keeps_a_replica_its_rules_now_exclude():
+    doc = inventory(
+        [node("old", cost=1, state="draining"), node("new", cost=5, labels={"pool": "a"})],
+        [workload("svc", replicas=1, node_selector={"pool": "a"})],
+        current_placement={"svc": ["old"]},
+    )
+    _, outcome = solve(doc)  # the checker accepts it there
+    assert nodes_of(outcome, "svc") == ["old"]
+
+
 def test_a_workload_move_cost_overrides_the_default():
     doc = running_on_dear(1.0)
     doc["workloads"][0]["move_cost"] = 5.0
