@@ -100,8 +100,8 @@ def _write(result: ImportResult, output: Path, command: str) -> None:
         err.print(f"warning: {warning}", markup=False, highlight=False)
     header = (
         f"Written by: {command}\n"
-        f"{len(result.warnings)} warning(s): what the source says but this format cannot "
-        "express yet (see the command's output)."
+        f"{len(result.warnings)} warning(s): what the source says that the inventory does "
+        "not carry over (see the command's output)."
     )
     write_inventory(output, result, header)
     inventory = result.inventory

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
@@ -152,9 +151,13 @@ def test_sample_nodes_field_by_field():
         "gpu-l4-02",
         "gh200-01",
         "cpu-01",
+        "gpu-h100-03",
+        "gpu-l40s-02",
+        "gpu-l4-03",
+        "gpu-l4-04",
     ]
     h100 = nodes["gpu-h100-01"]
-    assert {k: v for k, v in h100.items() if k != "labels"} == {
+    assert h100 == {
         "id": "gpu-h100-01",
         "gpu_type": "H100",
         "gpus": 8,
@@ -166,14 +169,29 @@ def test_sample_nodes_field_by_field():
         "region": "us-east-1",
         "zone": "us-east-1a",
         "rack": "r01",
+        # only the labels some pod's node selector or node affinity names
+        "labels": {
+            "node.kubernetes.io/instance-type": "p5.48xlarge",
+            "nvidia.com/gpu.memory": "81559",
+            "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+            "topology.kubernetes.io/region": "us-east-1",
+            "topology.kubernetes.io/zone": "us-east-1a",
+        },
     }
-    assert h100["labels"]["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
-    assert h100["labels"]["node.kubernetes.io/instance-type"] == "p5.48xlarge"
     assert nodes["gpu-h100-02"]["cpus"] == 191.45
+    # cordoned: draining, and its node.kubernetes.io/unschedulable taint says no more
+    assert nodes["gpu-h100-02"]["state"] == "draining"
+    assert "taints" not in nodes["gpu-h100-02"]
+    # not Ready (Unknown): down, and the controller's unreachable taints say no more
+    assert (nodes["gpu-h100-03"]["state"], nodes["gpu-h100-03"]["zone"]) == ("down", "us-east-1c")
+    assert "taints" not in nodes["gpu-h100-03"]
+    assert not {"state", "taints", "mig"} & set(h100)
     mig = nodes["gpu-a100-mig-01"]
-    assert (mig["gpu_type"], mig["gpus"], mig["cpus"], mig["cost_per_hour"]) == (
+    # 7 whole GPUs allocatable plus the one cut into 7 x 1g.10gb (nvidia.com/gpu.count: 8)
+    assert (mig["gpu_type"], mig["gpus"], mig["mig"], mig["cpus"], mig["cost_per_hour"]) == (
         "A100-80GB",
-        7,
+        8,
+        True,
         95.5,
         40.97,
     )
@@ -182,17 +200,27 @@ def test_sample_nodes_field_by_field():
         "L40S",
         7.44,  # 4 GPUs x 1.86 $/GPU-h
     )
+    assert nodes["gpu-l40s-01"]["taints"] == ["nvidia.com/gpu=present:NoSchedule"]
+    assert nodes["gpu-l40s-02"]["taints"] == [
+        "nvidia.com/gpu=present:NoSchedule",
+        "example.com/pool=research:NoExecute",
+    ]
+    assert nodes["gpu-l40s-02"]["labels"]["example.com/pool"] == "research"
+    # a PreferNoSchedule taint is soft: a warning, not a taint
+    assert "taints" not in nodes["gpu-l4-04"]
     assert [nodes[n]["gpu_type"] for n in ("gpu-l4-01", "gpu-l4-02")] == ["L4", "L4"]
     assert nodes["gh200-01"]["gpu_type"] == "NVIDIA-GH200-480GB"
     assert nodes["gh200-01"]["cost_per_hour"] == 4.2  # priced by node name
     cpu = nodes["cpu-01"]
-    assert "gpu_type" not in cpu and "gpus" not in cpu
-    assert (cpu["cpus"], cpu["region"], cpu["zone"], cpu["rack"]) == (
-        31.75,
-        "us-east-1",  # from the deprecated failure-domain.beta.kubernetes.io labels
-        "us-east-1a",
-        "r01",
-    )
+    assert cpu == {
+        "id": "cpu-01",
+        "cpus": 31.75,
+        "ram_gib": 125244 / 1024,  # 128250532Ki, rounded down to MiB
+        "cost_per_hour": 1.536,
+        "region": "us-east-1",  # from the deprecated failure-domain.beta.kubernetes.io labels
+        "zone": "us-east-1a",
+        "rack": "r01",
+    }
     assert result.document["gpu_types"] == {
         "NVIDIA-GH200-480GB": {"memory_gib": 97871 / 1024, "vendor": "nvidia"}
     }
@@ -204,8 +232,12 @@ def test_sample_workloads_field_by_field():
     assert list(workloads) == [
         "ml/finetune-8b",
         "research/notebook-alice",
+        "research/rag-eval",
         "serving/embeddings",
+        "serving/guardrails",
         "serving/llama-70b-infer",
+        "serving/llama-8b-chat",
+        "serving/reranker",
         "serving/router",
     ]
     assert workloads["ml/finetune-8b"] == {
@@ -215,6 +247,8 @@ def test_sample_workloads_field_by_field():
         "replicas": 1,
         # the init container asks for 48 CPUs, more than the 32 of the app container
         "resources": {"gpus": 4, "cpus": 48, "ram_gib": 256},
+        # its node affinity (nvidia.com/gpu.memory Gt 40000) is a warning
+        "priority_class": "batch-low",
         "labels": {
             "allocator.io/kind": "training",
             "batch.kubernetes.io/job-name": "finetune-8b",
@@ -232,6 +266,9 @@ def test_sample_workloads_field_by_field():
         # vllm (16 CPUs, 200Gi) plus the metrics sidecar (250m, 256Mi); GPUs from limits
         "resources": {"gpus": 4, "cpus": 16.25, "ram_gib": 200.25},
         "gpu_types": ["H100"],  # from the nodeSelector on nvidia.com/gpu.product
+        # nvidia.com/gpu Exists:NoSchedule, as the taints of the imported nodes
+        "tolerations": ["nvidia.com/gpu=present:NoSchedule"],
+        "priority_class": "inference-high",
         "labels": {
             "app": "llama-70b-infer",
             "tier": "serving",
@@ -245,80 +282,154 @@ def test_sample_workloads_field_by_field():
         2,
         {"gpus": 1, "cpus": 4, "ram_gib": 16},
     )
+    # required anti-affinity with its own pods per kubernetes.io/hostname
+    assert embeddings["spread"] == [{"across": "node", "max_per_domain": 1}]
     assert embeddings["labels"] == {
         "app": "embeddings",
         "k8s/namespace": "serving",
         "k8s/owner": "StatefulSet/embeddings",
     }
+    assert workloads["serving/reranker"] == {
+        "id": "serving/reranker",
+        "kind": "inference",
+        "priority": 100000,
+        "replicas": 2,
+        "resources": {"gpus": 1, "cpus": 4, "ram_gib": 16},
+        "zones": ["us-east-1b"],  # nodeSelector topology.kubernetes.io/zone
+        # key nvidia.com/gpu, operator Exists, no effect: every effect of that key
+        "tolerations": ["nvidia.com/gpu=present:NoSchedule"],
+        # DoNotSchedule, maxSkew 1 per hostname: 2 replicas, 4 nodes in its zone
+        "spread": [{"across": "node", "max_per_domain": 1}],
+        # required pod affinity with app=embeddings per zone
+        "affinity": [{"workload": "serving/embeddings", "scope": "zone"}],
+        "priority_class": "inference-high",
+        "labels": {
+            "app": "reranker",
+            "k8s/namespace": "serving",
+            "k8s/owner": "Deployment/reranker",
+        },
+    }
+    chat = workloads["serving/llama-8b-chat"]
+    assert {k: v for k, v in chat.items() if k != "labels"} == {
+        "id": "serving/llama-8b-chat",
+        "kind": "inference",
+        "priority": 100000,
+        "replicas": 4,
+        "resources": {"gpus": 1, "cpus": 8, "ram_gib": 32},
+        "tolerations": ["nvidia.com/gpu=present:NoSchedule"],  # Equal, value present
+        # apart from job-name=finetune-8b in namespace ml, per node; its zone spread
+        # (4 replicas over 3 zones) is a warning
+        "anti_affinity": [{"workload": "ml/finetune-8b", "scope": "node"}],
+        "priority_class": "inference-high",
+    }
+    # required anti-affinity with its own pods per zone
+    assert workloads["serving/guardrails"]["spread"] == [{"across": "zone", "max_per_domain": 1}]
+    assert {k: v for k, v in workloads["research/rag-eval"].items() if k != "labels"} == {
+        "id": "research/rag-eval",
+        "kind": "batch",
+        "priority": 1000,
+        "replicas": 2,
+        "resources": {"gpus": 1, "cpus": 8, "ram_gib": 32},
+        # one required term: its In expressions map, its NotIn is a warning
+        "gpu_types": ["L40S", "L4"],  # nvidia.com/gpu.product In (NVIDIA-L40S, NVIDIA-L4)
+        "regions": ["us-east-1"],  # topology.kubernetes.io/region In (us-east-1)
+        "node_selector": {"example.com/pool": "research"},  # In with one value
+        "tolerations": ["example.com/pool=research:NoExecute", "nvidia.com/gpu=present:NoSchedule"],
+        # apart from pods labelled tier=serving in namespace serving: two workloads
+        "anti_affinity": [
+            {"workload": "serving/llama-70b-infer", "scope": "node"},
+            {"workload": "serving/llama-8b-chat", "scope": "node"},
+        ],
+        "priority_class": "batch-low",
+    }
+    assert workloads["research/rag-eval"]["labels"] == {
+        "batch.kubernetes.io/job-name": "rag-eval",
+        "job-name": "rag-eval",
+        "k8s/namespace": "research",
+        "k8s/owner": "Job/rag-eval",
+    }
     notebook = workloads["research/notebook-alice"]
     assert (notebook["kind"], notebook["priority"], notebook["resources"]) == (
         "batch",
         1,  # spec.priority 0 is below allocator's lowest priority
-        {"cpus": 2, "ram_gib": 8},  # its MIG request is a warning, not GPUs
+        {"mig_profile": "1g.10gb", "cpus": 2, "ram_gib": 8},  # one nvidia.com/mig-1g.10gb
     )
+    assert "priority_class" not in notebook  # it names no class
     assert notebook["labels"]["k8s/owner"] == "Pod/notebook-alice"
     router = workloads["serving/router"]
     assert (router["replicas"], router["resources"]) == (2, {"cpus": 0.5, "ram_gib": 0.5})
     assert "kube-system/nvidia-device-plugin-daemonset" not in workloads
     assert "ml/data-prep" not in workloads  # its pod Succeeded
+    # classes by value, highest first (the system classes name no imported pod)
+    assert result.document["objective"] == {"priority_classes": ["inference-high", "batch-low"]}
     assert result.document["current_placement"] == {
         "research/notebook-alice": ["gpu-a100-mig-01"],
         "serving/embeddings": ["gpu-l4-01", "gpu-l4-02"],
+        "serving/guardrails": ["gpu-l4-04"],
         "serving/llama-70b-infer": ["gpu-h100-01", "gpu-h100-02"],
+        "serving/llama-8b-chat": ["gpu-l4-03", "gpu-l40s-01"],
+        "serving/reranker": ["gpu-l40s-01"],
         "serving/router": ["cpu-01", "cpu-01"],
     }
 
 
 def test_sample_warnings_name_object_and_field():
     texts = warning_texts(sample())
-    expected = [
-        "nodes/gpu-h100-02: spec.taints: taint node.kubernetes.io/unschedulable:NoSchedule: "
-        "not carried over: the inventory has no taints or tolerations yet; the plan may place "
-        "pods that do not tolerate it",
-        "nodes/gpu-h100-02: spec.unschedulable: the node is cordoned: not carried over (the "
-        "inventory has no node states yet); the plan may place new replicas on it",
-        "nodes/gpu-a100-mig-01: status.allocatable.nvidia.com/mig-1g.10gb: 7 MIG instance(s) of "
-        "profile 1g.10gb: not planned (only whole GPUs, nvidia.com/gpu, are counted)",
-        "nodes/gpu-l40s-01: spec.taints: taint nvidia.com/gpu=present:NoSchedule: not carried "
-        "over: the inventory has no taints or tolerations yet; the plan may place pods that do "
-        "not tolerate it",
+    required = "requiredDuringSchedulingIgnoredDuringExecution"
+    preferred = "preferredDuringSchedulingIgnoredDuringExecution"
+    operators = (
+        "not carried over (node_selector matches exact label values; NotIn, Exists, "
+        "DoesNotExist, Gt and Lt have no equivalent)"
+    )
+    soft = "a preference, not a rule: not carried over (the inventory's rules are all hard)"
+    assert texts == [
+        "nodes/gpu-a100-mig-01: status.allocatable.nvidia.com/mig-*: MIG instances 7 x 1g.10gb "
+        "on 1 GPU(s): planned as mig: true with 8 GPUs; the plan chooses the partitioning, "
+        "which may differ from the one configured now (applying it means reconfiguring MIG on "
+        "the node)",
         "nodes/gh200-01: metadata.labels.nvidia.com/gpu.product: GPU product "
         "'NVIDIA-GH200-480GB' is not in the catalog (or its memory label disagrees with it): "
         "added under gpu_types with 97871 MiB",
+        "nodes/gpu-l4-04: spec.taints: taint example.com/capacity-type=spot:PreferNoSchedule: a "
+        "preference, not a rule: not carried over (the inventory's taints are all hard)",
         "workload ml/finetune-8b (pods/ml/finetune-8b-x7k2p): spec.affinity.nodeAffinity."
-        "requiredDuringSchedulingIgnoredDuringExecution: runs only on nodes with "
-        "[nvidia.com/gpu.memory Gt (40000)]: not carried over: the inventory has no node "
-        "selectors yet",
-        "workload research/notebook-alice (pods/research/notebook-alice): "
-        "spec.containers[*].resources: requests 1 nvidia.com/mig-1g.10gb: not carried over (MIG "
-        "instances are not planned yet); planned by its CPU, memory and whole GPUs only",
-        "workload serving/embeddings (pods/serving/embeddings-0): spec.affinity.podAntiAffinity."
-        "requiredDuringSchedulingIgnoredDuringExecution[0]: must run apart from pods [app In "
-        "(embeddings)] per kubernetes.io/hostname: not carried over: the inventory has no pod "
-        "affinity or spreading rules yet",
+        f"{required}.nodeSelectorTerms[0].matchExpressions[0]: runs only on nodes with "
+        f"[nvidia.com/gpu.memory Gt (40000)]: {operators}",
+        "workload research/rag-eval (pods/research/rag-eval-0-h4k7m): spec.affinity."
+        f"nodeAffinity.{required}.nodeSelectorTerms[0].matchExpressions[3]: runs only on nodes "
+        f"with [example.com/capacity-type NotIn (spot)]: {operators}",
+        "workload research/rag-eval (pods/research/rag-eval-0-h4k7m): spec.affinity."
+        f"nodeAffinity.{preferred}[0]: prefers nodes with [node.kubernetes.io/instance-type In "
+        f"(g6e.12xlarge)] (weight 50): {soft}",
         "workload serving/llama-70b-infer (pods/serving/llama-70b-infer-7c9d8f6b5d-2xq9l): "
-        "spec.nodeSelector: runs only on nodes labelled nvidia.com/gpu.product="
-        "NVIDIA-H100-80GB-HBM3: not carried over: the inventory has no node selectors yet (its "
-        "GPU model is, as gpu_types [H100])",
-        "workload serving/llama-70b-infer (pods/serving/llama-70b-infer-7c9d8f6b5d-2xq9l): "
-        "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]: "
-        "prefers to run apart from pods [app=llama-70b-infer] per kubernetes.io/hostname (weight "
-        "100): not carried over: the inventory has no pod affinity or spreading rules yet",
-        "workload serving/llama-70b-infer (pods/serving/llama-70b-infer-7c9d8f6b5d-2xq9l): "
-        "spec.tolerations: tolerates taints nvidia.com/gpu Exists:NoSchedule: not carried over: "
-        "the inventory has no taints or tolerations yet",
+        f"spec.affinity.podAntiAffinity.{preferred}[0]: prefers to run apart from pods "
+        f"[app=llama-70b-infer] per kubernetes.io/hostname (weight 100): {soft}",
+        "workload serving/llama-8b-chat (pods/serving/llama-8b-chat-5f7c9b8d6-4vx8n): "
+        "spec.topologySpreadConstraints[0]: spreads with max skew 1 per "
+        "topology.kubernetes.io/zone over pods [app=llama-8b-chat] (DoNotSchedule): not carried "
+        "over (4 replicas over 3 zone domains: a cap per domain cannot hold their skew to 1)",
+        "workload serving/llama-8b-chat (pods/serving/llama-8b-chat-5f7c9b8d6-4vx8n): "
+        "spec.topologySpreadConstraints[1]: spreads with max skew 1 per kubernetes.io/hostname "
+        f"over pods [app=llama-8b-chat] (ScheduleAnyway): {soft}",
     ]
-    assert texts == expected
     assert not any("node.kubernetes.io/not-ready" in t for t in texts)
 
 
-def test_typed_records_keep_what_the_inventory_cannot():
+def test_typed_records_keep_what_was_read():
     result = sample()
     nodes = {n.name: n for n in result.nodes}
     assert nodes["gpu-h100-02"].unschedulable is True
     assert [str(t) for t in nodes["gpu-l40s-01"].taints] == ["nvidia.com/gpu=present:NoSchedule"]
     assert nodes["gpu-a100-mig-01"].mig_devices == (("1g.10gb", 7),)
+    assert (nodes["gpu-a100-mig-01"].gpus, nodes["gpu-a100-mig-01"].mig_gpus) == (7, 1)
     assert nodes["gpu-h100-01"].ready is True
+    unreachable = nodes["gpu-h100-03"]
+    assert (unreachable.ready, unreachable.state) == (False, "down")
+    assert [str(t) for t in unreachable.taints] == [
+        "node.kubernetes.io/unreachable:NoSchedule",
+        "node.kubernetes.io/unreachable:NoExecute",
+    ]
+    assert unreachable.hard_taints == ()  # the state says it
     workloads = {w.id: w for w in result.workloads}
     llama = workloads["serving/llama-70b-infer"].pods[0].scheduling
     assert llama.node_selector == (("nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3"),)
@@ -331,15 +442,32 @@ def test_typed_records_keep_what_the_inventory_cannot():
     ]
     finetune = workloads["ml/finetune-8b"].pods[0].scheduling.node_affinity.required[0]
     assert str(finetune.match_expressions[0]) == "nvidia.com/gpu.memory Gt (40000)"
+    spread = workloads["serving/reranker"].pods[0].scheduling.topology_spread[0]
+    assert (spread.max_skew, spread.topology_key, spread.when_unsatisfiable) == (
+        1,
+        "kubernetes.io/hostname",
+        "DoNotSchedule",
+    )
+    assert (spread.node_affinity_policy, spread.node_taints_policy) == ("Honor", "Ignore")
 
 
 def test_sample_solves_to_a_plan_the_checker_accepts():
     outcome = solve_domain(build_domain(sample().inventory), InventoryRef(name="k8s"), "highs")
     assert outcome.violations == []
     assert outcome.plan.objective.hard_shortfall == 0
-    placed = Counter(p.workload for p in outcome.plan.placements)
-    assert placed["serving/llama-70b-infer"] == 3
-    assert placed["ml/finetune-8b"] == 1
+    placed: dict[str, list[str]] = {}
+    for p in outcome.plan.placements:
+        placed.setdefault(p.workload, []).append(p.node)
+    assert len(placed["serving/llama-70b-infer"]) == 3
+    assert placed["ml/finetune-8b"] == ["gpu-a100-mig-01"]  # 80 GB, whole GPUs beside MIG
+    assert placed["research/notebook-alice"] == ["gpu-a100-mig-01"]  # mig: true
+    assert sorted(placed["research/rag-eval"]) == ["gpu-l40s-02"] * 2  # the research pool
+    zone = {n["id"]: n.get("zone") for n in sample().document["nodes"]}
+    assert {zone[n] for n in placed["serving/reranker"]} == {"us-east-1b"}
+    assert len(set(placed["serving/reranker"])) == 2  # one per node
+    assert len({zone[n] for n in placed["serving/guardrails"]}) == 2  # one per zone
+    assert not set(placed["serving/llama-8b-chat"]) & set(placed["ml/finetune-8b"])
+    assert "gpu-h100-03" not in {n for nodes in placed.values() for n in nodes}  # down
 
 
 # --- export ---------------------------------------------------------------------------
@@ -502,8 +630,8 @@ def test_cli_import_solve_export(tmp_path):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"inventory written to {inventory}: 8 nodes, 5 workloads, 11 warnings" in result.output
-    assert "warning: nodes/gpu-h100-02: spec.unschedulable: the node is cordoned" in result.output
+    assert f"inventory written to {inventory}: 12 nodes, 9 workloads, 9 warnings" in result.output
+    assert "warning: nodes/gpu-l4-04: spec.taints: taint example.com/capacity-type" in result.output
     loaded = load_inventory(inventory)
     assert loaded.name == "cluster"
     assert inventory.read_text().startswith("# Written by: allocator import kubernetes")
@@ -562,22 +690,31 @@ def test_without_prices_every_node_costs_zero_with_a_warning():
     assert {n["cost_per_hour"] for n in result.document["nodes"]} == {0}
     assert (
         "nodes/gpu-h100-01, nodes/gpu-h100-02, nodes/gpu-a100-mig-01, nodes/gpu-l40s-01, "
-        "nodes/gpu-l4-01, nodes/gpu-l4-02, nodes/gh200-01, nodes/cpu-01: cost_per_hour: no price "
-        "found (no --prices file was given; looked up by node name, instance type and GPU type): "
-        "set to 0, so the plan cannot weigh what these nodes cost"
+        "nodes/gpu-l4-01, nodes/gpu-l4-02, nodes/gh200-01, nodes/cpu-01, nodes/gpu-h100-03, "
+        "nodes/gpu-l40s-02, nodes/gpu-l4-03, nodes/gpu-l4-04: cost_per_hour: no price found (no "
+        "--prices file was given; looked up by node name, instance type and GPU type): set to 0, "
+        "so the plan cannot weigh what these nodes cost"
     ) in warning_texts(result)
 
 
 def test_priorities_without_the_classes_file_come_from_spec_priority():
     result = import_kubernetes(NODES, PODS, prices_path=PRICES)
-    priorities = {w["id"]: w["priority"] for w in result.document["workloads"]}
-    assert priorities == {
-        "ml/finetune-8b": 1000,
-        "research/notebook-alice": 1,
-        "serving/embeddings": 100000,
-        "serving/llama-70b-infer": 100000,
-        "serving/router": 1,
+    classes = {
+        w["id"]: (w["priority"], w.get("priority_class")) for w in result.document["workloads"]
     }
+    assert classes == {
+        "ml/finetune-8b": (1000, "batch-low"),
+        "research/notebook-alice": (1, None),
+        "research/rag-eval": (1000, "batch-low"),
+        "serving/embeddings": (100000, "inference-high"),
+        "serving/guardrails": (100000, "inference-high"),
+        "serving/llama-70b-infer": (100000, "inference-high"),
+        "serving/llama-8b-chat": (100000, "inference-high"),
+        "serving/reranker": (100000, "inference-high"),
+        "serving/router": (1, None),
+    }
+    # ordered by the pods' spec.priority, which admission set from the class
+    assert result.document["objective"] == {"priority_classes": ["inference-high", "batch-low"]}
 
 
 def test_csv_prices(tmp_path):
@@ -921,64 +1058,732 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path):
     assert not out.exists()
 
 
-def test_every_scheduling_constraint_is_listed(tmp_path):
-    item = pod(
-        "spread",
-        requests={"cpu": "1", "memory": "1Gi"},
-        nodeSelector={"pool": "batch"},
-        affinity={
-            "nodeAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "weight": 20,
-                        "preference": {
-                            "matchExpressions": [
-                                {"key": "zone", "operator": "In", "values": ["a", "b"]}
-                            ]
-                        },
-                    }
-                ]
-            },
-            "podAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "topologyKey": "topology.kubernetes.io/zone",
-                        "namespaces": ["data"],
-                        "labelSelector": {"matchLabels": {"app": "cache"}},
-                    }
-                ]
-            },
-        },
-        tolerations=[
-            {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+# --- scheduling constraints, one mapping at a time ----------------------------------------
+
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+ZONE, REGION = "topology.kubernetes.io/zone", "topology.kubernetes.io/region"
+HOST = "kubernetes.io/hostname"
+SMALL = {"cpu": "1", "memory": "1Gi"}
+
+
+def placed_node(name, zone=None, region=None, gpus=None, labels=None, taints=None, **extra):
+    """A node with the labels the kubelet and NVIDIA feature discovery set."""
+    found = {HOST: name, **(L4_LABELS if gpus else {}), **(labels or {})}
+    if zone:
+        found[ZONE] = zone
+    if region:
+        found[REGION] = region
+    spec = {"taints": taints} if taints else {}
+    return node(name, gpus=gpus, labels=found, spec=spec, **extra)
+
+
+def owned(item: dict, kind: str, owner: str, labels: dict | None = None) -> dict:
+    item["metadata"]["ownerReferences"] = [{"kind": kind, "name": owner, "controller": True}]
+    item["metadata"]["labels"] = dict(labels or {})
+    return item
+
+
+def imported(tmp_path, nodes: list, pods: list, **options):
+    return import_kubernetes(
+        write(tmp_path, "n.json", listing(*nodes)),
+        write(tmp_path, "p.json", listing(*pods)),
+        **options,
+    )
+
+
+def rule_warnings(result) -> list[str]:
+    """The warnings, less the one about nodes without a price (these tests give none)."""
+    return [t for t in warning_texts(result) if ": cost_per_hour: " not in t]
+
+
+def workload_of(result, workload_id: str) -> dict:
+    return next(w for w in result.document["workloads"] if w["id"] == workload_id)
+
+
+def rule_fields(result, workload_id: str) -> dict:
+    """The workload's rule fields: all but what every workload has."""
+    common = ("id", "kind", "priority", "replicas", "resources", "labels")
+    return {k: v for k, v in workload_of(result, workload_id).items() if k not in common}
+
+
+def test_taints_and_node_states(tmp_path):
+    def condition(status):
+        return {
+            "status": {"allocatable": SMALL, "conditions": [{"type": "Ready", "status": status}]}
+        }
+
+    nodes = [
+        placed_node(
+            "tainted",
+            taints=[
+                {"key": "dedicated", "value": "ml", "effect": "NoSchedule"},
+                {"key": "maintenance", "effect": "NoExecute"},
+                {"key": "spot", "value": "true", "effect": "PreferNoSchedule"},
+            ],
+        ),
+        placed_node(
+            "cordoned",
+            taints=[{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}],
+        ),
+        placed_node(
+            "not-ready",
+            taints=[{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}],
+            **condition("False"),
+        ),
+        placed_node("unknown", **condition("Unknown")),
+        placed_node("ready", **condition("True")),
+    ]
+    nodes[1]["spec"]["unschedulable"] = True
+    result = imported(tmp_path, nodes, [])
+    found = {n["id"]: (n.get("taints"), n.get("state", "up")) for n in result.document["nodes"]}
+    assert found == {
+        "tainted": (["dedicated=ml:NoSchedule", "maintenance:NoExecute"], "up"),
+        "cordoned": (None, "draining"),
+        "not-ready": (None, "down"),
+        "unknown": (None, "down"),
+        "ready": (None, "up"),
+    }
+    assert rule_warnings(result)[0] == (
+        "nodes/tainted: spec.taints: taint spot=true:PreferNoSchedule: a preference, not a rule: "
+        "not carried over (the inventory's taints are all hard)"
+    )
+
+
+def test_tolerations_become_the_taints_they_tolerate(tmp_path):
+    nodes = [
+        placed_node(
+            "gpu",
+            taints=[
+                {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+                {"key": "nvidia.com/gpu", "value": "present", "effect": "NoExecute"},
+            ],
+        ),
+        placed_node(
+            "shared",
+            taints=[
+                {"key": "dedicated", "value": "ml", "effect": "NoSchedule"},
+                {"key": "dedicated", "value": "web", "effect": "NoSchedule"},
+                {"key": "maintenance", "effect": "NoExecute"},
+            ],
+        ),
+    ]
+    tolerations = {
+        "any-effect": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+        "one-effect": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "equal": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}],
+        "everything": [{"operator": "Exists"}],
+        "for-a-while": [
+            {
+                "key": "maintenance",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 60,
+            }
         ],
+    }
+    pods = [pod(name, requests=SMALL, tolerations=t) for name, t in tolerations.items()]
+    result = imported(tmp_path, nodes, pods)
+    found = {w["id"]: w.get("tolerations") for w in result.document["workloads"]}
+    assert found == {
+        "ml/any-effect": ["nvidia.com/gpu=present:NoExecute", "nvidia.com/gpu=present:NoSchedule"],
+        "ml/one-effect": ["nvidia.com/gpu=present:NoSchedule"],
+        "ml/equal": ["dedicated=ml:NoSchedule"],
+        "ml/everything": [
+            "dedicated=ml:NoSchedule",
+            "dedicated=web:NoSchedule",
+            "maintenance:NoExecute",
+            "nvidia.com/gpu=present:NoExecute",
+            "nvidia.com/gpu=present:NoSchedule",
+        ],
+        "ml/for-a-while": None,
+    }
+    assert rule_warnings(result) == [
+        "workload ml/for-a-while (pods/ml/for-a-while): spec.tolerations: tolerates taint "
+        "maintenance:NoExecute for 60 s only, then Kubernetes evicts the pod: planned as not "
+        "tolerating it"
+    ]
+
+
+def test_node_selector_and_one_required_term(tmp_path):
+    nodes = [
+        placed_node("a1", zone="z1", region="r1", labels={"pool": "a"}),
+        placed_node("b2", zone="z2", region="r1", labels={"pool": "b"}),
+    ]
+
+    def term(*expressions):
+        return {
+            "nodeAffinity": {
+                REQUIRED: {"nodeSelectorTerms": [{"matchExpressions": list(expressions)}]}
+            }
+        }
+
+    def expr(key, operator, *values):
+        return {"key": key, "operator": operator, **({"values": list(values)} if values else {})}
+
+    pods = [
+        pod("selector", requests=SMALL, nodeSelector={"pool": "a", ZONE: "z1"}),
+        pod(
+            "affinity",
+            requests=SMALL,
+            affinity=term(
+                expr(ZONE, "In", "z1", "z2"), expr(REGION, "In", "r1"), expr("pool", "In", "a")
+            ),
+        ),
+        pod(
+            "narrowed",
+            requests=SMALL,
+            nodeSelector={"pool": "a"},
+            affinity=term(expr("pool", "In", "a", "b")),
+        ),
+        pod("choice", requests=SMALL, affinity=term(expr("pool", "In", "a", "b"))),
+        pod(
+            "operators",
+            requests=SMALL,
+            affinity=term(expr("pool", "NotIn", "b"), expr("gpu", "Exists")),
+        ),
+        pod(
+            "alternatives",
+            requests=SMALL,
+            affinity={
+                "nodeAffinity": {
+                    REQUIRED: {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [expr("pool", "In", "a")]},
+                            {"matchExpressions": [expr(ZONE, "In", "z2")]},
+                        ]
+                    }
+                }
+            },
+        ),
+    ]
+    result = imported(tmp_path, nodes, pods)
+    assert rule_fields(result, "ml/selector") == {"zones": ["z1"], "node_selector": {"pool": "a"}}
+    assert rule_fields(result, "ml/affinity") == {
+        "zones": ["z1", "z2"],
+        "regions": ["r1"],
+        "node_selector": {"pool": "a"},
+    }
+    assert rule_fields(result, "ml/narrowed") == {"node_selector": {"pool": "a"}}
+    for name in ("choice", "operators", "alternatives"):
+        assert rule_fields(result, f"ml/{name}") == {}
+    at = f"spec.affinity.nodeAffinity.{REQUIRED}"
+    assert rule_warnings(result) == [
+        f"workload ml/alternatives (pods/ml/alternatives): {at}: runs only on nodes with [pool "
+        f"In (a)] or [{ZONE} In (z2)]: not carried over (the inventory cannot express "
+        "alternative node selector terms)",
+        f"workload ml/choice (pods/ml/choice): {at}.nodeSelectorTerms[0].matchExpressions[0]: "
+        "runs only on nodes with pool In (a,b): not carried over (node_selector takes one "
+        "value per label)",
+        f"workload ml/operators (pods/ml/operators): {at}.nodeSelectorTerms[0].matchExpressions"
+        "[0]: runs only on nodes with [pool NotIn (b)]: not carried over (node_selector matches "
+        "exact label values; NotIn, Exists, DoesNotExist, Gt and Lt have no equivalent)",
+        f"workload ml/operators (pods/ml/operators): {at}.nodeSelectorTerms[0].matchExpressions"
+        "[1]: runs only on nodes with [gpu Exists]: not carried over (node_selector matches "
+        "exact label values; NotIn, Exists, DoesNotExist, Gt and Lt have no equivalent)",
+    ]
+    # the nodes keep the labels that selectors name, and no others
+    assert {n["id"]: n["labels"] for n in result.document["nodes"]} == {
+        "a1": {"pool": "a", REGION: "r1", ZONE: "z1"},
+        "b2": {"pool": "b", REGION: "r1", ZONE: "z2"},
+    }
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="t"), "highs")
+    on = {p.workload: p.node for p in outcome.plan.placements}
+    assert (on["ml/selector"], on["ml/affinity"], on["ml/narrowed"]) == ("a1", "a1", "a1")
+
+
+def test_a_zone_label_some_nodes_lack_stays_a_label_selector(tmp_path):
+    old = {"failure-domain.beta.kubernetes.io/zone": "z1"}  # the deprecated label only
+    nodes = [placed_node("old", labels=old), placed_node("new", zone="z1")]
+    result = imported(tmp_path, nodes, [pod("web", requests=SMALL, nodeSelector={ZONE: "z1"})])
+    assert [n["zone"] for n in result.document["nodes"]] == ["z1", "z1"]
+    # zones: [z1] would allow node old, which Kubernetes refuses: the label is kept instead
+    assert rule_fields(result, "ml/web") == {"node_selector": {ZONE: "z1"}}
+
+
+def test_gpu_products_map_to_gpu_types_only_when_they_pick_the_same_nodes(tmp_path):
+    def a100(name, product):
+        return placed_node(
+            name,
+            gpus="1",
+            labels={"nvidia.com/gpu.product": product, "nvidia.com/gpu.memory": "81920"},
+        )
+
+    sxm, pcie = "NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"
+    nodes = [a100("sxm", sxm), a100("pcie", pcie)]
+    gpu = {"nvidia.com/gpu": "1"}
+    pods = [
+        pod(
+            "both",
+            requests=SMALL,
+            limits=gpu,
+            affinity={
+                "nodeAffinity": {
+                    REQUIRED: {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "nvidia.com/gpu.product",
+                                        "operator": "In",
+                                        "values": [sxm, pcie],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+        ),
+        pod("one", requests=SMALL, limits=gpu, nodeSelector={"nvidia.com/gpu.product": sxm}),
+        pod("cpu-only", requests=SMALL, nodeSelector={"nvidia.com/gpu.product": sxm}),
+    ]
+    result = imported(tmp_path, nodes, pods)
+    assert rule_fields(result, "ml/both") == {"gpu_types": ["A100-80GB"]}
+    # both nodes are A100-80GB: gpu_types would allow pcie, so the product label stays
+    assert rule_fields(result, "ml/one") == {"node_selector": {"nvidia.com/gpu.product": sxm}}
+    assert rule_fields(result, "ml/cpu-only") == {"node_selector": {"nvidia.com/gpu.product": sxm}}
+
+
+def three_zones() -> list[dict]:
+    return [placed_node(f"n{k}", zone=f"z{k}") for k in (1, 2, 3)]
+
+
+def replicas(prefix: str, count: int, labels: dict, **spec) -> list[dict]:
+    """`count` pods of one ReplicaSet-less owner (a StatefulSet), with the same spec."""
+    return [
+        owned(pod(f"{prefix}-{k}", requests=SMALL, **spec), "StatefulSet", prefix, labels)
+        for k in range(count)
+    ]
+
+
+def anti(selector: dict, key: str, **term) -> dict:
+    return {
+        "podAntiAffinity": {REQUIRED: [{"labelSelector": selector, "topologyKey": key, **term}]}
+    }
+
+
+def test_required_pod_anti_affinity(tmp_path):
+    pods = [
+        *replicas("web", 2, {"app": "web"}, affinity=anti({"matchLabels": {"app": "web"}}, HOST)),
+        *replicas(
+            "cache", 2, {"app": "cache"}, affinity=anti({"matchLabels": {"app": "web"}}, ZONE)
+        ),
+        *replicas(
+            "api",
+            2,
+            {"app": "api"},
+            affinity=anti(
+                {"matchExpressions": [{"key": "app", "operator": "In", "values": ["api", "web"]}]},
+                HOST,
+            ),
+        ),
+        *replicas(
+            "batch",
+            1,
+            {"app": "batch"},
+            affinity=anti(
+                {"matchLabels": {"app": "web"}},
+                HOST,
+                namespaceSelector={"matchLabels": {"team": "x"}},
+            ),
+        ),
+    ]
+    pods[-1]["metadata"]["name"] = "batch-0"
+    result = imported(tmp_path, [*three_zones(), placed_node("n4", zone="z3")], pods)
+    assert rule_fields(result, "ml/web") == {"spread": [{"across": "node", "max_per_domain": 1}]}
+    assert rule_fields(result, "ml/cache") == {
+        "anti_affinity": [{"workload": "ml/web", "scope": "zone"}]
+    }
+    # its own pods and web's: one per node, and never beside web
+    assert rule_fields(result, "ml/api") == {
+        "spread": [{"across": "node", "max_per_domain": 1}],
+        "anti_affinity": [{"workload": "ml/web", "scope": "node"}],
+    }
+    assert rule_fields(result, "ml/batch") == {}
+    assert rule_warnings(result) == [
+        f"workload ml/batch (pods/ml/batch-0): spec.affinity.podAntiAffinity.{REQUIRED}[0]: must "
+        f"run apart from pods [app=web] per {HOST}: not carried over (it selects namespaces by "
+        "their labels, which the import does not read)"
+    ]
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="t"), "highs")
+    assert outcome.violations == [] and outcome.plan.objective.hard_shortfall == 0
+
+
+def test_anti_affinity_with_some_of_its_own_pods_is_a_warning(tmp_path):
+    pods = replicas(
+        "db", 2, {"app": "db"}, affinity=anti({"matchLabels": {"role": "primary"}}, HOST)
+    )
+    pods[0]["metadata"]["labels"]["role"] = "primary"
+    result = imported(tmp_path, three_zones(), pods)
+    assert rule_fields(result, "ml/db") == {}
+    assert rule_warnings(result)[0].endswith(
+        f"must run apart from pods [role=primary] per {HOST}: not carried over (it selects 1 of "
+        "the workload's 2 pods)"
+    )
+
+
+def test_a_scope_needs_its_label_on_every_node_the_workload_may_use(tmp_path):
+    nodes = [
+        *three_zones(),
+        placed_node("old", labels={"failure-domain.beta.kubernetes.io/zone": "z1"}),
+    ]
+    result = imported(
+        tmp_path,
+        nodes,
+        replicas("web", 2, {"app": "web"}, affinity=anti({"matchLabels": {"app": "web"}}, ZONE)),
+    )
+    assert rule_fields(result, "ml/web") == {}
+    assert rule_warnings(result)[0].endswith(
+        f"not carried over (not every node it may run on has the label {ZONE} as its zone)"
+    )
+    rack = imported(
+        tmp_path,
+        three_zones(),
+        replicas(
+            "web",
+            2,
+            {"app": "web"},
+            affinity=anti({"matchLabels": {"app": "web"}}, "example.com/row"),
+        ),
+    )
+    assert rule_warnings(rack)[0].endswith(
+        "not carried over (the inventory has no scope for topology key example.com/row (it has "
+        "node, zone, region and rack with --rack-label))"
+    )
+
+
+def near(selector: dict, key: str) -> dict:
+    return {"podAffinity": {REQUIRED: [{"labelSelector": selector, "topologyKey": key}]}}
+
+
+def test_required_pod_affinity(tmp_path):
+    pods = [
+        *replicas("cache", 2, {"app": "cache"}),
+        *replicas("web", 1, {"app": "web"}),
+        *replicas("api", 2, {"app": "api"}, affinity=near({"matchLabels": {"app": "cache"}}, ZONE)),
+        *replicas(
+            "either",
+            1,
+            {"app": "either"},
+            affinity=near(
+                {
+                    "matchExpressions": [
+                        {"key": "app", "operator": "In", "values": ["cache", "web"]}
+                    ]
+                },
+                HOST,
+            ),
+        ),
+        *replicas(
+            "self", 2, {"app": "self"}, affinity=near({"matchLabels": {"app": "self"}}, ZONE)
+        ),
+        *replicas(
+            "lonely", 1, {"app": "lonely"}, affinity=near({"matchLabels": {"app": "nobody"}}, ZONE)
+        ),
+    ]
+    result = imported(tmp_path, three_zones(), pods)
+    assert rule_fields(result, "ml/api") == {
+        "affinity": [{"workload": "ml/cache", "scope": "zone"}]
+    }
+    for name in ("either", "self", "lonely"):
+        assert rule_fields(result, f"ml/{name}") == {}
+    at = f"spec.affinity.podAffinity.{REQUIRED}[0]"
+    assert rule_warnings(result) == [
+        f"workload ml/either (pods/ml/either-0): {at}: must run near pods [app In (cache,web)] "
+        f"per {HOST}: not carried over (it selects pods of several workloads (ml/cache, ml/web); "
+        "any one of them will do)",
+        f"workload ml/lonely (pods/ml/lonely-0): {at}: must run near pods [app=nobody] per {ZONE}: "
+        "not carried over (it selects no pod, so Kubernetes cannot schedule the pod)",
+        f"workload ml/self (pods/ml/self-0): {at}: must run near pods [app=self] per {ZONE}: not "
+        "carried over (it selects the workload's own pods: no rule keeps replicas together)",
+    ]
+
+
+def spread_over(key: str, skew: int = 1, when: str = "DoNotSchedule", **more) -> list[dict]:
+    return [
+        {
+            "maxSkew": skew,
+            "topologyKey": key,
+            "whenUnsatisfiable": when,
+            "labelSelector": {"matchLabels": {"app": more.pop("app")}},
+            **more,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "skew", "more", "rule"),
+    [
+        (2, 1, {}, [{"across": "zone", "max_per_domain": 1}]),  # 2 replicas, 3 zones
+        (3, 2, {}, [{"across": "zone", "max_per_domain": 2}]),
+        (4, 1, {"minDomains": 4}, [{"across": "zone", "max_per_domain": 1}]),  # min counts 0
+        (2, 2, {}, None),  # a skew of 2 never binds 2 replicas
+        (4, 1, {}, None),  # a warning: 2+2+0 fits a cap of 2, not the skew
+    ],
+)
+def test_topology_spread_maps_to_a_cap_where_a_cap_is_the_same(tmp_path, count, skew, more, rule):
+    pods = replicas(
+        "web",
+        count,
+        {"app": "web"},
+        topologySpreadConstraints=spread_over(ZONE, skew, app="web", **more),
+    )
+    result = imported(tmp_path, three_zones(), pods)
+    assert rule_fields(result, "ml/web") == ({"spread": rule} if rule else {})
+    if count == 4 and not more:
+        assert rule_warnings(result) == [
+            "workload ml/web (pods/ml/web-0): spec.topologySpreadConstraints[0]: spreads with max "
+            f"skew 1 per {ZONE} over pods [app=web] (DoNotSchedule): not carried over (4 replicas "
+            "over 3 zone domains: a cap per domain cannot hold their skew to 1)"
+        ]
+    else:
+        assert rule_warnings(result) == []
+
+
+def test_topology_spread_counts_only_the_domains_kubernetes_counts(tmp_path):
+    selected = replicas(
+        "web",
+        3,
+        {"app": "web"},
+        nodeSelector={"pool": "a"},
+        topologySpreadConstraints=spread_over(ZONE, app="web"),
+    )
+    nodes = [
+        placed_node(f"n{k}", zone=f"z{k}", labels={"pool": "a" if k < 3 else "b"})
+        for k in (1, 2, 3)
+    ]
+    result = imported(tmp_path, nodes, selected)
+    # 3 replicas over the 2 zones its node selector leaves: not a cap
+    assert rule_fields(result, "ml/web") == {"node_selector": {"pool": "a"}}
+    assert "3 replicas over 2 zone domains" in rule_warnings(result)[0]
+    soft = imported(
+        tmp_path,
+        three_zones(),
+        replicas(
+            "web",
+            2,
+            {"app": "web"},
+            topologySpreadConstraints=spread_over(HOST, when="ScheduleAnyway", app="web"),
+        ),
+    )
+    assert rule_fields(soft, "ml/web") == {}
+    assert rule_warnings(soft)[0].endswith(
+        f"spreads with max skew 1 per {HOST} over pods [app=web] (ScheduleAnyway): a preference, "
+        "not a rule: not carried over (the inventory's rules are all hard)"
+    )
+    wider = imported(
+        tmp_path,
+        three_zones(),
+        [
+            *replicas(
+                "web",
+                2,
+                {"app": "web", "tier": "front"},
+                topologySpreadConstraints=spread_over(ZONE, app="web"),
+            ),
+            *replicas("api", 1, {"app": "web", "tier": "api"}),
+        ],
+    )
+    assert rule_fields(wider, "ml/web") == {}
+    assert rule_warnings(wider)[0].endswith(
+        "not carried over (its label selector does not select exactly the workload's pods)"
+    )
+
+
+def mig_node(name: str, whole: str, mig: dict, count: str | None = None) -> dict:
+    labels = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.memory": "81920"}
+    if count:
+        labels["nvidia.com/gpu.count"] = count
+    item = placed_node(name, gpus=whole, labels=labels)
+    item["status"]["allocatable"].update({f"nvidia.com/mig-{p}": n for p, n in mig.items()})
+    return item
+
+
+def test_mig_nodes_and_requests(tmp_path):
+    nodes = [
+        # every GPU partitioned (no nvidia.com/gpu left): 2 x 3g.40gb fill one GPU's slices
+        mig_node("all-mig", "0", {"3g.40gb": "2"}),
+        # the count label says 8 GPUs: 6 whole ones and 2 cut into 14 x 1g.10gb
+        mig_node("mixed", "6", {"1g.10gb": "14"}, count="8"),
+        # a profile the catalog does not know for an 80 GB A100: whole GPUs only
+        mig_node("odd", "2", {"1g.12gb": "7"}),
+    ]
+    pods = [
+        pod("one", requests=SMALL, limits={"nvidia.com/mig-3g.40gb": "1"}),
+        pod("two", requests=SMALL, limits={"nvidia.com/mig-1g.10gb": "2"}),
+        pod("both", requests=SMALL, limits={"nvidia.com/gpu": "1", "nvidia.com/mig-1g.10gb": "1"}),
+        pod("odd-one", requests=SMALL, limits={"nvidia.com/mig-1g.12gb": "1"}),
+    ]
+    result = imported(tmp_path, nodes, pods)
+    found = {
+        n["id"]: (n.get("gpu_type"), n.get("gpus"), n.get("mig")) for n in result.document["nodes"]
+    }
+    assert found == {
+        "all-mig": ("A100-80GB", 1, True),
+        "mixed": ("A100-80GB", 8, True),
+        "odd": ("A100-80GB", 2, None),
+    }
+    resources = {w["id"]: w["resources"] for w in result.document["workloads"]}
+    assert resources == {
+        "ml/both": {"gpus": 1, "cpus": 1, "ram_gib": 1},
+        "ml/odd-one": {"cpus": 1, "ram_gib": 1},
+        "ml/one": {"mig_profile": "3g.40gb", "cpus": 1, "ram_gib": 1},
+        "ml/two": {"cpus": 1, "ram_gib": 1},
+    }
+    texts = rule_warnings(result)
+    assert texts[2] == (
+        "nodes/odd: status.allocatable.nvidia.com/mig-*: MIG instances 7 x 1g.12gb: not planned "
+        "(the catalog has no such profile for GPU type A100-80GB); only whole GPUs, "
+        "nvidia.com/gpu, are counted"
+    )
+    field = "spec.containers[*].resources"
+    planned = "planned by its CPU, memory and whole GPUs only"
+    assert texts[3:] == [
+        f"workload ml/both (pods/ml/both): {field}: requests 1 nvidia.com/mig-1g.10gb: not "
+        f"carried over (an inventory replica asks for whole GPUs or a MIG instance, not both); "
+        f"{planned}",
+        f"workload ml/odd-one (pods/ml/odd-one): {field}: requests 1 nvidia.com/mig-1g.12gb: not "
+        f"carried over (the catalog has no MIG profile 1g.12gb); {planned}",
+        f"workload ml/two (pods/ml/two): {field}: requests 2 nvidia.com/mig-1g.10gb: not carried "
+        f"over (an inventory replica asks for one MIG instance at most); {planned}",
+    ]
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="t"), "highs")
+    # on a node with mig: true (not on odd, whose MIG profile is unknown)
+    assert [p.node for p in outcome.plan.placements if p.workload == "ml/one"] in (
+        ["all-mig"],
+        ["mixed"],
+    )
+
+
+def test_priority_classes_by_value_and_the_global_default(tmp_path):
+    classes = listing(
+        {"kind": "PriorityClass", "metadata": {"name": "low"}, "value": 10},
+        {"kind": "PriorityClass", "metadata": {"name": "high"}, "value": 1000},
+        {
+            "kind": "PriorityClass",
+            "metadata": {"name": "normal"},
+            "value": 100,
+            "globalDefault": True,
+        },
+    )
+    pods = [
+        pod("a", requests=SMALL, priorityClassName="low"),
+        pod("b", requests=SMALL),
+        pod("c", requests=SMALL, priorityClassName="high"),
+    ]
+    result = imported(
+        tmp_path,
+        [placed_node("n1")],
+        pods,
+        priority_classes_path=write(tmp_path, "pc.json", classes),
+    )
+    found = {w["id"]: (w["priority"], w["priority_class"]) for w in result.document["workloads"]}
+    assert found == {"ml/a": (10, "low"), "ml/b": (100, "normal"), "ml/c": (1000, "high")}
+    assert result.document["objective"] == {"priority_classes": ["high", "normal", "low"]}
+
+
+def test_a_pod_without_a_class_that_outranks_a_class_is_a_warning(tmp_path):
+    pods = [
+        pod("batch", requests=SMALL, priorityClassName="batch", priority=10),
+        pod("web", requests=SMALL, priority=50),
+    ]
+    result = imported(tmp_path, [placed_node("n1")], pods)
+    assert result.document["objective"] == {"priority_classes": ["batch"]}
+    assert "priority_class" not in workload_of(result, "ml/web")
+    assert rule_warnings(result) == [
+        "workload ml/web (pods/ml/web): spec.priority: priority 50 without a priority class: the "
+        "plan places it after every class, even class batch (10), which Kubernetes ranks below it"
+    ]
+
+
+def test_pods_of_one_workload_with_different_constraints(tmp_path):
+    nodes = [
+        placed_node("a1", zone="z1", labels={"pool": "a"}),
+        placed_node("a2", zone="z2", labels={"pool": "a"}),
+    ]
+    pods = [
+        owned(
+            pod("web-0", requests=SMALL, nodeSelector={"pool": "a", ZONE: "z1"}),
+            "StatefulSet",
+            "web",
+        ),
+        owned(
+            pod("web-1", requests=SMALL, nodeSelector={"pool": "a", ZONE: "z2"}),
+            "StatefulSet",
+            "web",
+        ),
+    ]
+    result = imported(tmp_path, nodes, pods)
+    # each replica may run where any of the pods may: the shared label, either zone
+    assert rule_fields(result, "ml/web") == {"zones": ["z1", "z2"], "node_selector": {"pool": "a"}}
+    assert rule_warnings(result) == [
+        "workload ml/web (pods/ml/web-0): spec: its pods have 2 different sets of scheduling "
+        "constraints: every replica is planned with what they allow together (the rules all of "
+        "them share, the zones, GPU types and tolerations of any)"
+    ]
+
+
+def test_a_running_pod_that_does_not_tolerate_its_node_is_a_warning(tmp_path):
+    tainted = placed_node(
+        "n1", taints=[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]
+    )
+    result = imported(
+        tmp_path, [tainted, placed_node("n2")], [pod("web", requests=SMALL, node_name="n1")]
+    )
+    assert rule_warnings(result) == [
+        "workload ml/web (pods/ml/web): spec.nodeName: runs on node n1 without tolerating its "
+        "taint(s) dedicated=ml:NoSchedule: the plan moves it off"
+    ]
+    assert workload_of(result, "ml/web").get("tolerations") is None
+    assert result.document["current_placement"] == {"ml/web": ["n1"]}
+
+
+def test_the_pin_of_an_exported_manifest_is_not_a_constraint(tmp_path):
+    pin = {
+        "nodeAffinity": {
+            REQUIRED: {
+                "nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}
+                ]
+            }
+        }
+    }
+    pinned = pod("pinned", requests=SMALL, node_name="n1", affinity=pin)
+    pinned["metadata"]["annotations"] = {"allocator.io/planned-node": "n1"}
+    by_hand = pod("by-hand", requests=SMALL, node_name="n1", affinity=copy.deepcopy(pin))
+    result = imported(tmp_path, [placed_node("n1"), placed_node("n2")], [pinned, by_hand])
+    assert rule_fields(result, "ml/pinned") == rule_fields(result, "ml/by-hand") == {}
+    assert rule_warnings(result) == [
+        f"workload ml/by-hand (pods/ml/by-hand): spec.affinity.nodeAffinity.{REQUIRED}."
+        "nodeSelectorTerms[0].matchFields[0]: runs only on nodes with [field metadata.name In "
+        "(n1)]: not carried over (the inventory selects nodes by label only)"
+    ]
+
+
+def test_bad_topology_spread_fields(tmp_path):
+    item = pod(
+        "web",
+        requests=SMALL,
         topologySpreadConstraints=[
             {
                 "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
+                "topologyKey": ZONE,
                 "whenUnsatisfiable": "DoNotSchedule",
-                "labelSelector": {"matchLabels": {"app": "spread"}},
+                "minDomains": 0,
+                "nodeTaintsPolicy": "Sometimes",
+                "matchLabelKeys": "pod-template-hash",
             }
         ],
     )
-    result = import_kubernetes(
-        write(tmp_path, "n.json", listing(node("n1"))), write(tmp_path, "p.json", listing(item))
-    )
-    prefix = "workload ml/spread (pods/ml/spread): "
-    assert [str(w).removeprefix(prefix) for w in result.warnings[1:]] == [
-        "spec.nodeSelector: runs only on nodes labelled pool=batch: not carried over: the "
-        "inventory has no node selectors yet",
-        "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]: prefers "
-        "nodes with [zone In (a,b)] (weight 20): not carried over: the inventory has no node "
-        "selectors yet",
-        "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]: must run "
-        "near pods [app=cache] in namespaces data per topology.kubernetes.io/zone: not carried "
-        "over: the inventory has no pod affinity or spreading rules yet",
-        "spec.tolerations: tolerates taints dedicated=ml:NoSchedule: not carried over: the "
-        "inventory has no taints or tolerations yet",
-        "spec.topologySpreadConstraints[0]: spreads with max skew 1 per kubernetes.io/hostname "
-        "over pods [app=spread] (DoNotSchedule): not carried over: the inventory has no pod "
-        "affinity or spreading rules yet",
+    found = problems_of(tmp_path, listing(node("n1")), listing(item))
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "pods/ml/web: spec.topologySpreadConstraints[0].minDomains: expected a whole number at "
+        "least 1, got 0",
+        "pods/ml/web: spec.topologySpreadConstraints[0].nodeTaintsPolicy: expected one of Honor, "
+        "Ignore, got 'Sometimes'",
+        "pods/ml/web: spec.topologySpreadConstraints[0].matchLabelKeys: expected a list, got "
+        "'pod-template-hash'",
     ]
 
 

@@ -21,7 +21,9 @@ from cli.main import app
 
 DATA = ROOT / "tests" / "data" / "skypilot"
 FLEET = DATA / "fleet.yaml"
-TASKS = [DATA / n for n in ("finetune.yaml", "serve.yaml", "eval.yaml", "preprocess.yaml")]
+TASKS = [
+    DATA / n for n in ("finetune.yaml", "serve.yaml", "eval.yaml", "preprocess.yaml", "embed.yaml")
+]
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +45,10 @@ def test_sample_tasks_field_by_field():
         "replicas": 2,  # num_nodes
         "resources": {"gpus": 8, "cpus": 64, "ram_gib": 512},  # "64+" and "512+": the minimum
         "gpu_types": ["A100-80GB"],
+        "regions": ["us-east-1"],  # infra aws/us-east-1: the fleet has nodes there
+        # its 2 nodes are distinct machines, launched together
+        "spread": [{"across": "node", "max_per_domain": 1}],
+        "gang": {},
         "labels": {
             "team": "research",
             "skypilot/task": "finetune.yaml",
@@ -65,6 +71,7 @@ def test_sample_tasks_field_by_field():
         "replicas": 1,
         "resources": {"gpus": 1, "cpus": 8, "ram_gib": 64},
         "gpu_types": ["H100", "A100-80GB"],  # the ordered candidates
+        # region us-central1: no node of the fleet is there, so a warning, not regions
         "labels": {"skypilot/task": "eval.yaml", "skypilot/infra": "gcp/us-central1"},
     }
     assert workloads["preprocess"] == {  # no name: the file's
@@ -75,6 +82,16 @@ def test_sample_tasks_field_by_field():
         "resources": {"cpus": 16, "ram_gib": 64},  # no accelerators: CPU-only
         "labels": {"skypilot/task": "preprocess.yaml"},
     }
+    assert workloads["embed-corpus"] == {
+        "id": "embed-corpus",
+        "kind": "batch",
+        "priority": 1,
+        "replicas": 1,
+        "resources": {"gpus": 1, "cpus": 8, "ram_gib": 32},
+        "gpu_types": ["L4"],
+        "zones": ["us-east-1b"],  # infra aws/*/us-east-1b: any region, that zone
+        "labels": {"skypilot/task": "embed.yaml", "skypilot/infra": "aws/*/us-east-1b"},
+    }
     fleet = yaml.safe_load(FLEET.read_text())
     assert result.document["nodes"] == fleet["nodes"]
     assert result.document["workloads"][0] == fleet["workloads"][0]
@@ -82,16 +99,16 @@ def test_sample_tasks_field_by_field():
 
 def test_sample_warnings():
     assert [str(w) for w in import_skypilot(TASKS, FLEET).warnings] == [
-        "tasks/finetune.yaml: resources.infra: runs only in aws/us-east-1: not carried over (the "
-        "inventory has no node selectors yet)",
+        "tasks/finetune.yaml: resources.infra: cloud aws: not carried over (the fleet's nodes "
+        "have no cloud; its regions are)",
         "tasks/finetune.yaml: resources.use_spot: spot capacity: not carried over (the fleet has "
         "no spot nodes)",
-        "tasks/finetune.yaml: num_nodes: the task needs 2 distinct nodes: not carried over (the "
-        "inventory cannot keep replicas apart yet)",
         "tasks/eval.yaml: resources.accelerators: H100, A100-80GB in order of preference: "
         "allocator treats them as equally good (the order is not carried over)",
-        "tasks/eval.yaml: resources.infra: runs only in gcp/us-central1: not carried over (the "
-        "inventory has no node selectors yet)",
+        "tasks/eval.yaml: resources.infra: runs only in gcp/us-central1: not carried over (no "
+        "node of the fleet is in region us-central1)",
+        "tasks/embed.yaml: resources.infra: cloud aws: not carried over (the fleet's nodes have "
+        "no cloud; its zones are)",
     ]
 
 
@@ -100,10 +117,12 @@ def test_sample_solves_to_a_plan_the_checker_accepts():
     outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="lab"), "highs")
     assert outcome.violations == []
     assert outcome.plan.objective.hard_shortfall == 0
-    nodes = {
-        p.node.rsplit("-", 1)[0] for p in outcome.plan.placements if p.workload == "llama-finetune"
-    }
-    assert nodes == {"a100"}
+    placed: dict[str, list[str]] = {}
+    for p in outcome.plan.placements:
+        placed.setdefault(p.workload, []).append(p.node)
+    # two distinct A100 nodes (8 GPUs each would not fit twice on one node anyway)
+    assert sorted(placed["llama-finetune"]) == ["a100-0", "a100-1"]
+    assert placed["embed-corpus"][0].startswith("l4-")  # zone us-east-1b
 
 
 def task(tmp_path: Path, text: str, name: str = "task.yaml") -> Path:
@@ -153,8 +172,10 @@ def test_candidates_inherit_and_override(tmp_path):
     assert workload["gpu_types"] == ["H100", "A100-80GB"]
     assert workload["resources"] == {"gpus": 8, "cpus": 32, "ram_gib": 1024}
     assert workload["labels"]["skypilot/infra"] == "aws/us-west-2,gcp"
+    assert "regions" not in workload  # the gcp candidate may run in any region
     tasks = result.tasks[0]
     assert [c.location for c in tasks.candidates] == ["aws/us-west-2", "gcp"]
+    assert [(c.cloud, c.region) for c in tasks.candidates] == [("aws", "us-west-2"), ("gcp", None)]
     assert [c.memory_gib for c in tasks.candidates] == [None, 1024]
 
 
@@ -184,6 +205,72 @@ def test_service_with_fixed_replicas(tmp_path):
     text = "service:\n  readiness_probe: /\n  replicas: 2\nresources:\n  cpus: 2\n  memory: 4\n"
     workload = resources_of(tmp_path, text)
     assert (workload["kind"], workload["replicas"]) == ("inference", {"min": 2, "max": 2})
+
+
+@pytest.mark.parametrize(
+    ("place", "rule", "warning"),
+    [
+        ("infra: aws/us-east-1/us-east-1b", {"zones": ["us-east-1b"]}, "cloud aws"),
+        ("infra: aws/us-east-1", {"regions": ["us-east-1"]}, "cloud aws"),
+        ("infra: '*/*/us-east-1a'", {"zones": ["us-east-1a"]}, None),
+        ("region: us-east-1", {"regions": ["us-east-1"]}, None),
+        ("cloud: aws\n  zone: us-east-1a", {"zones": ["us-east-1a"]}, "cloud aws"),
+        (
+            "any_of:\n    - zone: us-east-1a\n    - zone: us-east-1b",
+            {"zones": ["us-east-1a", "us-east-1b"]},
+            None,
+        ),
+        (
+            "infra: k8s/lab-context",
+            {},
+            "runs only in k8s/lab-context: not carried over (k8s/lab-context: a Kubernetes "
+            "context or node pool, not a region)",
+        ),
+        (
+            "infra: aws",
+            {},
+            "runs only in aws: not carried over (a candidate names only a cloud, or no place, so "
+            "it may run in any region)",
+        ),
+        (
+            "infra: gcp/europe-west4",
+            {},
+            "runs only in gcp/europe-west4: not carried over (no node of the fleet is in region "
+            "europe-west4)",
+        ),
+    ],
+)
+def test_regions_and_zones_map_where_the_fleet_has_nodes(tmp_path, place, rule, warning):
+    text = f"resources:\n  {place}\n  cpus: 2\n  memory: 8\n"
+    result = import_skypilot([task(tmp_path, text)], FLEET)
+    workload = result.document["workloads"][-1]
+    assert {k: workload[k] for k in ("zones", "regions") if k in workload} == rule
+    texts = [str(w) for w in result.warnings]
+    if warning is None:
+        assert texts == []
+    elif warning.startswith("cloud"):
+        assert texts == [
+            f"tasks/task.yaml: resources.infra: {warning}: not carried over (the fleet's nodes "
+            f"have no cloud; its {next(iter(rule))} are)"
+        ]
+    else:
+        assert texts == [f"tasks/task.yaml: resources.infra: {warning}"]
+
+
+def test_a_multi_node_service_replica_is_not_a_gang(tmp_path):
+    text = (
+        "num_nodes: 2\nservice:\n  readiness_probe: /\n  replicas: 2\n"
+        "resources:\n  accelerators: L4\n  cpus: 2\n  memory: 8\n"
+    )
+    result = import_skypilot([task(tmp_path, text)], FLEET)
+    workload = result.document["workloads"][-1]
+    assert workload["replicas"] == {"min": 4, "max": 4}
+    assert workload["spread"] == [{"across": "node", "max_per_domain": 1}]
+    assert "gang" not in workload
+    assert [str(w) for w in result.warnings] == [
+        "tasks/task.yaml: num_nodes: each service replica is 2 nodes launched together: not "
+        "carried over (a gang would bind all replicas of the service together)"
+    ]
 
 
 def problems_of(tmp_path: Path, *texts: str, fleet: Path = FLEET) -> list[str]:
@@ -238,9 +325,9 @@ def test_cli_adds_tasks_to_a_fleet(tmp_path):
         import_app, ["skypilot", *map(str, TASKS), "--fleet", str(FLEET), "-o", "lab.yaml"]
     )
     assert result.exit_code == 0, result.output
-    assert "inventory written to lab.yaml: 4 nodes, 5 workloads, 5 warnings" in result.output
-    assert (
-        "warning: tasks/finetune.yaml: num_nodes: the task needs 2 distinct nodes" in result.output
+    assert "inventory written to lab.yaml: 4 nodes, 6 workloads, 5 warnings" in result.output
+    assert "warning: tasks/eval.yaml: resources.infra: runs only in gcp/us-central1" in (
+        result.output
     )
     assert [w.id for w in load_inventory("lab.yaml").workloads] == [
         "notebooks",
@@ -248,6 +335,7 @@ def test_cli_adds_tasks_to_a_fleet(tmp_path):
         "llama-8b-serve",
         "eval-harness",
         "preprocess",
+        "embed-corpus",
     ]
     solved = runner.invoke(app, ["solve", "lab.yaml", "-o", "lab.plan.json", "-q"])
     assert solved.exit_code == 0, solved.output

@@ -161,7 +161,15 @@ def test_a_real_slurm_22_05_record(tmp_path):
             "cpus": 128,
             "ram_gib": 1031000 / 1024,
             "cost_per_hour": 0,
-            "labels": {"slurm/partitions": "gpu,a100", "slurm/features": "a100,sxm4,80gb"},
+            "labels": {
+                "slurm/partitions": "gpu,a100",
+                "slurm/features": "a100,sxm4,80gb",
+                "partition.gpu": "true",
+                "partition.a100": "true",
+                "feature.a100": "true",
+                "feature.sxm4": "true",
+                "feature.80gb": "true",
+            },
         }
     ]
     assert result.nodes[0].fields["OS"] == "Linux 6.18.44-fc-v595 #1 SMP PREEMPT_DYNAMIC @0"
@@ -222,27 +230,53 @@ def test_sample_nodes_field_by_field():
         "cpus": 192,
         "ram_gib": 2063937 / 1024,  # RealMemory is in MiB ("MB")
         "cost_per_hour": 98.32,  # 8 x 12.29 $/GPU-h
-        "labels": {"slurm/partitions": "gpu,h100", "slurm/features": "h100,hbm3,ib"},
+        "labels": {
+            "slurm/partitions": "gpu,h100",
+            "slurm/features": "h100,hbm3,ib",
+            # what a job's partition and features select
+            "partition.gpu": "true",
+            "partition.h100": "true",
+            "feature.h100": "true",
+            "feature.hbm3": "true",
+            "feature.ib": "true",
+        },
     }
     # gres type "a100" refined by the feature "80gb"
     assert [nodes[n]["gpu_type"] for n in ("gpu-a100-01", "gpu-a100-02")] == ["A100-80GB"] * 2
     assert nodes["gpu-a100-01"]["cost_per_hour"] == 40.96
     l4 = nodes["gpu-l4-01"]  # untyped GRES gpu:8, model from the feature "l4"
     assert (l4["gpu_type"], l4["gpus"], l4["cpus"], l4["cost_per_hour"]) == ("L4", 8, 192, 6.4)
+    states = {n: e.get("state", "up") for n, e in nodes.items()}
+    assert states == {
+        "gpu-h100-01": "up",
+        "gpu-h100-02": "up",
+        "gpu-a100-01": "up",
+        "gpu-a100-02": "draining",  # IDLE+DRAIN
+        "gpu-l4-01": "down",  # DOWN*
+        "cpu-01": "up",
+        "gpu-h100-03": "down",  # IDLE+MAINT+RESERVED: in a maintenance reservation
+        "gpu-a100-03": "up",
+        "gpu-l4-02": "up",
+        "cpu-02": "up",
+    }
     assert nodes["cpu-01"] == {
         "id": "cpu-01",
         "cpus": 64,
         "ram_gib": (257000 - 2048) / 1024,  # less MemSpecLimit
         "cost_per_hour": 1.536,  # by node name
-        "labels": {"slurm/partitions": "cpu"},
+        "labels": {"slurm/partitions": "cpu", "partition.cpu": "true"},
     }
-    assert list(nodes) == [
-        "gpu-h100-01",
-        "gpu-h100-02",
-        "gpu-a100-01",
-        "gpu-a100-02",
-        "gpu-l4-01",
-        "cpu-01",
+    assert nodes["cpu-02"]["labels"] == {
+        "slurm/partitions": "cpu",
+        "slurm/features": "avx512,icelake",
+        "partition.cpu": "true",
+        "feature.avx512": "true",
+        "feature.icelake": "true",
+    }
+    # job 1008 requires this node by name: it alone gets a node.<name> label
+    assert nodes["gpu-l4-02"]["labels"]["node.gpu-l4-02"] == "true"
+    assert [n for n, e in nodes.items() if any(k.startswith("node.") for k in e["labels"])] == [
+        "gpu-l4-02"
     ]
 
 
@@ -256,6 +290,8 @@ def test_sample_jobs_field_by_field():
         "data-prep-1004",
         "batch-infer-1005",
         "hparam-sweep-1006",
+        "mpi-stencil-1007",
+        "debug-shell-1008",
     ]  # job 1000 is COMPLETED
     assert workloads["llama-pretrain-1001"] == {
         "id": "llama-pretrain-1001",
@@ -265,6 +301,10 @@ def test_sample_jobs_field_by_field():
         # tres_alloc_str cpu=192,mem=1T over 2 nodes; tres_per_node gres/gpu:h100:8
         "resources": {"gpus": 8, "cpus": 96, "ram_gib": 512},
         "gpu_types": ["H100"],
+        "node_selector": {"partition.h100": "true"},
+        # one replica per node, all started together
+        "spread": [{"across": "node", "max_per_domain": 1}],
+        "gang": {},
         "labels": {
             "slurm/job-id": "1001",
             "slurm/state": "RUNNING",
@@ -278,39 +318,44 @@ def test_sample_jobs_field_by_field():
         {"gpus": 8, "cpus": 64, "ram_gib": 500},
         ["A100-80GB"],  # the GRES type "a100" of the fleet's nodes
     )
-    assert workloads["data-prep-1004"]["resources"] == {"cpus": 16, "ram_gib": 64}
+    assert (finetune["node_selector"], finetune["spread"], finetune["gang"]) == (
+        {"partition.a100": "true"},
+        [{"across": "node", "max_per_domain": 1}],
+        {},
+    )
+    data_prep = workloads["data-prep-1004"]
+    assert data_prep["resources"] == {"cpus": 16, "ram_gib": 64}
+    # partition cpu, and the feature constraint "avx512"
+    assert data_prep["node_selector"] == {"partition.cpu": "true", "feature.avx512": "true"}
     assert "gpu_types" not in workloads["batch-infer-1005"]  # untyped gres/gpu:2
     assert workloads["batch-infer-1005"]["resources"]["gpus"] == 2
+    assert workloads["batch-infer-1005"]["node_selector"] == {"partition.gpu": "true"}
     assert workloads["hparam-sweep-1006"]["id"] == "hparam-sweep-1006"  # name had a space
+    for one_node in ("eval-sweep-1002", "data-prep-1004", "batch-infer-1005"):
+        assert not {"spread", "gang", "tenant"} & set(workloads[one_node])
+    mpi = workloads["mpi-stencil-1007"]
+    assert (mpi["tenant"], mpi["node_selector"]) == ("job-1007", {"partition.cpu": "true"})
+    assert result.document["tenants"] == {"job-1007": {"dedicated": True}}  # --exclusive
+    assert workloads["debug-shell-1008"]["node_selector"] == {
+        "partition.gpu": "true",
+        "node.gpu-l4-02": "true",  # required_nodes gpu-l4-02
+    }
     assert result.document["current_placement"] == {
         "llama-pretrain-1001": ["gpu-h100-01", "gpu-h100-02"],
         "eval-sweep-1002": ["gpu-a100-01"],
     }
     job = {j.job_id: j for j in result.jobs}["1005"]
     assert (job.state, job.excluded_nodes, job.node_count) == ("PENDING", "gpu-a100-02", 1)
+    assert {j.job_id: j.exclusive for j in result.jobs}["1007"] == "true"
 
 
 def test_sample_warnings():
-    texts = [str(w) for w in sample().warnings]
-    assert texts[:3] == [
+    assert [str(w) for w in sample().warnings] == [
         "nodes/gpu-h100-02: Gres: shard:h100:64: not planned (only whole GPUs are)",
-        "nodes/gpu-a100-02: State: IDLE+DRAIN (Reason=xid 79 on GPU 3, fell off the bus "
-        "[root@2025-03-09T07:12:44]): not carried over: the inventory has no node states yet; "
-        "the plan may place jobs on it",
-        "nodes/gpu-l4-01: State: DOWN* (Reason=Not responding [slurm@2025-03-09T09:30:00]): not "
-        "carried over: the inventory has no node states yet; the plan may place jobs on it",
-    ]
-    for expected in (
-        "jobs/1001: partition: runs only in partition h100: not carried over (the inventory has "
-        "no node selectors yet); the plan may place it on nodes outside the partition",
-        "jobs/1003: node_count: the job needs 2 distinct nodes: not carried over (the inventory "
-        "cannot keep replicas apart yet); the plan may put two of them on one node",
-        "jobs/1004: features: constraint 'avx512' on node features: not carried over",
-        "jobs/1005: excluded_nodes: excludes nodes gpu-a100-02: not carried over",
+        "jobs/1005: excluded_nodes: excludes nodes gpu-a100-02: not carried over (node_selector "
+        "cannot exclude a node); the plan may place it there",
         "jobs/1006: array_task_string: a pending job array (tasks 0-7): imported as one job",
-    ):
-        assert expected in texts
-    assert not any("cost_per_hour" in t for t in texts)
+    ]
 
 
 def solved():
@@ -323,8 +368,20 @@ def test_sample_solves_to_a_plan_the_checker_accepts():
     _, outcome = solved()
     assert outcome.violations == []
     assert outcome.plan.objective.hard_shortfall == 0
-    finetune = sorted(p.node for p in outcome.plan.placements if p.workload == "finetune-70b-1003")
-    assert finetune == ["gpu-a100-01", "gpu-a100-02"]  # so eval-sweep must leave gpu-a100-01
+    placed: dict[str, list[str]] = {}
+    for p in outcome.plan.placements:
+        placed.setdefault(p.workload, []).append(p.node)
+    # partition a100 on distinct nodes; gpu-a100-02 is draining, so eval-sweep (partition
+    # gpu) must leave gpu-a100-01
+    assert sorted(placed["finetune-70b-1003"]) == ["gpu-a100-01", "gpu-a100-03"]
+    assert placed["eval-sweep-1002"] == ["gpu-l4-02"]
+    assert placed["data-prep-1004"] == ["cpu-02"]  # the node with feature avx512
+    assert placed["debug-shell-1008"] == ["gpu-l4-02"]  # the node it requires
+    assert placed["mpi-stencil-1007"] == ["cpu-01"]
+    alone = [w for w, nodes in placed.items() if "cpu-01" in nodes]
+    assert alone == ["mpi-stencil-1007"]  # exclusive: nobody else on its node
+    used = {n for nodes in placed.values() for n in nodes}
+    assert not used & {"gpu-l4-01", "gpu-h100-03", "gpu-a100-02"}  # down, down, draining
 
 
 def apply_node_lists(squeue: dict, nodelists: str) -> dict:
@@ -369,11 +426,11 @@ def test_export_node_lists_and_script():
     )
     assert lines[3] == (
         "JobId=1003 Workload=finetune-70b-1003 State=PENDING NumNodes=2 Placed=2 "
-        "NodeList=gpu-a100-[01-02]"
+        "NodeList=gpu-a100-[01,03]"
     )
     script = exported.script_text()
     assert script.startswith("#!/bin/sh\n")
-    assert "scontrol update JobId=1003 ReqNodeList=gpu-a100-[01-02]\n" in script
+    assert "scontrol update JobId=1003 ReqNodeList=gpu-a100-[01,03]\n" in script
     eval_nodes = next(j for j in exported.jobs if j.job_id == "1002").hostlist
     assert (
         f"# JobId=1002 runs on gpu-a100-01; the plan moves it to {eval_nodes}. A running job "
@@ -387,6 +444,8 @@ def test_export_node_lists_and_script():
         "JobId=1004",
         "JobId=1005",
         "JobId=1006",
+        "JobId=1007",
+        "JobId=1008",
     ]
 
 
@@ -408,11 +467,13 @@ def test_script_refuses_incomplete_or_shared_node_lists():
 
 def test_clamped_priority_is_a_warning(tmp_path):
     doc = json.loads(JOBS.read_text())
-    doc["jobs"][-1]["priority"] = 4294901759  # the priority/basic plugin counts down from 2^32
+    job = next(j for j in doc["jobs"] if j["job_id"] == 1006)
+    job["priority"] = 4294901759  # the priority/basic plugin counts down from 2^32
     path = tmp_path / "squeue.json"
     path.write_text(json.dumps(doc))
     result = import_slurm(NODES, path, PRICES)
-    assert result.document["workloads"][-1]["priority"] == 1_000_000
+    priorities = {w["id"]: w["priority"] for w in result.document["workloads"]}
+    assert priorities["hparam-sweep-1006"] == 1_000_000
     assert (
         "jobs/1006: priority: priority 4294901759 is above allocator's maximum: planned as "
         "1,000,000"
@@ -441,6 +502,153 @@ def test_older_squeue_layout_with_plain_numbers(tmp_path):
         {"gpus": 2, "cpus": 16, "ram_gib": 64},
     )
     assert result.document["current_placement"] == {"old-77": ["gpu-h100-01"]}
+
+
+# --- node states and job constraints ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("IDLE", "up"),
+        ("MIXED", "up"),
+        ("ALLOCATED+CLOUD", "up"),
+        ("IDLE+DRAIN", "draining"),  # drained
+        ("MIXED+DRAIN", "draining"),  # draining: its jobs finish, no new ones start
+        ("DRAINED", "draining"),
+        ("DRAINING", "draining"),
+        ("DOWN", "down"),
+        ("DOWN*", "down"),
+        ("DOWN+DRAIN", "down"),
+        ("IDLE*", "down"),  # not responding
+        ("ALLOCATED+NOT_RESPONDING", "down"),
+        ("FAIL", "down"),
+        ("ALLOCATED+FAIL", "down"),
+        ("IDLE+MAINT+RESERVED", "down"),
+        ("IDLE$", "down"),  # sinfo's suffix for a maintenance reservation
+        ("IDLE+CLOUD+POWERED_DOWN", "down"),
+        ("IDLE~", "down"),  # sinfo's suffix for powered off
+        ("FUTURE", "down"),
+    ],
+)
+def test_node_states(tmp_path, state, expected):
+    (tmp_path / "nodes.txt").write_text(node_line("n-01", State=state) + "\n")
+    (tmp_path / "jobs.json").write_text('{"jobs": []}')
+    result = import_slurm("nodes.txt", "jobs.json")
+    assert result.document["nodes"][0].get("state", "up") == expected
+    assert not any(w.field == "State" for w in result.warnings)
+
+
+def test_a_state_without_an_inventory_state_is_a_warning(tmp_path):
+    (tmp_path / "nodes.txt").write_text(
+        node_line("n-01", State="IDLE+RESERVED", Reason="reserved-for-demo") + "\n"
+    )
+    (tmp_path / "jobs.json").write_text('{"jobs": []}')
+    result = import_slurm("nodes.txt", "jobs.json")
+    assert "state" not in result.document["nodes"][0]
+    assert str(result.warnings[0]) == (
+        "nodes/n-01: State: IDLE+RESERVED (Reason=reserved-for-demo): not carried over (only "
+        "down, drained and draining states have an inventory state); planned as up, so the "
+        "plan may place jobs on it"
+    )
+
+
+def pending_job(job_id: int, **fields) -> dict:
+    return {
+        "job_id": job_id,
+        "name": "j",
+        "job_state": ["PENDING"],
+        "partition": "batch",
+        "node_count": {"set": True, "infinite": False, "number": 1},
+        "tres_req_str": "cpu=4,mem=16G,node=1",
+        **fields,
+    }
+
+
+def job_warnings(result) -> list[str]:
+    """The warnings, less the one about nodes without a price (these tests give none)."""
+    return [str(w) for w in result.warnings if w.field != "cost_per_hour"]
+
+
+def imported_jobs(tmp_path, *jobs: dict):
+    nodes = [
+        node_line(
+            "n-01", Partitions="batch", AvailableFeatures="intel,ib", ActiveFeatures="intel,ib"
+        ),
+        node_line("n-02", Partitions="batch,debug", AvailableFeatures="amd", ActiveFeatures="amd"),
+        node_line("n-03", Partitions="batch"),
+    ]
+    (tmp_path / "nodes.txt").write_text("\n".join(nodes) + "\n")
+    (tmp_path / "jobs.json").write_text(json.dumps({"jobs": list(jobs)}))
+    return import_slurm("nodes.txt", "jobs.json")
+
+
+@pytest.mark.parametrize(
+    ("constraint", "selected"),
+    [
+        ("intel", {"feature.intel": "true"}),
+        ("intel&ib", {"feature.intel": "true", "feature.ib": "true"}),
+        ("intel|amd", None),  # OR
+        ("[intel|amd]", None),  # matching OR: one of them for all nodes
+        ("intel*2", None),  # a node count
+        ("[intel*1&amd*1]", None),
+        ("!amd", None),  # negation
+        ("(intel&ib)|amd", None),
+    ],
+)
+def test_features_map_when_they_are_a_plain_and(tmp_path, constraint, selected):
+    result = imported_jobs(tmp_path, pending_job(7, features=constraint))
+    workload = result.document["workloads"][0]
+    assert workload["node_selector"] == {"partition.batch": "true", **(selected or {})}
+    texts = job_warnings(result)
+    if selected:
+        assert texts == []
+    else:
+        assert texts == [
+            f"jobs/7: features: constraint {constraint!r} on node features: not carried over "
+            "(only a plain AND of feature names, as in 'a&b', is a node_selector; OR, matching "
+            "OR [...], counts and negation are not)"
+        ]
+
+
+def test_job_constraints_without_an_exact_rule_are_warnings(tmp_path):
+    two = {"set": True, "infinite": False, "number": 2}
+    result = imported_jobs(
+        tmp_path,
+        pending_job(1, partition="batch,debug"),
+        pending_job(2, required_nodes="n-[01-02]", node_count=two, tres_req_str="cpu=8,mem=32G"),
+        pending_job(3, required_nodes="n-09"),
+        pending_job(4, exclusive=["user"]),
+        pending_job(5, exclusive=["true"], required_nodes="n-03"),
+    )
+    workloads = {w["labels"]["slurm/job-id"]: w for w in result.document["workloads"]}
+    assert "node_selector" not in workloads["1"]
+    assert workloads["2"]["node_selector"] == {"partition.batch": "true"}
+    assert (workloads["2"]["spread"], workloads["2"]["gang"]) == (
+        [{"across": "node", "max_per_domain": 1}],
+        {},
+    )
+    assert "tenant" not in workloads["4"]
+    assert workloads["5"]["tenant"] == "job-5"
+    assert workloads["5"]["node_selector"] == {"partition.batch": "true", "node.n-03": "true"}
+    assert result.document["tenants"] == {"job-5": {"dedicated": True}}
+    assert job_warnings(result) == [
+        "jobs/1: partition: runs in any one of partitions batch, debug: not carried over "
+        "(node_selector cannot express a choice); the plan may place it outside them",
+        "jobs/2: required_nodes: requires nodes n-[01-02]: not carried over (only a one-node "
+        "job requiring one known node maps, to node_selector node.<name>)",
+        "jobs/3: required_nodes: requires nodes n-09: not carried over (only a one-node job "
+        "requiring one known node maps, to node_selector node.<name>)",
+        "jobs/4: exclusive: exclusive=user: not carried over (only --exclusive, whole nodes to "
+        "itself, is a dedicated tenant)",
+    ]
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="t"), "highs")
+    placed: dict[str, list[str]] = {}
+    for p in outcome.plan.placements:
+        placed.setdefault(p.workload, []).append(p.node)
+    assert len(set(placed["j-2"])) == 2  # distinct nodes
+    assert placed["j-5"] == ["n-03"]  # the node it requires, alone (--exclusive)
+    assert [w for w, nodes in placed.items() if "n-03" in nodes] == ["j-5"]
 
 
 # --- bad input ------------------------------------------------------------------------
@@ -557,7 +765,7 @@ def test_cli_import_solve_export(tmp_path):
         ],
     )
     assert imported.exit_code == 0, imported.output
-    assert "inventory written to lab.yaml: 6 nodes, 6 workloads" in imported.output
+    assert "inventory written to lab.yaml: 10 nodes, 8 workloads, 3 warnings" in imported.output
     assert load_inventory("lab.yaml").name == "lab"
     solved = runner.invoke(app, ["solve", "lab.yaml", "-o", "lab.plan.json", "-q"])
     assert solved.exit_code == 0, solved.output

@@ -3,13 +3,16 @@
 Capacity is `status.allocatable` (what the scheduler packs against, not `capacity`),
 rounded down to whole millicores and MiB. The GPU model comes from NVIDIA GPU
 feature-discovery labels (`nvidia.com/gpu.product`, `nvidia.com/gpu.memory` in MiB).
+With the MIG `mixed` strategy a partitioned GPU is no longer an `nvidia.com/gpu`; its
+instances are `nvidia.com/mig-<profile>`, and the node is planned with all its GPUs.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from allocator.catalog import BUILTIN_GPU_TYPES
+from allocator.catalog import BUILTIN_GPU_TYPES, MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.interop import quantity
 from allocator.interop.gpu_names import catalog_match, mig_profile, tokens
 from allocator.interop.kube_objects import KubeObject
@@ -24,6 +27,12 @@ COUNT_LABEL = "nvidia.com/gpu.count"
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+# Taints the control plane sets to say what the node's state says: a cordon, a node that
+# is not Ready. The inventory says it with `state`.
+CORDON_TAINT = "node.kubernetes.io/unschedulable"
+NOT_READY_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+HARD_EFFECTS = ("NoSchedule", "NoExecute")
 # A product whose labelled memory is further than this from its catalog match is a
 # different card (an H100 NVL is not an 80 GB H100) and becomes a type of its own.
 MEMORY_TOLERANCE = 0.10
@@ -47,9 +56,10 @@ class KubeNode:
     name: str
     cpu_m: int
     memory_mib: int
-    gpus: int
+    gpus: int  # whole GPUs: allocatable nvidia.com/gpu
     gpu: GpuModel | None
     mig_devices: tuple[tuple[str, int], ...]
+    mig_gpus: int  # GPUs partitioned into `mig_devices` (0 when they cannot be planned)
     instance_type: str | None
     region: str | None
     zone: str | None
@@ -59,6 +69,21 @@ class KubeNode:
     unschedulable: bool
     ready: bool | None
     where: Where
+
+    @property
+    def state(self) -> str:
+        """The inventory's node state: not Ready is down, cordoned is draining."""
+        if self.ready is False:
+            return "down"
+        return "draining" if self.unschedulable else "up"
+
+    @property
+    def hard_taints(self) -> tuple[Taint, ...]:
+        """NoSchedule and NoExecute taints, less those that only restate the node's state."""
+        implied = (CORDON_TAINT,) if self.unschedulable else ()
+        if self.ready is False:
+            implied += NOT_READY_TAINTS
+        return tuple(t for t in self.taints if t.effect in HARD_EFFECTS and t.key not in implied)
 
 
 def gpu_model(product: str, memory_mib: int | None) -> GpuModel:
@@ -94,13 +119,13 @@ def read_node(obj: KubeObject, rack_label: str | None, problems: Problems) -> Ku
     cpu = _capacity(allocatable, "cpu", alloc_where, problems, quantity.cores)
     memory = _capacity(allocatable, "memory", alloc_where, problems, quantity.mib)
     gpus = _devices(allocatable.get(GPU_RESOURCE), alloc_where.at(GPU_RESOURCE), problems)
-    mig = []
-    for name, value in sorted(allocatable.items()):
-        if str(name).startswith(MIG_RESOURCE_PREFIX):
-            count = _devices(value, alloc_where.at(name), problems)
-            if count:
-                mig.append((str(name)[len(MIG_RESOURCE_PREFIX) :], count))
-    gpu = _node_gpu(labels, gpus, where.at("metadata", "labels"), problems)
+    mig = _mig_devices(allocatable, alloc_where, problems)
+    devices = f"{gpus} allocatable {GPU_RESOURCE}"
+    if not gpus and mig:
+        devices = f"{sum(c for _, c in mig)} allocatable MIG instances ({MIG_RESOURCE_PREFIX}*)"
+    gpu = _node_gpu(
+        labels, gpus > 0 or bool(mig), devices, where.at("metadata", "labels"), problems
+    )
     ready = _ready(status, where.at("status", "conditions"), problems)
     taints = parse_taints(spec.get("taints"), where.at("spec", "taints"), problems)
     if len(problems.found) > known or cpu is None or memory is None:
@@ -112,6 +137,7 @@ def read_node(obj: KubeObject, rack_label: str | None, problems: Problems) -> Ku
         gpus=gpus,
         gpu=gpu,
         mig_devices=tuple(mig),
+        mig_gpus=_mig_gpus(labels, gpus, mig, gpu),
         instance_type=_first(labels, INSTANCE_TYPE_LABELS),
         region=_first(labels, REGION_LABELS),
         zone=_first(labels, ZONE_LABELS),
@@ -140,6 +166,17 @@ def _capacity(allocatable: dict, name: str, where: Where, problems: Problems, un
     return amount
 
 
+def _mig_devices(allocatable: dict, where: Where, problems: Problems) -> list[tuple[str, int]]:
+    """(profile, count) of each `nvidia.com/mig-<profile>` resource (the mixed strategy)."""
+    mig = []
+    for name, value in sorted(allocatable.items()):
+        if str(name).startswith(MIG_RESOURCE_PREFIX):
+            count = _devices(value, where.at(name), problems)
+            if count:
+                mig.append((str(name)[len(MIG_RESOURCE_PREFIX) :], count))
+    return mig
+
+
 def _devices(value: object, where: Where, problems: Problems) -> int:
     if value is None:
         return 0
@@ -150,16 +187,39 @@ def _devices(value: object, where: Where, problems: Problems) -> int:
         return 0
 
 
+def mig_profiles(model: GpuModel | None) -> dict:
+    """The catalog's MIG profiles of a node's GPU model (none for a type of its own)."""
+    if model is None or not model.in_catalog:
+        return {}
+    return BUILTIN_GPU_TYPES[model.type_name].mig_profiles
+
+
+def _mig_gpus(
+    labels: dict[str, str], whole: int, mig: list[tuple[str, int]], model: GpuModel | None
+) -> int:
+    """GPUs the MIG instances are cut from: the GPU count label less the whole GPUs, else
+    the fewest GPUs whose slices hold them; 0 when a profile is not in the catalog."""
+    profiles = mig_profiles(model)
+    if not mig or any(name not in profiles for name, _ in mig):
+        return 0
+    counted = labels.get(COUNT_LABEL, "")
+    if counted.isdigit() and int(counted) > whole:
+        return int(counted) - whole
+    compute = sum(profiles[name].compute_slices * count for name, count in mig)
+    memory = sum(profiles[name].memory_slices * count for name, count in mig)
+    return max(math.ceil(compute / MIG_COMPUTE_SLICES), math.ceil(memory / MIG_MEMORY_SLICES))
+
+
 def _node_gpu(
-    labels: dict[str, str], gpus: int, where: Where, problems: Problems
+    labels: dict[str, str], has_gpus: bool, devices: str, where: Where, problems: Problems
 ) -> GpuModel | None:
-    if gpus == 0:
+    if not has_gpus:
         return None
     product = labels.get(PRODUCT_LABEL)
     if not product:
         problems.add(
             where.at(PRODUCT_LABEL),
-            f"missing; the node has {gpus} allocatable {GPU_RESOURCE} but no GPU model label "
+            f"missing; the node has {devices} but no GPU model label "
             "(is NVIDIA GPU feature discovery running on it?)",
         )
         return None

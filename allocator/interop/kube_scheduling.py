@@ -1,8 +1,8 @@
 """Pod and node scheduling constraints, typed: node selectors, affinity, tolerations, taints.
 
-The inventory format cannot express these yet. They are parsed in full anyway, so that
-malformed ones are reported, so that the importer can list each one as a warning instead
-of dropping it, and so that mapping them later is a matter of reading these records.
+They are parsed in full, so that malformed ones are reported with their field, and so
+that `kube_rules` can map each one into the inventory or, where the inventory has no
+exact equivalent (a preference, an operator other than `In`), list it as a warning.
 """
 
 from __future__ import annotations
@@ -84,12 +84,18 @@ class LabelSelector:
 
 @dataclass(frozen=True)
 class PodAffinityTerm:
-    """Pods matching `label_selector` (in `namespaces`), counted per `topology_key` domain."""
+    """Pods matching `label_selector` (in `namespaces`), counted per `topology_key` domain.
+
+    `match_label_keys` and `mismatch_label_keys` name labels whose value on the pod itself
+    the other pods must share (or must not), e.g. `pod-template-hash`.
+    """
 
     topology_key: str
     label_selector: LabelSelector | None = None
     namespaces: tuple[str, ...] = ()
     namespace_selector: LabelSelector | None = None
+    match_label_keys: tuple[str, ...] = ()
+    mismatch_label_keys: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         scope = f" in namespaces {','.join(self.namespaces)}" if self.namespaces else ""
@@ -145,10 +151,16 @@ class Taint:
 
 @dataclass(frozen=True)
 class TopologySpread:
+    """`topologySpreadConstraints[]`; the policies default as in Kubernetes 1.27 and later."""
+
     max_skew: int
     topology_key: str
     when_unsatisfiable: str
     label_selector: LabelSelector | None = None
+    min_domains: int | None = None
+    node_affinity_policy: str = "Honor"
+    node_taints_policy: str = "Ignore"
+    match_label_keys: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return (
@@ -167,52 +179,6 @@ class PodScheduling:
     pod_anti_affinity: PodAffinity | None = None
     tolerations: tuple[Toleration, ...] = ()
     topology_spread: tuple[TopologySpread, ...] = field(default=())
-
-    def described(self) -> list[tuple[str, str]]:
-        """(field, what it asks for) for every constraint, in pod-spec order."""
-        out: list[tuple[str, str]] = []
-        if self.node_selector:
-            shown = ", ".join(f"{k}={v}" for k, v in self.node_selector)
-            out.append(("spec.nodeSelector", f"runs only on nodes labelled {shown}"))
-        affinity = self.node_affinity
-        if affinity is not None:
-            if affinity.required:
-                alternatives = " or ".join(f"[{t}]" for t in affinity.required)
-                out.append(
-                    (
-                        f"spec.affinity.nodeAffinity.{REQUIRED}",
-                        f"runs only on nodes with {alternatives}",
-                    )
-                )
-            for k, pref in enumerate(affinity.preferred):
-                out.append(
-                    (
-                        f"spec.affinity.nodeAffinity.{PREFERRED}[{k}]",
-                        f"prefers nodes with [{pref.preference}] (weight {pref.weight})",
-                    )
-                )
-        for name, verb, terms in (
-            ("podAffinity", "near", self.pod_affinity),
-            ("podAntiAffinity", "apart from", self.pod_anti_affinity),
-        ):
-            if terms is None:
-                continue
-            for k, term in enumerate(terms.required):
-                out.append((f"spec.affinity.{name}.{REQUIRED}[{k}]", f"must run {verb} {term}"))
-            for k, weighted in enumerate(terms.preferred):
-                out.append(
-                    (
-                        f"spec.affinity.{name}.{PREFERRED}[{k}]",
-                        f"prefers to run {verb} {weighted.term} (weight {weighted.weight})",
-                    )
-                )
-        chosen = [t for t in self.tolerations if not t.added_by_admission]
-        if chosen:
-            shown = ", ".join(str(t) for t in chosen)
-            out.append(("spec.tolerations", f"tolerates taints {shown}"))
-        for k, spread in enumerate(self.topology_spread):
-            out.append((f"spec.topologySpreadConstraints[{k}]", f"spreads with {spread}"))
-        return out
 
 
 def parse_pod_scheduling(spec: dict, where: Where, problems: Problems) -> PodScheduling:
@@ -365,7 +331,14 @@ def _pod_term(item: dict, where: Where, problems: Problems) -> PodAffinityTerm |
     )
     if topology is None:
         return None
-    return PodAffinityTerm(topology, selector, tuple(namespaces), ns_selector)
+    return PodAffinityTerm(
+        topology,
+        selector,
+        tuple(namespaces),
+        ns_selector,
+        _texts(item.get("matchLabelKeys"), where.at("matchLabelKeys"), problems),
+        _texts(item.get("mismatchLabelKeys"), where.at("mismatchLabelKeys"), problems),
+    )
 
 
 def _toleration(item: dict, where: Where, problems: Problems) -> Toleration | None:
@@ -401,9 +374,35 @@ def _spread(item: dict, where: Where, problems: Problems) -> TopologySpread | No
         problems,
     )
     selector = _label_selector(item.get("labelSelector"), where.at("labelSelector"), problems)
-    if skew is None or topology is None or when is None:
+    min_domains = item.get("minDomains")
+    if min_domains is not None:
+        min_domains = _weight(min_domains, where.at("minDomains"), problems, low=1, high=None)
+    policies = {}
+    for key in ("nodeAffinityPolicy", "nodeTaintsPolicy"):
+        if item.get(key) is not None:
+            policies[key] = _choice(item[key], ("Honor", "Ignore"), where.at(key), problems)
+    label_keys = _texts(item.get("matchLabelKeys"), where.at("matchLabelKeys"), problems)
+    if skew is None or topology is None or when is None or None in policies.values():
         return None
-    return TopologySpread(skew, topology, when, selector)
+    return TopologySpread(
+        skew,
+        topology,
+        when,
+        selector,
+        min_domains,
+        policies.get("nodeAffinityPolicy") or "Honor",
+        policies.get("nodeTaintsPolicy") or "Ignore",
+        label_keys,
+    )
+
+
+def _texts(value: object, where: Where, problems: Problems) -> tuple[str, ...]:
+    """A list of label keys (`matchLabelKeys`)."""
+    return tuple(
+        found
+        for k, item in enumerate(sequence(value, where, problems) or [])
+        if (found := text(item, where.at(k), problems, required=True)) is not None
+    )
 
 
 def _choice(

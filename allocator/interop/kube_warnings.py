@@ -1,59 +1,26 @@
-"""Warnings for what a Kubernetes object says and the inventory cannot express yet.
+"""Warnings for what a Kubernetes node or pod request says and the inventory cannot say
+exactly. (Warnings about pod scheduling constraints come from `kube_rules`.)
 
 Each names the object (`nodes/<name>`, or the workload with its first pod) and the field
-the constraint came from, and says what the plan may therefore get wrong.
+it came from, and says what the plan may therefore get wrong.
 """
 
 from __future__ import annotations
 
 from allocator.interop.kube_nodes import PRODUCT_LABEL, KubeNode
-from allocator.interop.kube_pods import KubePod
-from allocator.interop.kube_scheduling import PodScheduling
 from allocator.interop.kube_workloads import KubeWorkload
 from allocator.interop.result import ImportWarning
 
-NOT_SELECTABLE = "not carried over: the inventory has no node selectors yet"
-NOT_AFFINE = "not carried over: the inventory has no pod affinity or spreading rules yet"
-NOT_TOLERATED = "not carried over: the inventory has no taints or tolerations yet"
+SOFT_TAINT = "a preference, not a rule: not carried over (the inventory's taints are all hard)"
 
 
 def node_warnings(node: KubeNode, warnings: list[ImportWarning]) -> None:
-    """Taints, cordon, readiness, MIG devices and GPU labels of one node."""
+    """Soft taints, MIG devices and GPU labels of one node."""
     subject = f"nodes/{node.name}"
     for taint in node.taints:
-        warnings.append(
-            ImportWarning(
-                subject,
-                "spec.taints",
-                f"taint {taint}: {NOT_TOLERATED}; the plan may place pods that do not tolerate it",
-            )
-        )
-    if node.unschedulable:
-        warnings.append(
-            ImportWarning(
-                subject,
-                "spec.unschedulable",
-                "the node is cordoned: not carried over (the inventory has no node states yet); "
-                "the plan may place new replicas on it",
-            )
-        )
-    if node.ready is False:
-        warnings.append(
-            ImportWarning(
-                subject,
-                "status.conditions[Ready]",
-                "the node is not Ready: not carried over (the inventory has no node states yet)",
-            )
-        )
-    for profile, count in node.mig_devices:
-        warnings.append(
-            ImportWarning(
-                subject,
-                f"status.allocatable.nvidia.com/mig-{profile}",
-                f"{count} MIG instance(s) of profile {profile}: not planned (only whole GPUs, "
-                "nvidia.com/gpu, are counted)",
-            )
-        )
+        if taint.effect == "PreferNoSchedule":
+            warnings.append(ImportWarning(subject, "spec.taints", f"taint {taint}: {SOFT_TAINT}"))
+    _mig_warnings(node, subject, warnings)
     if node.gpu and node.gpu.mig_profile:
         warnings.append(
             ImportWarning(
@@ -73,7 +40,7 @@ def node_warnings(node: KubeNode, warnings: list[ImportWarning]) -> None:
             )
         )
     labelled = node.labels.get("nvidia.com/gpu.count")
-    if node.gpus == 0 and labelled and labelled != "0":
+    if node.gpus == 0 and not node.mig_devices and labelled and labelled != "0":
         warnings.append(
             ImportWarning(
                 subject,
@@ -84,40 +51,32 @@ def node_warnings(node: KubeNode, warnings: list[ImportWarning]) -> None:
         )
 
 
-def constraint_warnings(
-    workload: KubeWorkload,
-    pod: KubePod,
-    scheduling: PodScheduling,
-    gpu_types: list[str] | None,
-    warnings: list[ImportWarning],
-) -> None:
-    """Every scheduling constraint of one distinct pod spec of the workload."""
-    subject = f"workload {workload.id} (pods/{pod.key})"
-    for field_name, wanted in scheduling.described():
-        if "nodeSelector" in field_name or "nodeAffinity" in field_name:
-            reason = NOT_SELECTABLE
-            if gpu_types and PRODUCT_LABEL in wanted:
-                reason += f" (its GPU model is, as gpu_types [{', '.join(gpu_types)}])"
-        elif "tolerations" in field_name:
-            reason = NOT_TOLERATED
-        else:
-            reason = NOT_AFFINE
-        warnings.append(ImportWarning(subject, field_name, f"{wanted}: {reason}"))
+def _mig_warnings(node: KubeNode, subject: str, warnings: list[ImportWarning]) -> None:
+    """MIG instances (mixed strategy): the node is planned with `mig: true`, but the plan
+    chooses its own partitioning; or, for a profile the catalog lacks, not at all."""
+    if not node.mig_devices:
+        return
+    shown = ", ".join(f"{count} x {profile}" for profile, count in node.mig_devices)
+    field_name = "status.allocatable.nvidia.com/mig-*"
+    if node.mig_gpus:
+        message = (
+            f"MIG instances {shown} on {node.mig_gpus} GPU(s): planned as mig: true with "
+            f"{node.gpus + node.mig_gpus} GPUs; the plan chooses the partitioning, which may "
+            "differ from the one configured now (applying it means reconfiguring MIG on the node)"
+        )
+    else:
+        type_name = node.gpu.type_name if node.gpu else "none"
+        message = (
+            f"MIG instances {shown}: not planned (the catalog has no such profile for GPU type "
+            f"{type_name}); only whole GPUs, nvidia.com/gpu, are counted"
+        )
+    warnings.append(ImportWarning(subject, field_name, message))
 
 
 def request_warnings(workload: KubeWorkload, subject: str, warnings: list[ImportWarning]) -> None:
     """Requests planned differently from how Kubernetes counts them."""
     requests = workload.requests
     field_name = "spec.containers[*].resources"
-    for profile, count in requests.mig:
-        warnings.append(
-            ImportWarning(
-                subject,
-                field_name,
-                f"requests {count} nvidia.com/mig-{profile}: not carried over (MIG instances "
-                "are not planned yet); planned by its CPU, memory and whole GPUs only",
-            )
-        )
     for name in requests.other:
         warnings.append(
             ImportWarning(subject, field_name, f"requests {name}: not planned by allocator")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from allocator.interop.kube_nodes import PRODUCT_LABEL, gpu_model
 from allocator.interop.kube_pods import KubePod, Owner, PodRequests
 from allocator.interop.kube_scheduling import PodScheduling
 
@@ -126,36 +125,3 @@ def _shared_labels(pods: list[KubePod], namespace: str, owner: Owner) -> dict[st
     for key in VOLATILE_LABELS:
         shared.pop(key, None)
     return {**dict(sorted(shared.items())), NAMESPACE_LABEL: namespace, OWNER_LABEL: str(owner)}
-
-
-def selected_gpu_types(workload: KubeWorkload, product_types: dict[str, str]) -> list[str] | None:
-    """GPU types a pod's node selector or required node affinity pins it to, if any."""
-    selected: list[str] = []
-    for _, scheduling in workload.schedulings:
-        products = _selected_products(scheduling)
-        if products is None:
-            return None
-        for product in products:
-            type_name = product_types.get(product)
-            if type_name is None:
-                model = gpu_model(product, None)
-                if not model.in_catalog:
-                    return None
-                type_name = model.type_name
-            if type_name not in selected:
-                selected.append(type_name)
-    return selected or None
-
-
-def _selected_products(scheduling: PodScheduling) -> list[str] | None:
-    """Products named by `nodeSelector` and/or a single required affinity term (`In`)."""
-    from_selector = [v for k, v in scheduling.node_selector if k == PRODUCT_LABEL]
-    from_affinity = None
-    affinity = scheduling.node_affinity
-    if affinity is not None and len(affinity.required) == 1:
-        for requirement in affinity.required[0].match_expressions:
-            if requirement.key == PRODUCT_LABEL and requirement.operator == "In":
-                from_affinity = list(requirement.values)
-    if from_selector and from_affinity is not None:
-        return [p for p in from_selector if p in from_affinity]
-    return from_selector or from_affinity

@@ -1,8 +1,10 @@
 """Kubernetes cluster state (`kubectl get nodes/pods -o json`) as an allocator inventory.
 
-Nodes become fleet nodes, pods grouped by owner become workloads, and bound pods become
-the current placement. What the inventory cannot express yet (taints, cordons, node
-selectors, affinity, tolerations, MIG devices) is listed in the result's warnings.
+Nodes become fleet nodes (with their taints, state and MIG capability), pods grouped by
+owner become workloads (with the rules their scheduling constraints map to, see
+`kube_rules`), priority classes become the objective's classes, and bound pods become
+the current placement. What has no exact equivalent in the inventory (preferences,
+operators other than `In`, a MIG layout) is listed in the result's warnings.
 The reverse direction, a plan as pinned pod manifests, is in `kube_export`.
 """
 
@@ -11,18 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from allocator.catalog import BUILTIN_GPU_TYPES
 from allocator.interop.kube_export import KubernetesExport, export_kubernetes
-from allocator.interop.kube_nodes import KubeNode, read_node
+from allocator.interop.kube_nodes import MIG_RESOURCE_PREFIX, KubeNode, read_node
 from allocator.interop.kube_objects import read_objects
 from allocator.interop.kube_pods import KubePod, read_pods
 from allocator.interop.kube_priorities import (
     DEFAULT_PRIORITY,
     PriorityClasses,
+    class_order,
     read_priority_classes,
+    unclassed_warnings,
+    workload_class,
     workload_priority,
 )
-from allocator.interop.kube_warnings import constraint_warnings, node_warnings, request_warnings
-from allocator.interop.kube_workloads import KubeWorkload, group_workloads, selected_gpu_types
+from allocator.interop.kube_rules import Cluster, workload_rules
+from allocator.interop.kube_warnings import node_warnings, request_warnings
+from allocator.interop.kube_workloads import KubeWorkload, group_workloads
 from allocator.interop.prices import PriceList, load_prices, unpriced_warning
 from allocator.interop.reading import Problems, report_duplicates
 from allocator.interop.result import ImportResult, ImportWarning, number, validated
@@ -73,11 +80,24 @@ def import_kubernetes(
     gpu_types = _new_gpu_types(nodes, warnings)
     if gpu_types:
         document["gpu_types"] = gpu_types
-    document["nodes"] = _node_entries(nodes, pods, prices, warnings)
-    product_types = {n.gpu.product: n.gpu.type_name for n in nodes if n.gpu}
-    document["workloads"] = [
-        _workload_entry(w, classes, product_types, warnings) for w in workloads
-    ]
+    document["nodes"] = _node_entries(nodes, pods, prices, _selected_keys(workloads), warnings)
+    cluster = Cluster(
+        nodes=tuple(nodes),
+        workloads=tuple(workloads),
+        node_pods=tuple(p for p in pods if p.node_bound),
+        product_types={n.gpu.product: n.gpu.type_name for n in nodes if n.gpu},
+        rack_label=rack_label,
+    )
+    found_classes: dict[str, tuple[str, int] | None] = {}
+    entries = []
+    for workload in workloads:
+        found_classes[workload.id] = workload_class(workload, classes, warnings)
+        entries.append(_workload_entry(workload, classes, found_classes, cluster, warnings))
+    document["workloads"] = entries
+    order = class_order(found_classes)
+    if order:
+        document["objective"] = {"priority_classes": order}
+    unclassed_warnings(workloads, found_classes, warnings)
     placement = {w.id: w.placed_on for w in workloads if w.placed_on}
     if placement:
         document["current_placement"] = placement
@@ -106,8 +126,26 @@ def _new_gpu_types(nodes: list[KubeNode], warnings: list[ImportWarning]) -> dict
     return out
 
 
+def _selected_keys(workloads: list[KubeWorkload]) -> set[str]:
+    """Node labels some pod's node selector or node affinity names: the ones kept (a node
+    carries dozens that no rule reads)."""
+    keys: set[str] = set()
+    for workload in workloads:
+        for _, scheduling in workload.schedulings:
+            keys.update(k for k, _ in scheduling.node_selector)
+            affinity = scheduling.node_affinity
+            if affinity is not None:
+                terms = [*affinity.required, *(p.preference for p in affinity.preferred)]
+                keys.update(r.key for t in terms for r in t.match_expressions)
+    return keys
+
+
 def _node_entries(
-    nodes: list[KubeNode], pods: list[KubePod], prices: PriceList, warnings: list[ImportWarning]
+    nodes: list[KubeNode],
+    pods: list[KubePod],
+    prices: PriceList,
+    label_keys: set[str],
+    warnings: list[ImportWarning],
 ) -> list[dict]:
     overhead: dict[str, list[int]] = {}
     for pod in pods:
@@ -123,6 +161,7 @@ def _node_entries(
         used = overhead.get(node.name)
         if used:
             cpu_m, memory_mib, gpus = cpu_m - used[0], memory_mib - used[1], gpus - used[2]
+        gpus += node.mig_gpus
         node_warnings(node, warnings)
         gpu_type = node.gpu.type_name if node.gpu and gpus > 0 else None
         priced = prices.node_cost(node.name, node.instance_type, gpu_type, gpus)
@@ -131,6 +170,8 @@ def _node_entries(
         entry: dict = {"id": node.name}
         if gpu_type:
             entry.update(gpu_type=gpu_type, gpus=gpus)
+            if node.mig_gpus:
+                entry["mig"] = True
         entry.update(
             cpus=number(max(cpu_m, 1) / 1000),
             ram_gib=number(max(memory_mib, 1) / 1024),
@@ -141,8 +182,13 @@ def _node_entries(
                 entry[key] = getattr(node, key)
         if node.rack:
             entry["rack"] = node.rack
-        if node.labels:
-            entry["labels"] = dict(node.labels)
+        labels = {k: v for k, v in node.labels.items() if k in label_keys}
+        if labels:
+            entry["labels"] = dict(sorted(labels.items()))
+        if node.hard_taints:
+            entry["taints"] = [str(t) for t in node.hard_taints]
+        if node.state != "up":
+            entry["state"] = node.state
         entries.append(entry)
     if unpriced:
         warnings.append(unpriced_warning(unpriced, prices))
@@ -152,20 +198,24 @@ def _node_entries(
 def _workload_entry(
     workload: KubeWorkload,
     classes: PriorityClasses | None,
-    product_types: dict[str, str],
+    found_classes: dict[str, tuple[str, int] | None],
+    cluster: Cluster,
     warnings: list[ImportWarning],
 ) -> dict:
     first = workload.pods[0]
     subject = f"workload {workload.id} (pods/{first.key})"
     requests = workload.requests
     priority = workload_priority(workload, classes, subject, warnings)
-    gpu_types = selected_gpu_types(workload, product_types) if requests.gpus else None
-    for pod, scheduling in workload.schedulings:
-        constraint_warnings(workload, pod, scheduling, gpu_types, warnings)
+    rules = workload_rules(workload, cluster, warnings)
+    mig_profile = _mig_profile(workload, rules.get("gpu_types"), subject, warnings)
     request_warnings(workload, subject, warnings)
     resources: dict = {}
     if requests.gpus:
         resources["gpus"] = requests.gpus
+    if mig_profile:
+        resources["mig_profile"] = mig_profile
+    if not resources:
+        rules.pop("gpu_types", None)  # no GPU asked for in the inventory: no type to pick
     resources["cpus"] = number(max(requests.cpu_m, 1) / 1000)
     resources["ram_gib"] = number(max(requests.memory_mib, 1) / 1024)
     entry: dict = {
@@ -174,8 +224,71 @@ def _workload_entry(
         "priority": priority,
         "replicas": len(workload.pods),
         "resources": resources,
+        **rules,
     }
-    if gpu_types:
-        entry["gpu_types"] = gpu_types
+    found = found_classes.get(workload.id)
+    if found is not None:
+        entry["priority_class"] = found[0]
     entry["labels"] = workload.labels
+    _untolerated_warnings(workload, entry, cluster, warnings)
     return entry
+
+
+def _mig_profile(
+    workload: KubeWorkload,
+    gpu_types: list[str] | None,
+    subject: str,
+    warnings: list[ImportWarning],
+) -> str | None:
+    """The MIG profile of a pod that asks for one MIG instance and nothing else GPU-wise;
+    any other MIG request is planned by CPU, memory and whole GPUs, with a warning."""
+    requests = workload.requests
+    if not requests.mig:
+        return None
+    shown = ", ".join(f"{count} {MIG_RESOURCE_PREFIX}{name}" for name, count in requests.mig)
+    ((profile, count), *more) = requests.mig
+    allowed = [t for t in gpu_types or BUILTIN_GPU_TYPES if t in BUILTIN_GPU_TYPES]
+    if more or count > 1:
+        reason = "an inventory replica asks for one MIG instance at most"
+    elif requests.gpus:
+        reason = "an inventory replica asks for whole GPUs or a MIG instance, not both"
+    elif not any(profile in BUILTIN_GPU_TYPES[t].mig_profiles for t in allowed):
+        among = f" for {', '.join(gpu_types)}" if gpu_types else ""
+        reason = f"the catalog has no MIG profile {profile}{among}"
+    else:
+        return profile
+    dropped = ""
+    if gpu_types and not requests.gpus:
+        dropped = f"; its gpu_types ({', '.join(gpu_types)}) go with it"
+    warnings.append(
+        ImportWarning(
+            subject,
+            "spec.containers[*].resources",
+            f"requests {shown}: not carried over ({reason}); planned by its CPU, memory and "
+            f"whole GPUs only{dropped}",
+        )
+    )
+    return None
+
+
+def _untolerated_warnings(
+    workload: KubeWorkload, entry: dict, cluster: Cluster, warnings: list[ImportWarning]
+) -> None:
+    """Kubernetes leaves a running pod on a node tainted NoSchedule after it started; the
+    plan keeps replicas off nodes whose taints they do not tolerate, so it moves them."""
+    tolerated = set(entry.get("tolerations", ()))
+    nodes = {n.name: n for n in cluster.nodes}
+    for pod in workload.pods:
+        node = nodes.get(pod.node_name or "")
+        if node is None or node.state != "up":
+            continue
+        missing = [str(t) for t in node.hard_taints if str(t) not in tolerated]
+        if missing:
+            warnings.append(
+                ImportWarning(
+                    f"workload {workload.id} (pods/{pod.key})",
+                    "spec.nodeName",
+                    f"runs on node {node.name} without tolerating its taint(s) "
+                    f"{', '.join(missing)}: the plan moves it off",
+                )
+            )

@@ -1,9 +1,9 @@
 """What every importer returns, and how an imported inventory is checked and written.
 
 An importer builds a plain inventory document (the dict a YAML file holds), validates it
-with allocator's own loader, and lists what it read but could not carry over: the
-inventory format has no place yet for node selectors, taints, affinity and the like, so
-each such constraint becomes a warning naming the object and field it came from.
+with allocator's own loader, and lists what it read but could not carry over exactly (a
+preference, an operator the inventory has no equivalent for): each such constraint
+becomes a warning naming the object and field it came from.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _ID_CHARS = re.compile(r"[^A-Za-z0-9._:/@+-]+")
 
 @dataclass(frozen=True)
 class ImportWarning:
-    """Something read from the source that the inventory does not (yet) express."""
+    """Something read from the source that the inventory does not express exactly."""
 
     subject: str
     field: str

@@ -3,7 +3,10 @@
 A task says what one node of it needs (`resources:`) and how many nodes (`num_nodes`);
 a SkyServe service also says how many replicas. Accelerators in any of SkyPilot's
 forms ("A100:8", {A100: 8}, ["L4:1", "A10G:1"], {"L4:1", "A10G:1"}, and per candidate
-under `any_of`/`ordered`) become the workload's allowed GPU types.
+under `any_of`/`ordered`) become the workload's allowed GPU types. Its region or zone
+(`infra: aws/us-east-1/us-east-1a`, or `region:`/`zone:`) becomes `regions`/`zones`
+where the fleet has nodes there; the nodes of a multi-node task are distinct nodes
+started together (a spread of one per node, and a gang).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ KIND_LABEL = "allocator.io/kind"
 PRIORITY_LABEL = "allocator.io/priority"
 KINDS = ("training", "inference", "batch")
 LOCATION_KEYS = ("infra", "cloud", "region", "zone")
+# `infra` forms whose second part is a Kubernetes context or an SSH node pool, not a region.
+CONTEXT_CLOUDS = ("k8s", "kubernetes", "ssh")
+WILDCARD = "*"
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|PB)?(\+)?$", re.I)
 _GIB_PER_UNIT = {"KB": 1 / 1024**2, "MB": 1 / 1024, "GB": 1, "TB": 1024, "PB": 1024**2}
 
@@ -55,9 +61,18 @@ class Candidate:
     accelerators_ordered: bool = False  # the list form: try in the order written
     cpus: float | None = None
     memory_gib: float | None = None
-    location: str | None = None
+    location: str | None = None  # as written: "aws/us-east-1" or "gcp/us-central1"
+    cloud: str | None = None
+    region: str | None = None
+    zone: str | None = None
+    context: str | None = None  # `k8s/<context>` or `ssh/<pool>`: no region
     use_spot: bool = False
     instance_type: str | None = None
+
+    @property
+    def context_cloud(self) -> bool:
+        """`infra: k8s/...` or `ssh/...`: Kubernetes contexts and node pools, not regions."""
+        return bool(self.cloud) and str(self.cloud).lower() in CONTEXT_CLOUDS
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,14 @@ class SkyTask:
     priority: int
     where: Where
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Places:
+    """The regions and zones the fleet's nodes are in."""
+
+    regions: frozenset[str]
+    zones: frozenset[str]
 
 
 @dataclass
@@ -102,7 +125,11 @@ def import_skypilot(task_paths: list[str | Path], fleet_path: str | Path) -> Sky
     warnings: list[ImportWarning] = []
     document = copy.deepcopy(fleet_doc.data)
     workloads = document.setdefault("workloads", [])
-    workloads.extend(_workload_entry(task, warnings) for task in tasks)
+    places = Places(
+        regions=frozenset(n.region for n in fleet.nodes if n.region),
+        zones=frozenset(n.zone for n in fleet.nodes if n.zone),
+    )
+    workloads.extend(_workload_entry(task, places, warnings) for task in tasks)
     inventory = validated(document, str(fleet_path))
     return SkyPilotImport(inventory, document, warnings, tasks)
 
@@ -185,15 +212,29 @@ def _override(
     if "memory" in fields:
         changes["memory_gib"] = _size(fields["memory"], where.at("memory"), problems, memory=True)
     if any(fields.get(k) for k in LOCATION_KEYS):
-        location = fields.get("infra") or "/".join(
-            str(fields[k]) for k in ("cloud", "region", "zone") if fields.get(k)
-        )
-        changes["location"] = str(location)
+        changes.update(_location(fields, base))
     if "use_spot" in fields:
         changes["use_spot"] = fields["use_spot"] is True
     if fields.get("instance_type"):
         changes["instance_type"] = str(fields["instance_type"])
     return replace(base, **changes)
+
+
+def _location(fields: dict, base: Candidate) -> dict:
+    """cloud, region, zone (or a Kubernetes context) from `infra: <cloud>/<region>/<zone>`
+    (a `*` part is any), or from the older `cloud:`, `region:`, `zone:`, each of which
+    overrides the one it inherits."""
+    if fields.get("infra"):
+        location = str(fields["infra"])
+        parts = [None if p in ("", WILDCARD) else p for p in location.split("/")]
+        cloud, second, zone = [*parts, None, None][:3]
+        if cloud and cloud.lower() in CONTEXT_CLOUDS:
+            return dict(location=location, cloud=cloud, region=None, zone=None, context=second)
+        return dict(location=location, cloud=cloud, region=second, zone=zone, context=None)
+    found = {k: getattr(base, k) for k in ("cloud", "region", "zone")}
+    found.update({k: str(fields[k]) for k in found if fields.get(k)})
+    location = "/".join(v for v in found.values() if v)
+    return dict(location=location, context=None, **found)
 
 
 def _accelerators(
@@ -292,7 +333,7 @@ def _service_replicas(value: object, where: Where, problems: Problems) -> tuple[
 Warn = Callable[[str, str], None]
 
 
-def _workload_entry(task: SkyTask, warnings: list[ImportWarning]) -> dict:
+def _workload_entry(task: SkyTask, places: Places, warnings: list[ImportWarning]) -> dict:
     subject = f"tasks/{Path(task.path).name}"
 
     def warn(field_name: str, message: str) -> None:
@@ -300,6 +341,7 @@ def _workload_entry(task: SkyTask, warnings: list[ImportWarning]) -> dict:
 
     gpus, gpu_types = _gpus(task, warn)
     cpus, ram_gib = _sizes(task, warn)
+    where = _where_rules(task, places, warn)
     locations = _placement_warnings(task, warn)
     if task.service_replicas:
         low, high = task.service_replicas
@@ -317,6 +359,8 @@ def _workload_entry(task: SkyTask, warnings: list[ImportWarning]) -> dict:
     }
     if gpu_types:
         entry["gpu_types"] = gpu_types
+    entry.update(where)
+    entry.update(_node_rules(task, warn))
     labels = {k: v for k, v in task.labels.items() if k not in (KIND_LABEL, PRIORITY_LABEL)}
     labels["skypilot/task"] = Path(task.path).name
     if locations:
@@ -370,24 +414,73 @@ def _sizes(task: SkyTask, warn: Warn) -> tuple[float, float]:
     return cpu, ram
 
 
-def _placement_warnings(task: SkyTask, warn: Warn) -> list[str]:
-    """Where and on what the task wants to run, beyond GPUs and sizes; its locations."""
-    locations = sorted({c.location for c in task.candidates if c.location})
-    if locations:
+def _where_rules(task: SkyTask, places: Places, warn: Warn) -> dict:
+    """`zones` when every candidate names a zone, else `regions` when every one names a
+    region, provided the fleet has nodes in one of them; else a warning. The cloud is
+    never carried over: the fleet's nodes have none."""
+    located = [c for c in task.candidates if c.location]
+    if not located:
+        return {}
+    shown = ", ".join(sorted({str(c.location) for c in located}))
+    key, names = _named_places(task.candidates)
+    if key is None:
+        warn("resources.infra", f"runs only in {shown}: not carried over ({_why_not(located)})")
+        return {}
+    known = places.zones if key == "zones" else places.regions
+    if not set(names) & known:
+        reason = f"no node of the fleet is in {key[:-1]} {', '.join(names)}"
+        warn("resources.infra", f"runs only in {shown}: not carried over ({reason})")
+        return {}
+    clouds = sorted({c.cloud for c in task.candidates if c.cloud})
+    if clouds:
         warn(
             "resources.infra",
-            f"runs only in {', '.join(locations)}: not carried over (the inventory has no "
-            "node selectors yet)",
+            f"cloud {', '.join(clouds)}: not carried over (the fleet's nodes have no cloud; "
+            f"its {key} are)",
         )
+    return {key: names}
+
+
+def _named_places(candidates: tuple[Candidate, ...]) -> tuple[str | None, list[str]]:
+    """("zones", names) when every candidate names a zone, else ("regions", names) when
+    every one names a region; candidates are alternatives, so their places add up."""
+    for key, attr in (("zones", "zone"), ("regions", "region")):
+        names = [getattr(c, attr) for c in candidates]
+        if all(names):
+            return key, list(dict.fromkeys(names))
+    return None, []
+
+
+def _why_not(located: list[Candidate]) -> str:
+    """Why a task's locations give no regions or zones."""
+    contexts = sorted({str(c.location) for c in located if c.context_cloud})
+    if contexts:
+        return f"{', '.join(contexts)}: a Kubernetes context or node pool, not a region"
+    return "a candidate names only a cloud, or no place, so it may run in any region"
+
+
+def _node_rules(task: SkyTask, warn: Warn) -> dict:
+    """The nodes of a multi-node task are distinct machines, all launched together."""
+    if task.num_nodes == 1:
+        return {}
+    rules: dict = {"spread": [{"across": "node", "max_per_domain": 1}]}
+    if task.service_replicas is None:
+        rules["gang"] = {}
+    else:
+        warn(
+            "num_nodes",
+            f"each service replica is {task.num_nodes} nodes launched together: not carried "
+            "over (a gang would bind all replicas of the service together)",
+        )
+    return rules
+
+
+def _placement_warnings(task: SkyTask, warn: Warn) -> list[str]:
+    """What the task wants to run on, beyond GPUs, sizes and place; its locations."""
+    locations = sorted({c.location for c in task.candidates if c.location})
     if any(c.use_spot for c in task.candidates):
         warn("resources.use_spot", "spot capacity: not carried over (the fleet has no spot nodes)")
     instance_types = sorted({c.instance_type for c in task.candidates if c.instance_type})
     if instance_types:
         warn("resources.instance_type", f"{', '.join(instance_types)}: not carried over")
-    if task.num_nodes > 1:
-        warn(
-            "num_nodes",
-            f"the task needs {task.num_nodes} distinct nodes: not carried over (the inventory "
-            "cannot keep replicas apart yet)",
-        )
     return locations

@@ -1,9 +1,11 @@
 """Slurm cluster state (`scontrol show node -o`, `squeue --json`) as an allocator inventory.
 
 A node record becomes a fleet node (GPU type from the typed GRES or the node features,
-partitions and features as labels). A pending or running job becomes a workload with one
-replica per node it asks for; a running job's nodes are its current placement. The
-reverse direction, a plan as node lists and `scontrol update` lines, is in `slurm_export`.
+partitions and features as labels, its state as up, draining or down). A pending or
+running job becomes a workload with one replica per node it asks for, with the rules its
+partition, features, node count and `--exclusive` map to (see `slurm_rules`); a running
+job's nodes are its current placement. The reverse direction, a plan as node lists and
+`scontrol update` lines, is in `slurm_export`.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from allocator.interop.result import (
 from allocator.interop.slurm_export import JOB_ID_LABEL, JobNodeList, SlurmExport, export_slurm
 from allocator.interop.slurm_jobs import SlurmJob, read_jobs
 from allocator.interop.slurm_nodes import SlurmNode, read_nodes
+from allocator.interop.slurm_rules import JobRules, job_rules, node_labels
 
 __all__ = ["JobNodeList", "SlurmExport", "SlurmImport", "export_slurm", "import_slurm"]
 
 PARTITION_LABEL = "slurm/partition"
 PARTITIONS_LABEL = "slurm/partitions"
 FEATURES_LABEL = "slurm/features"
-NO_NODE_STATES = "not carried over: the inventory has no node states yet"
 
 
 @dataclass
@@ -81,14 +83,19 @@ def import_slurm(
     }
     if new_types:
         document["gpu_types"] = dict(sorted(new_types.items()))
-    document["nodes"] = _node_entries(nodes, prices, warnings)
+    rules = {job.job_id: job_rules(job, known) for job in jobs}
+    pinned = {r.pinned_node for r in rules.values() if r.pinned_node}
+    document["nodes"] = _node_entries(nodes, prices, pinned, warnings)
     workloads, placement = [], {}
     for job in jobs:
-        entry = _job_entry(job, job_types[job.job_id], warnings)
+        entry = _job_entry(job, job_types[job.job_id], rules[job.job_id], warnings)
         workloads.append(entry)
         if job.nodes:
             placement[entry["id"]] = sorted(job.nodes)
     document["workloads"] = workloads
+    tenants = {w["tenant"]: {"dedicated": True} for w in workloads if "tenant" in w}
+    if tenants:
+        document["tenants"] = tenants
     if placement:
         document["current_placement"] = placement
     inventory = validated(document, f"{name} (imported)")
@@ -125,7 +132,7 @@ def _job_gpu_types(
 
 
 def _node_entries(
-    nodes: list[SlurmNode], prices: PriceList, warnings: list[ImportWarning]
+    nodes: list[SlurmNode], prices: PriceList, pinned: set[str], warnings: list[ImportWarning]
 ) -> list[dict]:
     entries, unpriced = [], []
     for node in nodes:
@@ -146,16 +153,21 @@ def _node_entries(
             labels[PARTITIONS_LABEL] = ",".join(node.partitions)
         if node.features:
             labels[FEATURES_LABEL] = ",".join(node.features)
+        labels.update(node_labels(node, pinned))
         if labels:
             entry["labels"] = labels
+        if node.inventory_state != "up":
+            entry["state"] = node.inventory_state
         entries.append(entry)
-        if not node.schedulable:
+        if node.inventory_state == "up" and not node.schedulable:
             reason = f" (Reason={node.reason})" if node.reason else ""
             warnings.append(
                 ImportWarning(
                     subject,
                     "State",
-                    f"{node.state}{reason}: {NO_NODE_STATES}; the plan may place jobs on it",
+                    f"{node.state}{reason}: not carried over (only down, drained and draining "
+                    "states have an inventory state); planned as up, so the plan may place "
+                    "jobs on it",
                 )
             )
         for gres in node.gres:
@@ -182,7 +194,9 @@ def workload_id(job: SlurmJob) -> str:
     return safe_id(f"{job.name}-{job.job_id}", f"job-{job.job_id}")
 
 
-def _job_entry(job: SlurmJob, gpu_types: list[str] | None, warnings: list[ImportWarning]) -> dict:
+def _job_entry(
+    job: SlurmJob, gpu_types: list[str] | None, rules: JobRules, warnings: list[ImportWarning]
+) -> dict:
     subject = f"jobs/{job.job_id}"
     priority = job.priority if job.priority is not None else 1
     if priority > MAX_PRIORITY:
@@ -207,42 +221,12 @@ def _job_entry(job: SlurmJob, gpu_types: list[str] | None, warnings: list[Import
     }
     if gpu_types:
         entry["gpu_types"] = gpu_types
+    entry.update(rules.fields)
     labels = {JOB_ID_LABEL: job.job_id, "slurm/state": job.state}
     if job.partition:
         labels[PARTITION_LABEL] = job.partition
     if job.user:
         labels["slurm/user"] = job.user
     entry["labels"] = labels
-    _job_warnings(job, subject, warnings)
+    warnings.extend(ImportWarning(subject, f, m) for f, m in rules.warnings)
     return entry
-
-
-def _job_warnings(job: SlurmJob, subject: str, warnings: list[ImportWarning]) -> None:
-    def warn(field_name: str, message: str) -> None:
-        warnings.append(ImportWarning(subject, field_name, message))
-
-    if job.partition:
-        warn(
-            "partition",
-            f"runs only in partition {job.partition}: not carried over (the inventory has no "
-            "node selectors yet); the plan may place it on nodes outside the partition",
-        )
-    if job.node_count > 1:
-        warn(
-            "node_count",
-            f"the job needs {job.node_count} distinct nodes: not carried over (the inventory "
-            "cannot keep replicas apart yet); the plan may put two of them on one node",
-        )
-    if job.required_nodes:
-        warn("required_nodes", f"requires nodes {job.required_nodes}: not carried over")
-    if job.excluded_nodes:
-        warn("excluded_nodes", f"excludes nodes {job.excluded_nodes}: not carried over")
-    if job.constraints:
-        warn("features", f"constraint {job.constraints!r} on node features: not carried over")
-    if job.exclusive:
-        warn("exclusive", "wants whole nodes to itself: not carried over")
-    if job.array_tasks:
-        warn(
-            "array_task_string",
-            f"a pending job array (tasks {job.array_tasks}): imported as one job",
-        )

@@ -3,7 +3,8 @@
 
 Slurm cannot move a running job: a running job the plan moves gets a commented
 `scontrol requeue` recipe instead. A job placed on fewer distinct nodes than it asks
-for (the inventory cannot keep replicas apart yet) is listed but never pinned.
+for (a plan edited by hand, or an inventory without the job's spread rule) is listed
+but never pinned.
 """
 
 from __future__ import annotations

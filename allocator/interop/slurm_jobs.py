@@ -25,6 +25,7 @@ from allocator.interop.slurm_tres import (
 )
 from allocator.sourcefile import read_document
 
+EXCLUSIVE_MODES = ("true", "user", "mcs", "topo")
 RUNNING_STATES = ("RUNNING", "CONFIGURING")
 PENDING_STATES = ("PENDING", "REQUEUED")
 
@@ -49,7 +50,7 @@ class SlurmJob:
     excluded_nodes: str | None
     constraints: str | None
     array_tasks: str | None
-    exclusive: bool
+    exclusive: str | None  # "true" (whole nodes), "user", "mcs" or "topo"; None: shares
     where: Where
 
     @property
@@ -233,8 +234,9 @@ def _text(value: object) -> str | None:
     return None
 
 
-def _exclusive(item: dict) -> bool:
+def _exclusive(item: dict) -> str | None:
     """`exclusive`: true, or a list such as ["true"] / ["user"] in newer releases."""
     value = item.get("exclusive")
     values = value if isinstance(value, list) else [value]
-    return any(str(v).lower() in ("true", "user", "mcs", "topo") for v in values)
+    found = [str(v).lower() for v in values if str(v).lower() in EXCLUSIVE_MODES]
+    return found[0] if found else None

@@ -77,6 +77,14 @@ KNOWN_KEYS = frozenset(
 )
 FREE_TEXT_KEYS = frozenset({"OS", "Reason", "Comment", "Extra"})
 USABLE_STATES = frozenset({"IDLE", "MIXED", "ALLOCATED", "ALLOC", "MIX", "COMPLETING"})
+# States (base or flag) of a node that runs nothing, and of one that finishes what it runs
+# but takes nothing new; FUTURE nodes are configured but do not exist yet.
+DOWN_STATES = frozenset(
+    {"DOWN", "FAIL", "FAILING", "NOT_RESPONDING", "MAINT", "POWERED_DOWN", "FUTURE"}
+)
+DRAIN_STATES = frozenset({"DRAIN", "DRAINING", "DRAINED"})
+# Suffixes that say the same: not responding, powered off, in a maintenance reservation.
+DOWN_SUFFIXES = frozenset("*~$")
 _KEY = re.compile(r"(?:^|(?<=\s))([A-Za-z][A-Za-z0-9_]*)=")
 # Suffixes sinfo/scontrol append to a state: * not responding, ~ powered off, # powering
 # up, % powering down, ! pending power down, $ maintenance, @ pending reboot, ^ rebooting,
@@ -96,7 +104,8 @@ class SlurmNode:
     new_gpu_memory_gib: float | None  # memory of a GPU type not in the catalog (MIG slices)
     gres: tuple[Gres, ...]
     partitions: tuple[str, ...]
-    features: tuple[str, ...]
+    features: tuple[str, ...]  # active features (the GPU model is refined by them)
+    available_features: tuple[str, ...]  # what a job's --constraint is matched against
     state: str
     reason: str | None
     instance_type: str | None
@@ -119,6 +128,14 @@ class SlurmNode:
     def schedulable(self) -> bool:
         flags = set(self.state_flags) - {"CLOUD", "PLANNED", "COMPLETING"}
         return self.base_state in USABLE_STATES and not flags and not self.not_responding
+
+    @property
+    def inventory_state(self) -> str:
+        """down, draining or up; a down state wins over a drain (DOWN+DRAIN is down)."""
+        words = {self.base_state, *self.state_flags}
+        if words & DOWN_STATES or set(self.state) & DOWN_SUFFIXES:
+            return "down"
+        return "draining" if words & DRAIN_STATES else "up"
 
 
 def split_fields(record: str) -> list[tuple[str, str]]:
@@ -207,6 +224,9 @@ def _node(file: str, line: int, record: str, problems: list[InputProblem]) -> Sl
     features = _list(
         fields.get("ActiveFeatures") or fields.get("AvailableFeatures") or fields.get("Features")
     )
+    available = _list(
+        fields.get("AvailableFeatures") or fields.get("Features") or fields.get("ActiveFeatures")
+    )
     gpus = sum(g.count for g in gres if g.name == "gpu")
     gpu_type, new_memory = _gpu_type(gres, features, report) if gpus else (None, None)
     if len(problems) > known or cpus is None or memory is None or not state:
@@ -224,6 +244,7 @@ def _node(file: str, line: int, record: str, problems: list[InputProblem]) -> Sl
         gres=tuple(gres),
         partitions=_list(fields.get("Partitions")),
         features=features,
+        available_features=available,
         state=state,
         reason=fields.get("Reason") or None,
         instance_type=fields.get("InstanceType")
