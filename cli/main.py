@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import generate, inspect, interop, roadef, solve
+from cli import bench, generate, inspect, interop, openb_import, roadef, solve
 
 app = typer.Typer(
     name="allocator",
@@ -23,6 +23,8 @@ app.command()(generate.generate)
 app.add_typer(interop.import_app, name="import")
 app.add_typer(interop.export_app, name="export")
 app.add_typer(roadef.app, name="roadef")
+app.add_typer(bench.app, name="bench")
+interop.import_app.command("openb")(openb_import.import_openb_command)
 
 
 def main() -> None:

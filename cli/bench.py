@@ -1,0 +1,271 @@
+"""`allocator bench`: the benchmarks anyone can rerun, printed as tables and optionally
+written as JSON.
+
+List options take several values after one flag (`--nodes 100 1000 10000`) as well as
+the flag repeated (`--nodes 100 --nodes 1000`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperCommand
+
+from allocator.bench.build import BuildComparison, run_build
+from allocator.bench.ladder import SIZES, SOLVERS, LadderRun, run_ladder
+from allocator.bench.openb import BOUND_RULE, DEFAULT_DATA, OpenbSeedRun, run_openb
+from allocator.bench.published import DEFAULT_POLICIES, LABELS, TRACES
+from allocator.bench.results import write_results
+from allocator.bench.tables import build_table, ladder_notes, ladder_table, openb_tables
+from allocator.errors import ExitCode
+from allocator.traces import NODE_FILE, pod_file
+from cli.common import err, fail, handles_errors, out
+
+
+class ListOptionsCommand(TyperCommand):
+    """Lets a list option take every value up to the next flag: `--traces a b` is read as
+    `--traces a --traces b`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        multiple = {
+            name
+            for param in self.params
+            if getattr(param, "multiple", False)
+            for name in getattr(param, "opts", ())
+        }
+        spread: list[str] = []
+        current: str | None = None
+        taken = 0
+        for position, arg in enumerate(args):
+            if arg == "--":
+                spread.extend(args[position:])
+                break
+            if arg.startswith("-") and not _is_number(arg):
+                name, has_value, _ = arg.partition("=")
+                current, taken = (name if name in multiple else None), int(bool(has_value))
+            elif current is not None:
+                if taken:
+                    spread.append(current)
+                taken += 1
+            spread.append(arg)
+        return super().parse_args(ctx, spread)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+app = typer.Typer(
+    name="bench",
+    help="Benchmarks anyone can rerun: openb against the published schedulers, a ladder of "
+    "fleet sizes over every backend, and model build cost against plain PuLP.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Output = Annotated[
+    Path | None, typer.Option("--out", "-o", help="also write the results as JSON here")
+]
+SIZES_HELP = f"fleet sizes in nodes [default: {' '.join(map(str, SIZES))}]"
+TimeLimit = Annotated[float, typer.Option(min=0.1, help="planner time limit per run, in seconds")]
+
+
+def _console() -> Console:
+    """The output console; tables keep their columns when written to a file or a pipe."""
+    return out if out.is_terminal else Console(width=200, soft_wrap=True)
+
+
+def parse_seeds(values: list[str]) -> list[int]:
+    """'42-51', '42,44,46-48' or several such values."""
+    seeds: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            first, _, last = part.strip().partition("-")
+            try:
+                seeds.extend(range(int(first), int(last or first) + 1))
+            except ValueError:
+                raise typer.BadParameter(
+                    f"bad seed list {value!r}; e.g. 42-51 or 42,44", param_hint="--seeds"
+                ) from None
+    return seeds
+
+
+@app.command("openb", cls=ListOptionsCommand)
+@handles_errors
+def openb(
+    data: Annotated[
+        Path, typer.Option(help="folder of the openb CSVs (node list and pod lists)")
+    ] = DEFAULT_DATA,
+    traces: Annotated[
+        list[str] | None,
+        typer.Option(help=f"task lists openb_pod_list_<trace>.csv [default: {' '.join(TRACES)}]"),
+    ] = None,
+    seeds: Annotated[
+        list[str] | None, typer.Option(help="seeds, e.g. 42-51 or 42,44 [default: 42-51]")
+    ] = None,
+    time_limit: TimeLimit = 60.0,
+    policies: Annotated[
+        list[str] | None,
+        typer.Option(help=f"online baselines, of {', '.join(LABELS)} [default: all]"),
+    ] = None,
+    out_path: Output = None,
+) -> None:
+    """Online baselines and allocator's batch plan on the openb trace, at 100 % arrival."""
+    traces = traces or list(TRACES)
+    policies = policies or list(DEFAULT_POLICIES)
+    unknown = [p for p in policies if p not in LABELS]
+    if unknown:
+        message = f"unknown policy {unknown[0]!r}; expected one of {', '.join(LABELS)}"
+        raise fail(message, ExitCode.BAD_INPUT)
+    missing = [f for f in (NODE_FILE, *map(pod_file, traces)) if not (data / f).is_file()]
+    if missing:
+        raise fail(f"{data}: missing {', '.join(missing)}", ExitCode.BAD_INPUT)
+    seed_list = parse_seeds(seeds or ["42-51"])
+    err.print(
+        f"openb: {len(traces)} trace(s) x {len(seed_list)} seed(s); each seed: "
+        f"{len(policies)} online baselines, then allocator with a {time_limit:g} s limit",
+        markup=False,
+        highlight=False,
+    )
+
+    def progress(run: OpenbSeedRun) -> None:
+        a = run.allocator
+        fgd = run.baseline("fgd")
+        text = (
+            f"{run.trace} seed {run.seed}: {run.arrived.count} tasks arrived; "
+            + (f"FGD {fgd.reported:.2f} %, " if fgd and fgd.reported is not None else "")
+            + (
+                f"allocator {a.ratio:.2f} % (bound {a.upper_bound:.2f} %), "
+                f"checker {'passed' if a.checker_passed else 'FAILED'}, {a.wall_s:.1f} s"
+                if a.ratio is not None and a.upper_bound is not None
+                else f"allocator failed: {a.error.splitlines()[0][:160]}"
+            )
+        )
+        err.print(text, markup=False, highlight=False)
+
+    result = run_openb(data, traces, seed_list, time_limit, policies, progress)
+    console = _console()
+    for item in openb_tables(result):
+        if isinstance(item, str):
+            console.print(item, markup=False, highlight=False)
+        else:
+            console.print(item)
+    console.print(f"Upper bound: {BOUND_RULE}", markup=False, highlight=False)
+    if out_path is not None:
+        config = {
+            "data": str(data),
+            "traces": traces,
+            "seeds": seed_list,
+            "time_limit": time_limit,
+            "policies": policies,
+        }
+        write_results(out_path, "openb", config, result)
+        err.print(f"results written to {out_path}", markup=False, highlight=False)
+
+
+@app.command("ladder", cls=ListOptionsCommand)
+@handles_errors
+def ladder(
+    nodes: Annotated[list[int] | None, typer.Option(min=1, help=SIZES_HELP)] = None,
+    solvers: Annotated[
+        list[str] | None, typer.Option(help=f"backends [default: {' '.join(SOLVERS)}]")
+    ] = None,
+    fill: Annotated[float, typer.Option(min=0.01, help="wanted GPUs / fleet GPUs")] = 0.9,
+    time_limit: TimeLimit = 60.0,
+    seed: Annotated[int, typer.Option(help="generator and solver seed")] = 0,
+    gap: Annotated[
+        float,
+        typer.Option(min=0.0, help="relative gap at which each level stops (default: prove)"),
+    ] = 1e-6,
+    out_path: Output = None,
+) -> None:
+    """Synthetic fleets of growing size, each backend in its own process."""
+    nodes = nodes or list(SIZES)
+    solvers = solvers or list(SOLVERS)
+    err.print(
+        f"ladder: sizes {', '.join(f'{n:,}' for n in nodes)} nodes (one workload per 4 "
+        f"nodes), backends {', '.join(solvers)}, {time_limit:g} s limit",
+        markup=False,
+        highlight=False,
+    )
+
+    def progress(run: LadderRun) -> None:
+        plan = run.plan
+        detail = (
+            f"{plan.status}, gap {run.gap}, plan {plan.total_s:.2f} s, "
+            f"peak {run.peak_rss_mib:.0f} MiB"
+            if plan is not None
+            else run.reason
+        )
+        err.print(
+            f"{run.nodes:,} nodes, {run.solver}: {run.outcome}: {detail}",
+            markup=False,
+            highlight=False,
+        )
+
+    result = run_ladder(nodes, solvers, fill, time_limit, seed, progress, gap)
+    console = _console()
+    console.print(ladder_table(result))
+    console.print(ladder_notes(result), markup=False, highlight=False)
+    if out_path is not None:
+        config = {
+            "nodes": nodes,
+            "solvers": solvers,
+            "fill": fill,
+            "time_limit": time_limit,
+            "seed": seed,
+            "gap": gap,
+            "workloads": "nodes // 4",
+        }
+        write_results(out_path, "ladder", config, result)
+        err.print(f"results written to {out_path}", markup=False, highlight=False)
+
+
+@app.command("build", cls=ListOptionsCommand)
+@handles_errors
+def build(
+    nodes: Annotated[list[int] | None, typer.Option(min=1, help=SIZES_HELP)] = None,
+    fill: Annotated[float, typer.Option(min=0.01, help="wanted GPUs / fleet GPUs")] = 0.9,
+    seed: Annotated[int, typer.Option(help="generator seed")] = 0,
+    pulp_time_cap: Annotated[
+        float, typer.Option(min=1, help="stop the PuLP build after this many seconds")
+    ] = 600.0,
+    pulp_memory_cap: Annotated[
+        int, typer.Option(min=256, help="address-space cap of the PuLP build, MiB")
+    ] = 8192,
+    out_path: Output = None,
+) -> None:
+    """Time allocator's model build against a plain PuLP model of the same instance."""
+    nodes = nodes or list(SIZES)
+
+    def progress(c: BuildComparison) -> None:
+        state = "" if c.pulp.finished else f" (stopped: {c.pulp.stopped_by})"
+        err.print(
+            f"{c.nodes:,} nodes: allocator {c.allocator.total_s:.3f} s, "
+            f"PuLP {c.pulp.seconds:.2f} s{state}",
+            markup=False,
+            highlight=False,
+        )
+
+    results = run_build(nodes, fill, seed, pulp_time_cap, pulp_memory_cap, progress)
+    _console().print(build_table(results))
+    if out_path is not None:
+        config = {
+            "nodes": nodes,
+            "fill": fill,
+            "seed": seed,
+            "pulp_time_cap": pulp_time_cap,
+            "pulp_memory_cap_mib": pulp_memory_cap,
+            "workloads": "nodes // 4",
+            "objective": "cost ($/h of nodes in use)",
+        }
+        write_results(out_path, "build", config, results)
+        err.print(f"results written to {out_path}", markup=False, highlight=False)
