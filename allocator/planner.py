@@ -120,6 +120,26 @@ def plan(
     )
 
 
+def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> float | None:
+    """A lower bound on one objective level over every placement the model allows, the
+    levels before it left free: the LP over all node patterns (by column generation; its
+    Lagrangian bound when `time_limit` stops it first). A yardstick for plans made under a
+    shorter limit, which cannot afford to run generation to the end."""
+    started = time.perf_counter()
+    inst = reduce(domain)
+    pool = enumerate_pool(inst)
+    for seed in _seeds(inst, 0):
+        pool = pool.with_patterns(*patterns_of_placement(inst, seed))
+    run = _LevelRun(inst, registry.get("highs"), SolveOptions(), None)
+    k = [lv.name for lv in build_formulation(inst, pool).levels].index(name)
+    if pool.complete.all():
+        _, problem = run.level_problem(pool, k)
+        relaxed = registry.get("highs").solve(problem.with_lp_relaxation(), SolveOptions())
+        return relaxed.objective
+    deadline = None if time_limit is None else started + time_limit
+    return generate_columns(inst, pool, lambda p: run.level_problem(p, k), deadline).bound
+
+
 class _LevelRun:
     """Solves the objective levels one after another, keeping the best placement so far."""
 

@@ -117,6 +117,14 @@ def openb(
         typer.Option(help=f"online baselines, of {', '.join(LABELS)} [default: all]"),
     ] = None,
     out_path: Output = None,
+    bound_limit: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="seconds per seed for the upper bound: the LP over all node patterns, "
+            "computed after the plan and apart from it (0: the plan's own bound only)",
+        ),
+    ] = 0.0,
 ) -> None:
     """Online baselines and allocator's batch plan on the openb trace, at 100 % arrival."""
     traces = traces or list(TRACES)
@@ -145,13 +153,14 @@ def openb(
             + (
                 f"allocator {a.ratio:.2f} % (bound {a.upper_bound:.2f} %), "
                 f"checker {'passed' if a.checker_passed else 'FAILED'}, {a.wall_s:.1f} s"
+                + (f" (bound {a.bound_s:.1f} s more)" if a.bound_s else "")
                 if a.ratio is not None and a.upper_bound is not None
                 else f"allocator failed: {a.error.splitlines()[0][:160]}"
             )
         )
         err.print(text, markup=False, highlight=False)
 
-    result = run_openb(data, traces, seed_list, time_limit, policies, progress)
+    result = run_openb(data, traces, seed_list, time_limit, policies, progress, bound_limit)
     console = _console()
     for item in openb_tables(result):
         if isinstance(item, str):
@@ -165,6 +174,7 @@ def openb(
             "traces": traces,
             "seeds": seed_list,
             "time_limit": time_limit,
+            "bound_limit": bound_limit,
             "policies": policies,
         }
         write_results(out_path, "openb", config, result)

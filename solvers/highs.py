@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
@@ -52,13 +56,33 @@ class HighsSolver:
                 start = highspy.HighsSolution()
                 start.col_value = list(np.asarray(options.warm_start, dtype=np.float64))
                 h.setSolution(start)
-            h.run()
+            with _silenced_stdout() if problem.is_mip else contextlib.nullcontext():
+                h.run()
         finally:
             log = read_log_file(log_path)
         if options.log:
             for line in log.splitlines():
                 options.log(line)
         return _read_result(h, highspy, problem, started, log)
+
+
+@contextlib.contextmanager
+def _silenced_stdout() -> Iterator[None]:
+    """HiGHS's MIP solver prints stray debugging lines straight to standard output, past its
+    own logging options, into the middle of a command's output: hide them while it runs."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output to protect
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _configure(h: object, highspy: object, options: SolveOptions) -> str:

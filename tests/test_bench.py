@@ -121,6 +121,19 @@ def test_openb_on_the_sample_trace(tmp_path):
     assert saved["results"]["runs"][0]["allocator"]["plan"]["checker_passed"] is True
 
 
+def test_openb_bound_from_the_pattern_lp_apart_from_the_plan():
+    result = run_openb(SAMPLE, ["sample"], [1, 2], 5, ["fgd"], bound_limit=30)
+    check_openb(result, ["sample"], [1, 2])
+    for run in result.runs:
+        mine = run.allocator
+        # The sample's plans are optimal and its pattern LP has no gap: the bound is tight.
+        assert mine.pattern_lp_bound == pytest.approx(mine.unplaced_value)
+        arrived = run.arrived
+        expected = arrived.gpu_request_milli + arrived.cpu_only - mine.pattern_lp_bound
+        assert mine.upper_bound_milli == pytest.approx(expected)
+    assert "pattern LP on 2/2 seeds" in render(*openb_tables(result))
+
+
 @pytest.mark.skipif(not DEFAULT_DATA.is_dir(), reason="openb data not present")
 def test_openb_on_the_real_trace():
     result = run_openb(DEFAULT_DATA, ["default"], [42], 2, ["best-fit"])

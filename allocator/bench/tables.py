@@ -77,6 +77,14 @@ def _openb_lines(summary: OpenbTraceSummary, result: OpenbResult) -> str:
         f"{_num(summary.column_generation_s.mean, 1)} s, MIP {_num(summary.solve_s.mean, 1)} s",
         f"  planner code: {result.planner_fingerprint}",
     ]
+    bound_s = [r.allocator.bound_s for r in runs if r.allocator.pattern_lp_bound is not None]
+    if bound_s:
+        lines.insert(
+            2,
+            f"  upper bound from the pattern LP on {len(bound_s)}/{len(runs)} seeds, "
+            f"computed apart from the plan in {_num(sum(bound_s) / len(bound_s), 1)} s "
+            "on average",
+        )
     for run in runs:
         a = run.allocator
         if a.error:
