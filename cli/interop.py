@@ -22,7 +22,8 @@ from cli.common import err, error, handles_errors
 
 import_app = typer.Typer(
     name="import",
-    help="Build an inventory from cluster state: Kubernetes, Slurm or SkyPilot.",
+    help="Build an inventory from cluster state (Kubernetes, Slurm, SkyPilot) or a trace "
+    "(Alibaba openb).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
