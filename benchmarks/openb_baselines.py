@@ -22,33 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from allocator.baselines import POLICIES, simulate  # noqa: E402
+from allocator.bench.published import LABELS, PAPER_POLICIES, PUBLISHED  # noqa: E402
 from allocator.errors import InputError  # noqa: E402
 from allocator.traces import OpenbTrace, build_arrivals, load_trace  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "openb"
-PAPER_POLICIES = ("random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd")
-LABELS = {
-    "random": "Random",
-    "dot-product": "DotProd",
-    "gpu-clustering": "GpuClustering",
-    "gpu-packing": "GpuPacking",
-    "best-fit": "BestFit",
-    "fgd": "FGD",
-    "first-fit": "FirstFit",
-}
-
-# Mean over seeds 42..51 of column "100" of the simulator's
-# experiments/analysis/expected_results/analysis_allo_discrete.csv.
-PUBLISHED: dict[str, dict[str, float]] = {
-    "default": dict(zip(PAPER_POLICIES, (86.30, 90.62, 91.65, 91.78, 92.86, 95.23), strict=True)),
-    "gpushare100": dict(
-        zip(PAPER_POLICIES, (78.90, 81.98, 82.22, 82.13, 84.62, 86.64), strict=True)
-    ),
-    "gpuspec20": dict(zip(PAPER_POLICIES, (85.90, 88.29, 89.11, 89.28, 88.46, 94.66), strict=True)),
-    "multigpu20": dict(
-        zip(PAPER_POLICIES, (86.92, 91.85, 93.34, 93.50, 93.73, 95.53), strict=True)
-    ),
-}
 
 
 @dataclass(frozen=True)
