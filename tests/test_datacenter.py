@@ -243,3 +243,16 @@ def test_a_pinned_route_is_followed_instead_of_the_shortest():
         "spine:hub -> spine:west",
     }
     assert "spine:east -> spine:west" not in {link.link for link in pinned.plan.links}
+
+
+def test_the_dc_east_sample_gets_a_plan_the_checker_accepts():
+    # The exact solve takes half a minute (BENCHMARKS.md); the greedy plan shows that the
+    # sample is consistent: storage, links and power caps can all be honoured at once.
+    domain = build_domain(
+        Inventory.model_validate(yaml.safe_load((ROOT / "instances" / "dc-east.yaml").read_text()))
+    )
+    outcome = solve_domain(domain, InventoryRef(name="dc-east"), "greedy")
+    assert outcome.violations == []
+    assert outcome.plan.objective.hard_shortfall == 0
+    assert len(domain.fleet) == 256 and int(domain.fleet.gpus.sum()) == 2048
+    assert outcome.plan.links and outcome.plan.storage
