@@ -137,7 +137,10 @@ def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> f
         relaxed = registry.get("highs").solve(problem.with_lp_relaxation(), SolveOptions())
         return relaxed.objective
     deadline = None if time_limit is None else started + time_limit
-    return generate_columns(inst, pool, lambda p: run.level_problem(p, k), deadline).bound
+    generated = generate_columns(
+        inst, pool, lambda p: run.level_problem(p, k), deadline, max_rounds=1_000_000
+    )
+    return generated.bound
 
 
 class _LevelRun:
