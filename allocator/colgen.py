@@ -84,6 +84,8 @@ def generate_columns(
         lp = lp_solver.solve(problem.with_lp_relaxation(), SolveOptions(time_limit=_left(deadline)))
         lp_s += time.perf_counter() - started
         if lp.duals is None or lp.objective is None:
+            if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
+                return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
             raise SolverError(f"column generation: the LP ended {lp.status}")
         slot_dual = np.zeros((len(inst.groups), len(inst.shapes)))
         slot_dual[form.slot_g, form.slot_s] = lp.duals[problem.row_block("slots").slice]
