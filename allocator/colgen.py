@@ -5,9 +5,10 @@ group from its duals, and ask each incomplete group's pricing problem for a node
 worth more than the node costs; add those and repeat. When no group has one, the LP is
 optimal over every pattern there is, so its objective bounds the MIP.
 
-Patterns come from greedy rules first; the pricing MIP runs only for groups whose best
-pattern might still be worth more than the node, by an upper bound from dynamic
-programming (`allocator.build.pricing_bound`) that settles most groups in milliseconds.
+Patterns come from greedy rules first; when they find none, the pricing MIP runs for the
+groups whose best pattern might still be worth more than the node, by an upper bound
+from dynamic programming (`allocator.build.pricing_bound`) that settles most groups in
+milliseconds, most promising first, until it has found a few patterns.
 The same upper bounds give, at any round, the Lagrangian bound LP + sum over groups of
 (group size x most negative reduced cost); generation stops once the LP is within
 _GAP of it, or when time runs out, with the best such bound.
@@ -41,6 +42,9 @@ _IMPROVES = 1e-5
 # Stop when the LP is this close (relative) to its Lagrangian bound: more patterns could
 # improve the LP by no more than that.
 _GAP = 1e-4
+# Pricing MIPs stop for a round once they found this many patterns (the next LP's duals
+# change what the other groups would find).
+_MIP_PATTERNS = 3
 # Rounds between Lagrangian bounds while the greedy rules still find patterns.
 _BOUND_EVERY = 20
 
@@ -104,18 +108,24 @@ def generate_columns(
         if exact or rounds % _BOUND_EVERY == 0:
             # Upper bounds on each group's best pattern: by DP, and where that leaves room
             # for an improving pattern (and the greedy rules found none), by the MIP.
-            lagrangian = 0.0
-            for g in incomplete:
-                best_possible = upper[int(g)].bound(values[g])
-                if exact and _improves(best_possible, thresholds[g]):
+            best_possible = np.array([upper[int(g)].bound(values[g]) for g in incomplete])
+            if exact:
+                # The MIP, most promising group first, until it found _MIP_PATTERNS.
+                room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
+                for i in np.argsort(-room, kind="stable"):
+                    g = int(incomplete[i])
+                    if len(found) >= _MIP_PATTERNS:
+                        break
+                    if not _improves(best_possible[i], thresholds[g]):
+                        continue
                     mip_best, parts = _exact_pricing(
                         inst, g, values[g], bounds[g], thresholds[g], deadline, pricing_cap
                     )
-                    best_possible = min(best_possible, mip_best)
+                    best_possible[i] = min(best_possible[i], mip_best)
                     if parts is not None and _improves(values[g] @ _counts(parts), thresholds[g]):
                         found.append((g, parts))
-                lagrangian += inst.groups.count[g] * min(0.0, thresholds[g] - best_possible)
-            bound = _best(bound, lp.objective + lagrangian)
+            shortfall = np.minimum(0.0, thresholds[incomplete] - best_possible)
+            bound = _best(bound, lp.objective + float(inst.groups.count[incomplete] @ shortfall))
         pricing_s += time.perf_counter() - started
         tolerance = _GAP * max(1.0, abs(lp.objective), scale)
         close = bound is not None and lp.objective - bound <= tolerance
