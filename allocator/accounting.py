@@ -47,19 +47,8 @@ def storage_cost_per_hour(domain: Domain, placement: Replicas) -> float:
 
 def moved_replicas(domain: Domain, placement: Replicas) -> np.ndarray:
     """Per workload, replicas that run now and not on the same node in the plan."""
-    demand, fleet = domain.demand, domain.fleet
-    moved = np.zeros(len(demand), dtype=np.int64)
-    if not domain.current:
-        return moved
-    planned = placement.counts().tocsr()
-    for workload, nodes in domain.current.items():
-        w = demand.index[workload]
-        before: dict[int, int] = {}
-        for node_id in nodes:
-            n = fleet.index[node_id]
-            before[n] = before.get(n, 0) + 1
-        moved[w] = sum(max(c - int(planned[n, w]), 0) for n, c in before.items())
-    return moved
+    leaving = (domain.running_now - placement.counts()).maximum(0)
+    return np.asarray(leaving.sum(axis=0), dtype=np.int64).ravel()
 
 
 def cost_terms(domain: Domain, placement: Replicas) -> dict[str, float]:

@@ -155,12 +155,7 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
     fleet, demand = domain.fleet, domain.demand
     type_names = fleet.gpu_type_names
     # What runs on a draining node stays there as it is, whatever rules it breaks now.
-    kept = {
-        (demand.index[workload], fleet.index[node_id])
-        for workload, nodes in domain.current.items()
-        for node_id in nodes
-        if fleet.state[fleet.index[node_id]] == "draining"
-    }
+    running = domain.running_now
     for wi, ni, r, gpus in known:
         who = f"{demand.ids[wi]} replica {r} on {fleet.ids[ni]}"
         whole, milli, profile = (
@@ -185,7 +180,7 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
                     f"GPUs of a node with {fleet.gpus[ni]}",
                 )
             )
-        if (wi, ni) not in kept:
+        if not (fleet.state[ni] == "draining" and running[ni, wi] > 0):
             out += _rule_breaches(domain, wi, ni, who)
         if not wanted:
             continue
@@ -459,10 +454,7 @@ def _node_states(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation
     """Down nodes run nothing; draining nodes run only what ran on them before."""
     out = []
     fleet, demand = domain.fleet, domain.demand
-    before: Counter[tuple[int, int]] = Counter()
-    for workload, nodes in domain.current.items():
-        for node_id in nodes:
-            before[(demand.index[workload], fleet.index[node_id])] += 1
+    before = domain.running_now
     now = Counter(zip(w.tolist(), n.tolist(), strict=True))
     for (wi, ni), count in sorted(now.items()):
         state = fleet.state[ni]
@@ -473,12 +465,12 @@ def _node_states(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation
                     f"node {fleet.ids[ni]} is down but runs {count} replica(s) of {demand.ids[wi]}",
                 )
             )
-        elif state == "draining" and count > before[(wi, ni)]:
+        elif state == "draining" and count > before[ni, wi]:
             out.append(
                 Violation(
                     "node_state",
                     f"node {fleet.ids[ni]} is draining but gets "
-                    f"{count - before[(wi, ni)]} new replica(s) of {demand.ids[wi]}",
+                    f"{count - before[ni, wi]} new replica(s) of {demand.ids[wi]}",
                 )
             )
     return out

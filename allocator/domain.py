@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 
 from allocator.catalog import MIG_COMPUTE_SLICES, GpuType
 from allocator.families import Families, Way, replica_bounds, type_allowed, ways_to_run
@@ -227,6 +228,18 @@ class Domain:
     storage: Storage | None = None
     network: Network | None = None
     dedicated_tenants: frozenset[str] = frozenset()
+
+    @cached_property
+    def running_now(self) -> sp.csr_array:
+        """(nodes x workload rows) replicas running now, from `current`."""
+        rows, cols = [], []
+        for workload, nodes in self.current.items():
+            rows += [self.fleet.index[n] for n in nodes]
+            cols += [self.demand.index[workload]] * len(nodes)
+        return sp.csr_array(
+            (np.ones(len(rows), dtype=np.int64), (np.array(rows, int), np.array(cols, int))),
+            shape=(len(self.fleet), len(self.demand)),
+        )
 
     @property
     def priority_classes(self) -> list[str]:

@@ -19,7 +19,6 @@ from allocator.accounting import loss_exposure, throughput_achieved
 from allocator.build.master import Formulation
 from allocator.build.patterns import PatternPool
 from allocator.build.reduce import WHOLE, PackingInstance
-from allocator.domain import Domain
 from allocator.heuristics import choose_storage
 from allocator.placement import Replicas
 
@@ -27,22 +26,6 @@ from allocator.placement import Replicas
 def onehot(index: np.ndarray, size: int) -> sp.csr_array:
     n = len(index)
     return sp.csr_array((np.ones(n, dtype=np.int64), (np.arange(n), index)), shape=(n, size))
-
-
-def current_matrix(domain: Domain) -> sp.csr_array:
-    """(nodes x workloads) replicas running now."""
-    rows, cols = [], []
-    for workload, nodes in domain.current.items():
-        rows += [domain.fleet.index[n] for n in nodes]
-        cols += [domain.demand.index[workload]] * len(nodes)
-    shape = (len(domain.fleet), len(domain.demand))
-    return sp.csr_array(
-        (
-            np.ones(len(rows), dtype=np.int64),
-            (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)),
-        ),
-        shape=shape,
-    )
 
 
 def node_layouts(
@@ -152,7 +135,7 @@ def placement_from_columns(form: Formulation, x: np.ndarray) -> Replicas:
     inst, pool = form.instance, form.pool
     shapes = inst.shapes
     domain = inst.domain
-    current = current_matrix(domain) if domain.current else None
+    current = domain.running_now if domain.current else None
     z = np.round(x[form.patterns.slice]).astype(np.int64)
     node_pattern = _patterns_onto_nodes(inst, pool, z, current)
     slot_node, slot_shape, slot_gpu, slot_width = _slots(inst, pool, node_pattern)

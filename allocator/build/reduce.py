@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 
 from allocator.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, GpuType
 from allocator.domain import MILLI, Domain, compatibility, node_capacity, replica_demand
@@ -243,17 +244,8 @@ def _content_codes(domain: Domain) -> np.ndarray:
 
 def current_replicas(domain: Domain, groups: NodeGroups) -> np.ndarray:
     """(workloads x groups) replicas each node of a group runs now (the same on each)."""
-    current = np.zeros((len(domain.demand), len(groups)), dtype=np.int64)
     first = groups.order[groups.start[:-1]]
-    position = np.full(len(domain.fleet), -1)
-    position[first] = np.arange(len(groups))
-    for workload, nodes in domain.current.items():
-        w = domain.demand.index[workload]
-        for node_id in nodes:
-            g = position[domain.fleet.index[node_id]]
-            if g >= 0:
-                current[w, g] += 1
-    return current
+    return domain.running_now[first].toarray().T
 
 
 def uses_scope(domain: Domain, scope: str) -> bool:
@@ -352,12 +344,9 @@ def reduce(domain: Domain) -> PackingInstance:
 
 def pinned_replicas(domain: Domain, groups: NodeGroups) -> np.ndarray:
     """(workloads x groups) replicas running now on draining nodes (one node per group)."""
-    pinned = np.zeros((len(domain.demand), len(groups)), dtype=np.int64)
-    fleet = domain.fleet
-    for workload, nodes in domain.current.items():
-        w = domain.demand.index[workload]
-        for node_id in nodes:
-            n = fleet.index[node_id]
-            if fleet.state[n] == "draining":
-                pinned[w, groups.of_node[n]] += 1
-    return pinned
+    draining = np.flatnonzero(domain.fleet.state == "draining")
+    by_group = sp.csr_array(
+        (np.ones(len(draining), dtype=np.int64), (groups.of_node[draining], draining)),
+        shape=(len(groups), len(domain.fleet)),
+    )
+    return (by_group @ domain.running_now).toarray().T
