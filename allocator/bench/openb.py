@@ -204,14 +204,12 @@ def plan_arrived(
             None, None, None, None, None, None, None, None, time.perf_counter() - started, error
         )
     wall = time.perf_counter() - started
-    measured = measure(outcome, arrived, wall)
-    if bound_limit <= 0:
-        return arrived, measured
-    started = time.perf_counter()
-    bound = level_bound(domain, "unplaced_priority", bound_limit)
-    return arrived, measure(
-        outcome, arrived, wall, pattern_lp_bound=bound, bound_s=time.perf_counter() - started
-    )
+    bound, bound_s = None, 0.0
+    if bound_limit > 0:
+        started = time.perf_counter()
+        bound = level_bound(domain, "unplaced_priority", bound_limit)
+        bound_s = time.perf_counter() - started
+    return arrived, measure(outcome, arrived, wall, pattern_lp_bound=bound, bound_s=bound_s)
 
 
 def measure(
