@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from allocator.errors import ExitCode
-from allocator.roadef import Evaluation, RoadefInstance, evaluate, read_assignment, read_model
+from allocator.errors import ExitCode, InputError, InputProblem
+from allocator.reassign.strategy import solve as reassign
+from allocator.roadef import (
+    Evaluation,
+    RoadefInstance,
+    evaluate,
+    read_assignment,
+    read_model,
+    write_solution,
+)
+from allocator.roadef.convert import to_reassignment
 from cli.common import error, handles_errors, out
 
 app = typer.Typer(
     name="roadef",
-    help="Google ROADEF/EURO 2012 machine reassignment: read, check and cost its files.",
+    help="Google ROADEF/EURO 2012 machine reassignment: solve, check and cost its files.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -22,7 +32,7 @@ app = typer.Typer(
 
 @app.callback()
 def roadef() -> None:
-    """Google ROADEF/EURO 2012 machine reassignment: read, check and cost its files."""
+    """Google ROADEF/EURO 2012 machine reassignment: solve, check and cost its files."""
 
 
 @app.command("eval")
@@ -58,6 +68,57 @@ def eval_(
         raise typer.Exit(int(ExitCode.PLAN_REJECTED))
     out.print(
         f"{subject}: feasible, {result.moved} of {instance.num_processes} processes moved",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command("solve")
+@handles_errors
+def solve_(
+    model: Annotated[Path, typer.Argument(help="instance file (model_*.txt)")],
+    assignment: Annotated[Path, typer.Argument(help="initial assignment (assignment_*.txt)")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="where to write the new assignment")
+    ],
+    time_limit: Annotated[
+        float, typer.Option(min=0.1, help="seconds, reading and checking included")
+    ] = 300.0,
+    seed: Annotated[int, typer.Option(help="seed of the search; same seed, same result")] = 0,
+    solver: Annotated[
+        str, typer.Option(help="exact backend for instances small enough to solve whole")
+    ] = "highs",
+) -> None:
+    """Reassign the processes within the time limit and write the solution file.
+
+    The instance becomes a generic reassignment (allocator.reassign): small ones are
+    solved exactly by a MIP backend, larger ones by annealing then descent. The result is
+    checked by the challenge evaluator before it is written. Exits 0, or 2 on a
+    malformed file or an initial assignment that breaks a hard constraint.
+    """
+    started = time.perf_counter()
+    instance = read_model(model)
+    initial = read_assignment(assignment, instance)
+    broken = evaluate(instance, initial).violations
+    if broken:
+        raise InputError(
+            [InputProblem(str(assignment), f"the initial assignment: {v}") for v in broken]
+        )
+    left = time_limit - (time.perf_counter() - started)
+    outcome = reassign(to_reassignment(instance, initial), max(left, 0.05), seed, solver)
+    result = evaluate(instance, initial, outcome.assignment)
+    if result.violations:  # the search checks itself; this would be a bug
+        raise RuntimeError(f"the solution breaks a hard constraint: {result.violations[0]}")
+    write_solution(output, outcome.assignment)
+    for line in cost_lines(instance, result):
+        out.print(line, markup=False, highlight=False)
+    gap = (result.total - outcome.bound) / max(result.total, 1)
+    proof = "optimal" if outcome.optimal else f"{gap:.4%} above the lower bound"
+    out.print(
+        f"{output}: {result.moved} of {instance.num_processes} processes moved; cost "
+        f"{result.total} ({outcome.start.total - result.total} less than the initial "
+        f"{outcome.start.total}); lower bound {outcome.bound}, {proof}; {outcome.method}, "
+        f"{time.perf_counter() - started:.1f} s",
         markup=False,
         highlight=False,
     )
