@@ -23,7 +23,7 @@ from cli.common import err, error, handles_errors
 import_app = typer.Typer(
     name="import",
     help="Build an inventory from cluster state (Kubernetes, Slurm, SkyPilot) or a trace "
-    "(Alibaba openb).",
+    "(Alibaba openb), or a reassignment file from a ROADEF/EURO 2012 instance.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import bench, generate, inspect, interop, openb_import, roadef, solve
+from cli import bench, generate, inspect, interop, openb_import, reassign, roadef, solve
 
 app = typer.Typer(
     name="allocator",
@@ -20,11 +20,13 @@ app.command()(inspect.report)
 app.command()(inspect.solvers)
 app.command()(inspect.schema)
 app.command()(generate.generate)
+app.command("reassign")(reassign.reassign_command)
 app.add_typer(interop.import_app, name="import")
 app.add_typer(interop.export_app, name="export")
 app.add_typer(roadef.app, name="roadef")
 app.add_typer(bench.app, name="bench")
 interop.import_app.command("openb")(openb_import.import_openb_command)
+interop.import_app.command("roadef")(reassign.import_roadef_command)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from builders import inventory, node, workload
 from conftest import INSTANCES
 
 from allocator.inventory.load import load_inventory
+from allocator.reassign.load import load_reassignment
 
 
 def allocator(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -155,7 +156,16 @@ def test_validate_schema_solvers_generate(tmp_path):
 
 def test_instances_are_valid():
     for path in sorted(INSTANCES.glob("*.yaml")):
-        assert load_inventory(path).version == 1, path
+        if "\nkind: reassignment\n" in path.read_text():
+            assert load_reassignment(path).num_replicas > 0, path
+        else:
+            assert load_inventory(path).version == 1, path
+
+
+def test_a_reassignment_file_is_not_taken_for_an_inventory():
+    run = allocator("validate", str(INSTANCES / "rebalance.yaml"))
+    assert run.returncode == 2
+    assert "this is a reassignment file, not an inventory; use 'allocator reassign'" in run.stderr
 
 
 def test_replanning_from_a_previous_plan_moves_nothing(tmp_path):

@@ -56,6 +56,12 @@ def _require_inventory_shape(doc: SourceDocument) -> None:
         raise InputError.single(
             doc.path, "this is an allocator plan, not an inventory; pass the inventory file", line=1
         )
+    if data.get("kind") == "reassignment":
+        raise InputError.single(
+            doc.path,
+            "this is a reassignment file, not an inventory; use 'allocator reassign'",
+            line=1,
+        )
     if {"apiVersion", "kind"} <= keys:
         raise InputError.single(
             doc.path,

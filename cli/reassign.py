@@ -1,0 +1,97 @@
+"""`allocator reassign`: rebalance a running fleet described by a reassignment file, and
+`allocator import roadef`, which writes one from the ROADEF/EURO 2012 files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allocator.errors import InputError, InputProblem
+from allocator.plan import write_json_atomic
+from allocator.reassign.document import plan_document, to_document, write_document
+from allocator.reassign.load import load_reassignment
+from allocator.reassign.strategy import InfeasibleStart, solve
+from allocator.roadef import read_assignment, read_model
+from allocator.roadef.convert import to_reassignment
+from cli.common import err, handles_errors, out
+
+TimeLimit = Annotated[float, typer.Option(min=0.1, help="seconds for the search")]
+Seed = Annotated[int, typer.Option(help="seed of the search; same seed, same result")]
+Solver = Annotated[str, typer.Option(help="MIP backend for exact solves and neighbourhoods")]
+
+
+@handles_errors
+def reassign_command(
+    file: Annotated[Path, typer.Argument(help="reassignment file (YAML or JSON)")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="plan to write (JSON; default <name>.plan.json)"),
+    ] = None,
+    time_limit: TimeLimit = 60.0,
+    seed: Seed = 0,
+    solver: Solver = "highs",
+) -> None:
+    """Move replicas so that the fleet costs least: load above soft capacities, balance,
+    and the cost of the moves themselves (docs/reassignment.md).
+
+    Exits 0 with a plan that keeps every hard rule, 2 on a malformed file or a current
+    placement that already breaks a hard rule.
+    """
+    model = load_reassignment(file)
+    try:
+        outcome = solve(model, time_limit, seed, solver)
+    except InfeasibleStart as exc:
+        raise InputError(
+            [InputProblem(str(file), f"the current placement: {p}") for p in exc.problems]
+        ) from None
+    target = output or file.with_name(f"{file.stem}.plan.json")
+    write_json_atomic(target, plan_document(model, outcome))
+    c, start = outcome.costs, outcome.start
+    rows = [
+        ("load above soft capacity", start.load, c.load),
+        ("balance", start.balance, c.balance),
+        ("replica moves", start.replica_moves, c.replica_moves),
+        ("most-moved workload", start.workload_moves, c.workload_moves),
+        ("node-pair moves", start.node_moves, c.node_moves),
+        ("total", start.total, c.total),
+    ]
+    out.print(f"{'cost':<25} {'now':>15} {'planned':>15}", markup=False, highlight=False)
+    for name, before, after in rows:
+        out.print(f"{name:<25} {before:>15} {after:>15}", markup=False, highlight=False)
+    moved = int((outcome.assignment != model.current).sum())
+    proof = "optimal" if outcome.optimal else f"lower bound {outcome.bound}"
+    out.print(
+        f"{target}: {moved} of {model.num_replicas} replicas moved; {proof}; "
+        f"{outcome.method}, {outcome.wall_s:.1f} s",
+        markup=False,
+        highlight=False,
+    )
+
+
+@handles_errors
+def import_roadef_command(
+    model: Annotated[Path, typer.Argument(help="instance file (model_*.txt)")],
+    assignment: Annotated[Path, typer.Argument(help="initial assignment (assignment_*.txt)")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="reassignment file to write (YAML or .json)")
+    ],
+) -> None:
+    """A ROADEF/EURO 2012 instance and its initial assignment as a reassignment file."""
+    instance = read_model(model)
+    initial = read_assignment(assignment, instance)
+    reassignment = to_reassignment(instance, initial)
+    header = (
+        f"Written by: allocator import roadef {model} {assignment}\n"
+        "Names are the challenge's indices: dimension r<k>, node m<k>, workload (service) "
+        "s<k>, replica (process) p<k>."
+    )
+    write_document(output, to_document(reassignment), header)
+    err.print(
+        f"reassignment written to {output}: {instance.num_machines} nodes, "
+        f"{instance.num_services} workloads, {instance.num_processes} replicas, "
+        f"{instance.num_resources} dimensions",
+        markup=False,
+        highlight=False,
+    )
