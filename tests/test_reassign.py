@@ -110,7 +110,7 @@ def test_swaps_are_priced_exactly_apart_from_the_most_moved_workload():
                 there = here.copy()
                 there[replica], there[other] = here[other], here[replica]
                 broken = [
-                    v for v in violations(model, there) if "capacity" in v or "share node" in v
+                    v for v in violations(model, there) if "capacity" in v or " replicas on " in v
                 ]
                 assert ok[other] == (
                     not broken and model.workload[replica] != model.workload[other]

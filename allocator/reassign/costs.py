@@ -75,28 +75,20 @@ def violations(model: Reassignment, assignment: np.ndarray) -> list[str]:
     pairs = np.unique(np.column_stack([m.workload, assignment]), axis=0, return_counts=True)
     for (w, n), count in zip(*pairs, strict=True):
         if count > 1:
-            out.append(f"{m.workload_name(w)}: {count} replicas share node {m.node_name(n)}")
+            out.append(f"{m.workload_name(w)}: {count} replicas on {m.node_name(n)}")
     domains = np.unique(np.column_stack([m.workload, m.spread_domain[assignment]]), axis=0)
     spread = np.bincount(domains[:, 0], minlength=m.num_workloads)
     for w in np.flatnonzero(spread < m.min_domains):
         out.append(f"{m.workload_name(w)}: in {spread[w]} spread domains, needs {m.min_domains[w]}")
-    hosts = _hosts(m, m.dependency_domain[assignment])
-    for a, b in m.dependencies:
-        replicas = np.flatnonzero(m.workload == a)
-        lacking = ~hosts[b, m.dependency_domain[assignment[replicas]]]
-        for i in replicas[lacking]:
-            out.append(
-                f"{m.replica_name(i)} of {m.workload_name(a)}: no replica of "
-                f"{m.workload_name(b)} in its dependency domain"
-            )
-    return out
-
-
-def _hosts(model: Reassignment, domain_of_replica: np.ndarray) -> np.ndarray:
-    """(W, domains) bool: the workload has a replica in the domain."""
-    size = int(model.dependency_domain.max(initial=0)) + 1
-    out = np.zeros((model.num_workloads, size), dtype=bool)
-    out[model.workload, domain_of_replica] = True
+    dep = m.dependency_domain[assignment]
+    size = int(m.dependency_domain.max(initial=0)) + 1
+    replica, needed = m.needs_of(m.workload)
+    hosted = np.isin(needed * size + dep[replica], m.workload * size + dep)
+    for i, b in zip(replica[~hosted].tolist(), needed[~hosted].tolist(), strict=True):
+        out.append(
+            f"{m.replica_name(i)} of {m.workload_name(m.workload[i])}: no replica of "
+            f"{m.workload_name(b)} in its dependency domain"
+        )
     return out
 
 

@@ -40,8 +40,10 @@ def to_document(model: Reassignment) -> dict[str, Any]:
         node["move_group"] = f"group-{group_of[n]}"
         nodes.append(node)
     workloads = []
+    by_workload = np.argsort(m.workload, kind="stable")
+    bounds = np.searchsorted(m.workload[by_workload], np.arange(m.num_workloads + 1))
     for w in range(m.num_workloads):
-        replicas = np.flatnonzero(m.workload == w)
+        replicas = by_workload[bounds[w] : bounds[w + 1]]
         if len(replicas) == 0:
             continue
         entry: dict[str, Any] = {"id": m.workload_name(w)}

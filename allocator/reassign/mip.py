@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from allocator.problem import Problem, ProblemBuilder
 from allocator.reassign.costs import usage
@@ -67,7 +66,7 @@ def build(
     dep = m.dependency_domain
     dep_fixed = _counts(m.workload[fixed], dep[assignment[fixed]], m.num_workloads, dep)
     dep_reach = _counts(m.workload[rep], dep[node], m.num_workloads, dep) > 0
-    pair, needed = _needs_of_pairs(m, m.workload[rep])
+    pair, needed = m.needs_of(m.workload[rep])
     unreachable = (dep_fixed[needed, dep[node[pair]]] == 0) & ~dep_reach[needed, dep[node[pair]]]
     keep = np.ones(len(rep), dtype=bool)
     keep[pair[unreachable]] = False
@@ -178,17 +177,6 @@ def _counts(workload: np.ndarray, domain: np.ndarray, n_workloads: int, domains:
     return out
 
 
-def _needs_of_pairs(model: Reassignment, workload: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index, needed workload) for every dependency of each given workload."""
-    d = model.dependencies
-    needs = sp.csr_array(
-        (np.ones(len(d), dtype=np.int8), (d[:, 0], d[:, 1])),
-        shape=(model.num_workloads, model.num_workloads),
-    )
-    rows = needs[workload].tocoo()
-    return rows.row.astype(np.int64), rows.col.astype(np.int64)
-
-
 def _spread(b, m, assign, rep, node, assignment, fixed, x0) -> np.ndarray:
     """in_domain[w, l] may be 1 only if a freed replica of w is in l; enough domains."""
     spread = m.spread_domain
@@ -216,11 +204,11 @@ def _dependencies(b, m, assign, rep, node, dep_fixed, assignment, fixed, x0) -> 
     workload that needs w, in a domain without a fixed replica of w, needs hosts[w, d]."""
     dep = m.dependency_domain
     size = dep_fixed.shape[1]
-    pair, needed = _needs_of_pairs(m, m.workload[rep])
+    pair, needed = m.needs_of(m.workload[rep])
     needy = dep_fixed[needed, dep[node[pair]]] == 0
     pair, needed = pair[needy], needed[needy]
     fixed_replicas = np.flatnonzero(fixed)
-    f_index, f_needed = _needs_of_pairs(m, m.workload[fixed_replicas])
+    f_index, f_needed = m.needs_of(m.workload[fixed_replicas])
     f_domain = dep[assignment[fixed_replicas[f_index]]]
     f_keys = (f_needed * size + f_domain)[dep_fixed[f_needed, f_domain] == 0]
     keys = np.unique(np.concatenate([needed * size + dep[node[pair]], f_keys]))

@@ -111,11 +111,19 @@ class Reassignment:
         return self.replica_names[replica] if self.replica_names else f"replica {replica}"
 
     @cached_property
-    def members(self) -> sp.csr_array:
-        """(W x I) 0/1: the replicas of each workload."""
-        i = self.num_replicas
-        ones = np.ones(i, dtype=np.int8)
-        return sp.csr_array((ones, (self.workload, np.arange(i))), shape=(self.num_workloads, i))
+    def needs(self) -> sp.csr_array:
+        """(W x W) 0/1: row a has a 1 in column b if a depends on b."""
+        d = self.dependencies
+        ones = np.ones(len(d), dtype=np.int8)
+        needs = sp.csr_array((ones, (d[:, 0], d[:, 1])), shape=(self.num_workloads,) * 2)
+        needs.sum_duplicates()
+        needs.data[:] = 1
+        return needs
+
+    def needs_of(self, workload: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position, needed workload) for every dependency of each given workload."""
+        rows = self.needs[np.asarray(workload)].tocoo()
+        return rows.row.astype(np.int64), rows.col.astype(np.int64)
 
     @cached_property
     def depends_on(self) -> tuple[np.ndarray, ...]:
