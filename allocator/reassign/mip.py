@@ -80,45 +80,11 @@ def build(
         hi=1.0,
         cost=m.node_move_cost[m.current[rep], node]
         - np.where(origin_here, m.replica_move_cost[rep], 0),
-        labels=[f"{i}@{n}" for i, n in zip(rep.tolist(), node.tolist(), strict=True)],
+        labels=np.char.add(np.char.add(rep.astype(str), "@"), node.astype(str)),
     )
     one = b.add_rows("one_node", len(free), lo=1.0, hi=1.0)
     b.add_entries(one, pi, assign, np.arange(n_pairs), 1.0)
-
-    # capacity; a freed replica holds its transient dimensions on its origin either way
-    k, r = len(nodes), m.num_resources
-    pair_rows = (pk[:, None] * r + np.arange(r)[None, :]).ravel()
-    pair_cols = np.repeat(np.arange(n_pairs), r)
-    coef = m.need[rep].astype(np.float64)
-    coef[origin_here[:, None] & m.transient[None, :]] = 0.0
-    cap = b.add_rows("capacity", k * r, hi=(m.capacity - base - hold)[nodes].ravel())
-    b.add_entries(cap, pair_rows, assign, pair_cols, coef.ravel())
-
-    # use above soft capacity
-    over = b.add_columns("over_soft", k * r, integer=False, cost=np.tile(m.load_weight, k))
-    soft = b.add_rows("soft_capacity", k * r, hi=(m.soft_capacity - base)[nodes].ravel())
-    b.add_entries(soft, pair_rows, assign, pair_cols, m.need[rep].ravel())
-    b.add_entries(soft, np.arange(k * r), over, np.arange(k * r), -1.0)
-
-    # balance: target * free(r1) - free(r2) <= imbalance
-    nb = len(m.balance_target)
-    target = m.balance_target.astype(np.float64)
-    room = (m.capacity - base)[nodes]
-    imbalance = b.add_columns("imbalance", k * nb, integer=False, cost=np.tile(m.balance_weight, k))
-    rows = b.add_rows(
-        "balance",
-        k * nb,
-        hi=(room[:, m.balance_second] - target * room[:, m.balance_first]).ravel(),
-    )
-    need = m.need[rep]
-    b.add_entries(
-        rows,
-        (pk[:, None] * nb + np.arange(nb)[None, :]).ravel(),
-        assign,
-        np.repeat(np.arange(n_pairs), nb),
-        (need[:, m.balance_second] - target * need[:, m.balance_first]).ravel(),
-    )
-    b.add_entries(rows, np.arange(k * nb), imbalance, np.arange(k * nb), -1.0)
+    _per_node(b, m, assign, rep, pk, nodes, base, hold)
 
     # replicas of one workload on distinct nodes
     _, group, count = np.unique(
@@ -138,11 +104,13 @@ def build(
     used = usage(m, assignment)
     left = m.capacity[nodes] - used[nodes]
     moved_now = np.bincount(m.workload[assignment != m.current], minlength=1)
-    start = np.concatenate(
+    start = np.concatenate(  # in column order, the values the current assignment implies
         [
             x0,
             np.maximum(used[nodes] - m.soft_capacity[nodes], 0).ravel(),
-            np.maximum(target * left[:, m.balance_first] - left[:, m.balance_second], 0).ravel(),
+            np.maximum(
+                m.balance_target * left[:, m.balance_first] - left[:, m.balance_second], 0
+            ).ravel(),
             in_domain0,
             hosts0,
             [float(moved_now.max())],
@@ -156,6 +124,44 @@ def build(
     )
     problem = b.build(offset=float(offset))
     return Part(problem, rep, node, start)
+
+
+def _per_node(b, m, assign, rep, pk, nodes, base, hold) -> None:
+    """Capacity, use above soft capacity and imbalance of each freed node."""
+    k, r, nb = len(nodes), m.num_resources, len(m.balance_target)
+    n_pairs = len(rep)
+    pair_rows = (pk[:, None] * r + np.arange(r)[None, :]).ravel()
+    pair_cols = np.repeat(np.arange(n_pairs), r)
+    need = m.need[rep]
+
+    # capacity; a freed replica holds its transient dimensions on its origin either way
+    coef = need.astype(np.float64)
+    coef[(m.current[rep] == nodes[pk])[:, None] & m.transient[None, :]] = 0.0
+    cap = b.add_rows("capacity", k * r, hi=(m.capacity - base - hold)[nodes].ravel())
+    b.add_entries(cap, pair_rows, assign, pair_cols, coef.ravel())
+
+    over = b.add_columns("over_soft", k * r, integer=False, cost=np.tile(m.load_weight, k))
+    soft = b.add_rows("soft_capacity", k * r, hi=(m.soft_capacity - base)[nodes].ravel())
+    b.add_entries(soft, pair_rows, assign, pair_cols, need.ravel())
+    b.add_entries(soft, np.arange(k * r), over, np.arange(k * r), -1.0)
+
+    # target * free(r1) - free(r2) <= imbalance
+    target = m.balance_target.astype(np.float64)
+    room = (m.capacity - base)[nodes]
+    imbalance = b.add_columns("imbalance", k * nb, integer=False, cost=np.tile(m.balance_weight, k))
+    rows = b.add_rows(
+        "balance",
+        k * nb,
+        hi=(room[:, m.balance_second] - target * room[:, m.balance_first]).ravel(),
+    )
+    b.add_entries(
+        rows,
+        (pk[:, None] * nb + np.arange(nb)[None, :]).ravel(),
+        assign,
+        np.repeat(np.arange(n_pairs), nb),
+        (need[:, m.balance_second] - target * need[:, m.balance_first]).ravel(),
+    )
+    b.add_entries(rows, np.arange(k * nb), imbalance, np.arange(k * nb), -1.0)
 
 
 def _usage_of(model: Reassignment, assignment: np.ndarray, which: np.ndarray) -> np.ndarray:
