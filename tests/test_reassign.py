@@ -35,6 +35,16 @@ def feasible_instances(count: int, seed: int = 7):
             yield inst, initial
 
 
+def wandered(state: State, rng: np.random.Generator, steps: int = 3) -> State:
+    """A few allowed random moves, so that some replicas are away from home."""
+    for _ in range(steps):
+        replica = int(rng.integers(state.model.num_replicas))
+        _, ok = shift_prices(state, replica)
+        if ok.any():
+            state.move(replica, int(rng.choice(np.flatnonzero(ok))))
+    return state
+
+
 def test_costs_and_rules_agree_with_the_challenge_evaluator():
     rng = np.random.default_rng(3)
     for inst, initial in feasible_instances(60):
@@ -54,12 +64,7 @@ def test_every_shift_is_priced_and_ruled_exactly():
     checked = 0
     for inst, initial in feasible_instances(80):
         model = to_reassignment(inst, initial)
-        state = State(model, initial)
-        for _ in range(3):  # wander a little so that some replicas are away from home
-            replica = int(rng.integers(inst.num_processes))
-            delta, ok = shift_prices(state, replica)
-            if ok.any():
-                state.move(replica, int(rng.choice(np.flatnonzero(ok))))
+        state = wandered(State(model, initial), rng)
         here = state.assignment.copy()
         here_total, here_ok = reference_evaluation(inst, initial, here)
         assert here_ok
@@ -95,12 +100,7 @@ def test_swaps_are_priced_exactly_apart_from_the_most_moved_workload():
     checked = 0
     for inst, initial in feasible_instances(150):
         model = to_reassignment(inst, initial)
-        state = State(model, initial)
-        for _ in range(3):
-            replica = int(rng.integers(inst.num_processes))
-            _, ok = shift_prices(state, replica)
-            if ok.any():
-                state.move(replica, int(rng.choice(np.flatnonzero(ok))))
+        state = wandered(State(model, initial), rng)
         here = state.assignment.copy()
         base = costs(model, here)
         others = np.arange(inst.num_processes)

@@ -61,43 +61,39 @@ def _cross_reference_problems(doc: SourceDocument, spec: ReassignmentFile) -> li
     _duplicates(problem, "workload", [(("workloads", k, "id"), w) for k, w in enumerate(workloads)])
     _duplicates(problem, "replica", [((*loc, "id"), r) for loc, r in replicas])
 
-    known_dims, known_nodes, known_workloads = set(dims), set(nodes), set(workloads)
+    groups = sorted({n.move_group or n.id for n in spec.nodes})
+
+    def known(loc: tuple, what: str, name: str, names: list[str]) -> None:
+        if name not in names:
+            problem(loc, f"unknown {what} {name!r}{suggest(name, names)}")
+
+    def amounts(loc: tuple, values: dict[str, int]) -> None:
+        for name, amount in values.items():
+            known((*loc, name), "dimension", name, dims)
+            if not 0 <= amount <= 2**53:
+                problem((*loc, name), f"an amount is a whole number in [0, 2^53], got {amount}")
+
     for k, node in enumerate(spec.nodes):
         for name in dims:
             if name not in node.capacity:
                 problem(("nodes", k, "capacity"), f"no capacity given for dimension {name!r}")
-        for field in ("capacity", "soft_capacity"):
-            _amounts(problem, ("nodes", k, field), getattr(node, field), known_dims, "dimension")
+        amounts(("nodes", k, "capacity"), node.capacity)
+        amounts(("nodes", k, "soft_capacity"), node.soft_capacity)
     for loc, _ in replicas:
         replica = spec.workloads[loc[1]].replicas[loc[3]]
-        _amounts(problem, (*loc, "need"), replica.need, known_dims, "dimension")
-        if replica.node not in known_nodes:
-            problem((*loc, "node"), f"unknown node {replica.node!r}{suggest(replica.node, nodes)}")
+        amounts((*loc, "need"), replica.need)
+        known((*loc, "node"), "node", replica.node, nodes)
     for k, workload in enumerate(spec.workloads):
         for j, other in enumerate(workload.depends_on):
-            if other not in known_workloads:
-                problem(
-                    ("workloads", k, "depends_on", j),
-                    f"unknown workload {other!r}{suggest(other, workloads)}",
-                )
+            known(("workloads", k, "depends_on", j), "workload", other, workloads)
     for k, term in enumerate(spec.balance):
         for j, name in enumerate(term.dimensions):
-            if name not in known_dims:
-                problem(
-                    ("balance", k, "dimensions", j),
-                    f"unknown dimension {name!r}{suggest(name, dims)}",
-                )
-    groups = {n.move_group or n.id for n in spec.nodes}
+            known(("balance", k, "dimensions", j), "dimension", name, dims)
     for source, row in spec.move_costs.between_groups.items():
         loc = ("move_costs", "between_groups", source)
-        if source not in groups:
-            problem(loc, f"unknown move group {source!r}{suggest(source, sorted(groups))}")
+        known(loc, "move group", source, groups)
         for target, cost in row.items():
-            if target not in groups:
-                problem(
-                    (*loc, target),
-                    f"unknown move group {target!r}{suggest(target, sorted(groups))}",
-                )
+            known((*loc, target), "move group", target, groups)
             if cost < 0:
                 problem((*loc, target), f"a move cost is a whole number >= 0, got {cost}")
     return out
@@ -109,14 +105,6 @@ def _duplicates(problem, what: str, entries: Iterable[tuple[tuple, str]]) -> Non
         if name in seen:
             problem(loc, f"duplicate {what} id {name!r}")
         seen.add(name)
-
-
-def _amounts(problem, loc: tuple, amounts: dict[str, int], known: set[str], what: str) -> None:
-    for name, amount in amounts.items():
-        if name not in known:
-            problem((*loc, name), f"unknown {what} {name!r}{suggest(name, sorted(known))}")
-        elif not 0 <= amount <= 2**53:
-            problem((*loc, name), f"an amount is a whole number in [0, 2^53], got {amount}")
 
 
 def _to_model(spec: ReassignmentFile) -> Reassignment:
