@@ -18,7 +18,9 @@ from allocator.roadef.convert import to_reassignment
 from cli.common import err, handles_errors, out
 
 TimeLimit = Annotated[float, typer.Option(min=0.1, help="seconds for the search")]
-Seed = Annotated[int, typer.Option(help="seed of the search; same seed, same result")]
+Seed = Annotated[
+    int, typer.Option(help="seed of the search's random choices (it stops on the clock)")
+]
 Solver = Annotated[str, typer.Option(help="MIP backend for exact solves and neighbourhoods")]
 
 

@@ -105,7 +105,9 @@ def solve_(
             "writing included (the challenge gave 300)",
         ),
     ] = 300.0,
-    seed: Annotated[int, typer.Option(help="seed of the search; same seed, same result")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="seed of the search's random choices (it stops on the clock)")
+    ] = 0,
     solver: Annotated[
         str, typer.Option(help="exact backend for instances small enough to solve whole")
     ] = "highs",
