@@ -30,7 +30,8 @@ import_app = typer.Typer(
 )
 export_app = typer.Typer(
     name="export",
-    help="Write a plan back as Kubernetes manifests or Slurm node lists.",
+    help="Write a plan back as Kubernetes manifests or Slurm node lists, or a reassignment "
+    "plan as a ROADEF/EURO 2012 solution file.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -27,6 +27,7 @@ app.add_typer(roadef.app, name="roadef")
 app.add_typer(bench.app, name="bench")
 interop.import_app.command("openb")(openb_import.import_openb_command)
 interop.import_app.command("roadef")(reassign.import_roadef_command)
+interop.export_app.command("roadef")(reassign.export_roadef_command)
 
 
 def main() -> None:

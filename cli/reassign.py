@@ -1,5 +1,6 @@
-"""`allocator reassign`: rebalance a running fleet described by a reassignment file, and
-`allocator import roadef`, which writes one from the ROADEF/EURO 2012 files."""
+"""`allocator reassign`: rebalance a running fleet described by a reassignment file;
+`allocator import roadef` writes one from the ROADEF/EURO 2012 files and `allocator
+export roadef` turns its plan into the challenge's solution file."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from allocator.plan import write_json_atomic
 from allocator.reassign.document import plan_document, to_document, write_document
 from allocator.reassign.load import load_reassignment
 from allocator.reassign.strategy import InfeasibleStart, solve
-from allocator.roadef import read_assignment, read_model
-from allocator.roadef.convert import to_reassignment
+from allocator.roadef import read_assignment, read_model, write_solution
+from allocator.roadef.convert import solution_from_plan, to_reassignment
+from allocator.sourcefile import read_document
 from cli.common import err, handles_errors, out
 
 TimeLimit = Annotated[float, typer.Option(min=0.1, help="seconds for the search")]
@@ -97,3 +99,31 @@ def import_roadef_command(
         markup=False,
         highlight=False,
     )
+
+
+@handles_errors
+def export_roadef_command(
+    plan: Annotated[
+        Path, typer.Argument(help="plan of `allocator reassign` on an imported instance")
+    ],
+    model: Annotated[Path, typer.Option(help="the instance file (model_*.txt) it came from")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="solution file to write")],
+) -> None:
+    """A reassignment plan as a solution file in the challenge's format."""
+    instance = read_model(model)
+    doc = read_document(plan)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if data.get("kind") != "reassignment-plan" or not isinstance(data.get("assignment"), dict):
+        raise InputError.single(
+            str(plan), "not a reassignment plan: expected 'kind: reassignment-plan'", line=1
+        )
+    try:
+        solution = solution_from_plan(data["assignment"], instance.num_processes)
+    except ValueError as exc:
+        raise InputError.single(str(plan), f"assignment: {exc}") from None
+    if solution.size and solution.max() >= instance.num_machines:
+        raise InputError.single(
+            str(plan), f"assignment: machine m{solution.max()} is not in {model}"
+        )
+    write_solution(output, solution)
+    err.print(f"solution written to {output}", markup=False, highlight=False)

@@ -219,3 +219,31 @@ def test_import_roadef_of_the_example_then_reassign(tmp_path):
     result = runner.invoke(app, ["reassign", str(out), "-o", str(plan)])
     assert result.exit_code == 0, result.output
     assert json.loads(plan.read_text())["cost"]["total"] == 2411
+
+
+def test_export_roadef_writes_the_plan_as_a_challenge_solution(tmp_path):
+    fleet, plan, solution = tmp_path / "ex.yaml", tmp_path / "plan.json", tmp_path / "sol.txt"
+    assignment = FIXTURES / "assignment_example.txt"
+    assert (
+        runner.invoke(
+            app, ["import", "roadef", str(EXAMPLE), str(assignment), "-o", str(fleet)]
+        ).exit_code
+        == 0
+    )
+    assert runner.invoke(app, ["reassign", str(fleet), "-o", str(plan)]).exit_code == 0
+    result = runner.invoke(
+        app, ["export", "roadef", str(plan), "--model", str(EXAMPLE), "-o", str(solution)]
+    )
+    assert result.exit_code == 0, result.output
+    inst, initial = example()
+    assert evaluate(inst, initial, read_assignment(solution, inst)).total == 2411
+
+    data = json.loads(plan.read_text())
+    data["assignment"].pop("p1")
+    plan.write_text(json.dumps(data))
+    result = runner.invoke(
+        app, ["export", "roadef", str(plan), "--model", str(EXAMPLE), "-o", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2
+    assert f"{plan}: assignment: the plan does not place process 'p1'" in result.output
+    assert not (tmp_path / "x").exists()

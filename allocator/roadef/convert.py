@@ -40,3 +40,22 @@ def to_reassignment(instance: RoadefInstance, initial: np.ndarray) -> Reassignme
         workload_names=tuple(f"s{s}" for s in range(inst.num_services)),
         replica_names=tuple(f"p{p}" for p in range(inst.num_processes)),
     )
+
+
+def solution_from_plan(assignment: dict[str, str], num_processes: int) -> np.ndarray:
+    """Machine index per process from a reassignment plan's `assignment` (replica ->
+    node) of an imported instance, whose names keep the challenge's indices (p<k>, m<k>).
+    Raises ValueError naming the first replica or node that does not fit."""
+    expected = {f"p{p}" for p in range(num_processes)}
+    missing = sorted(expected - assignment.keys(), key=lambda n: int(n[1:]))
+    if missing:
+        raise ValueError(f"the plan does not place process {missing[0]!r}")
+    extra = sorted(assignment.keys() - expected)
+    if extra:
+        raise ValueError(f"the plan places {extra[0]!r}, which is not p0..p{num_processes - 1}")
+    out = np.empty(num_processes, dtype=np.int64)
+    for replica, node in assignment.items():
+        if not (node[:1] == "m" and node[1:].isdigit()):
+            raise ValueError(f"{replica} runs on {node!r}, not a machine name m<index>")
+        out[int(replica[1:])] = int(node[1:])
+    return out
