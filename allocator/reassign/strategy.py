@@ -25,8 +25,8 @@ from solvers.base import SolveOptions, Status
 from solvers.registry import get
 
 EXACT_PAIRS = 20_000  # replica x node pairs up to which the whole MIP is solved
-ANNEAL_SHARE = 0.4  # of the time limit; then a descent, then MIP neighbourhoods
-DESCENT_SHARE = 0.5  # the descent ends by this share at the latest
+ANNEAL_SHARE = 0.2  # of the time limit; then a descent, then MIP neighbourhoods
+DESCENT_SHARE = 0.25  # the descent ends by this share at the latest
 HOT, COLD = 10.0, 0.01  # annealing temperatures, in typical move costs
 
 
