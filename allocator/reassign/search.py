@@ -1,9 +1,10 @@
 """Local search over a feasible reassignment: move one replica, or trade two.
 
-Each step prices every destination of a replica at once (`moves.shift_prices`) and,
-when no single move helps, its trades with other replicas (`moves.swap_prices`); only
-improving steps are taken, so the search stops in a local optimum that the MIP
-neighbourhoods (`allocator.reassign.lns`) then try to leave.
+`anneal` walks over single-replica moves, pricing every destination of a replica at
+once (`moves.shift_prices`) and drawing one by its Boltzmann weight. `descend` then takes
+only improving steps, a replica's best move or, when none helps, its best trade with
+another replica (`moves.swap_prices`), and stops in a local optimum that the MIP
+neighbourhoods (`allocator.reassign.lns`) try to leave.
 """
 
 from __future__ import annotations
