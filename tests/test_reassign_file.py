@@ -18,6 +18,7 @@ from allocator.errors import InputError
 from allocator.reassign.costs import costs, violations
 from allocator.reassign.document import move_groups, to_document, write_document
 from allocator.reassign.load import load_reassignment
+from allocator.reassign.strategy import solve
 from allocator.roadef import evaluate, read_assignment, read_model
 from allocator.roadef.convert import to_reassignment
 from cli.main import app
@@ -247,3 +248,12 @@ def test_export_roadef_writes_the_plan_as_a_challenge_solution(tmp_path):
     assert result.exit_code == 2
     assert f"{plan}: assignment: the plan does not place process 'p1'" in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc", "cpsat"])
+def test_every_exact_backend_proves_the_same_optimum_of_the_sample(solver):
+    model = load_reassignment(REBALANCE)
+    outcome = solve(model, time_limit=60, solver=solver)
+    assert outcome.optimal and outcome.method == "mip"
+    assert outcome.costs.total == 144 == costs(model, outcome.assignment).total
+    assert violations(model, outcome.assignment) == []

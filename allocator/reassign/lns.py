@@ -18,7 +18,7 @@ from allocator.reassign.costs import costs, usage
 from allocator.reassign.mip import build
 from allocator.reassign.model import Reassignment
 from allocator.reassign.moves import node_cost
-from solvers.base import SolveOptions
+from solvers.base import Capability, SolveOptions
 from solvers.registry import get
 
 DEPARTED = 3  # nodes hosting replicas that left the seed node
@@ -37,10 +37,11 @@ def improve(
 ) -> np.ndarray:
     """The best assignment found by re-solving neighbourhoods until the deadline."""
     backend = get(solver)
+    integral = Capability.LP not in backend.capabilities  # no continuous columns
     best = np.array(assignment, dtype=np.int64)
     best_total = costs(model, best).total
     while (left := deadline - time.perf_counter()) > 0.05:
-        part = build(model, best, neighbourhood(model, best, rng))
+        part = build(model, best, neighbourhood(model, best, rng), integral)
         options = SolveOptions(time_limit=min(STEP_LIMIT, left), rel_gap=0.0, warm_start=part.start)
         found = backend.solve(part.problem, options)
         if found.x is None:

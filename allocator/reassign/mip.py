@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.problem import Problem, ProblemBuilder
+from allocator.problem import INF, Problem, ProblemBuilder
 from allocator.reassign.costs import usage
 from allocator.reassign.model import Reassignment
 from allocator.reassign.moves import node_cost
@@ -38,8 +38,14 @@ class Part:
 
 
 def build(
-    model: Reassignment, assignment: np.ndarray, free_nodes: np.ndarray | None = None
+    model: Reassignment,
+    assignment: np.ndarray,
+    free_nodes: np.ndarray | None = None,
+    integral: bool = False,
 ) -> Part:
+    """`integral` declares the cost columns integer too (their optimum is integral anyway)
+    and bounds them (use never exceeds capacity): backends without continuous columns need
+    both; HiGHS searches much slower with them."""
     m = model
     assignment = np.asarray(assignment, dtype=np.int64)
     nodes = np.arange(m.num_nodes) if free_nodes is None else np.unique(free_nodes)
@@ -84,7 +90,7 @@ def build(
     )
     one = b.add_rows("one_node", len(free), lo=1.0, hi=1.0)
     b.add_entries(one, pi, assign, np.arange(n_pairs), 1.0)
-    _per_node(b, m, assign, rep, pk, nodes, base, hold)
+    _per_node(b, m, assign, rep, pk, nodes, base, hold, integral)
 
     # replicas of one workload on distinct nodes
     _, group, count = np.unique(
@@ -98,7 +104,7 @@ def build(
     x0 = (node == assignment[rep]).astype(np.float64)
     in_domain0 = _spread(b, m, assign, rep, node, assignment, fixed, x0)
     hosts0 = _dependencies(b, m, assign, rep, node, dep_fixed, assignment, fixed, x0)
-    _most_moved(b, m, assign, rep, node, free, moved_fixed)
+    _most_moved(b, m, assign, rep, node, free, moved_fixed, integral)
 
     untouched = ~is_free_node
     used = usage(m, assignment)
@@ -126,7 +132,7 @@ def build(
     return Part(problem, rep, node, start)
 
 
-def _per_node(b, m, assign, rep, pk, nodes, base, hold) -> None:
+def _per_node(b, m, assign, rep, pk, nodes, base, hold, integral) -> None:
     """Capacity, use above soft capacity and imbalance of each freed node."""
     k, r, nb = len(nodes), m.num_resources, len(m.balance_target)
     n_pairs = len(rep)
@@ -140,7 +146,13 @@ def _per_node(b, m, assign, rep, pk, nodes, base, hold) -> None:
     cap = b.add_rows("capacity", k * r, hi=(m.capacity - base - hold)[nodes].ravel())
     b.add_entries(cap, pair_rows, assign, pair_cols, coef.ravel())
 
-    over = b.add_columns("over_soft", k * r, integer=False, cost=np.tile(m.load_weight, k))
+    over = b.add_columns(
+        "over_soft",
+        k * r,
+        hi=np.maximum(m.capacity - m.soft_capacity, 0)[nodes].ravel() if integral else INF,
+        integer=integral,
+        cost=np.tile(m.load_weight, k),
+    )
     soft = b.add_rows("soft_capacity", k * r, hi=(m.soft_capacity - base)[nodes].ravel())
     b.add_entries(soft, pair_rows, assign, pair_cols, need.ravel())
     b.add_entries(soft, np.arange(k * r), over, np.arange(k * r), -1.0)
@@ -148,7 +160,13 @@ def _per_node(b, m, assign, rep, pk, nodes, base, hold) -> None:
     # target * free(r1) - free(r2) <= imbalance
     target = m.balance_target.astype(np.float64)
     room = (m.capacity - base)[nodes]
-    imbalance = b.add_columns("imbalance", k * nb, integer=False, cost=np.tile(m.balance_weight, k))
+    imbalance = b.add_columns(
+        "imbalance",
+        k * nb,
+        hi=(target * np.maximum(room[:, m.balance_first], 0)).ravel() if integral else INF,
+        integer=integral,
+        cost=np.tile(m.balance_weight, k),
+    )
     rows = b.add_rows(
         "balance",
         k * nb,
@@ -237,7 +255,7 @@ def _dependencies(b, m, assign, rep, node, dep_fixed, assignment, fixed, x0) -> 
     return np.minimum(np.bincount(of_key, weights=x0[hosting], minlength=len(keys)), 1.0)
 
 
-def _most_moved(b, m, assign, rep, node, free, moved_fixed) -> float:
+def _most_moved(b, m, assign, rep, node, free, moved_fixed, integral) -> float:
     """most_moved >= moved replicas of every workload (freed ones count unless home)."""
     fixed_counts = np.bincount(m.workload[moved_fixed], minlength=m.num_workloads)
     freed_w, freed_counts = np.unique(m.workload[free], return_counts=True)
@@ -245,7 +263,12 @@ def _most_moved(b, m, assign, rep, node, free, moved_fixed) -> float:
     others[freed_w] = False
     floor = float(fixed_counts[others].max(initial=0))
     most = b.add_columns(
-        "most_moved", 1, lo=floor, integer=False, cost=float(m.workload_move_weight)
+        "most_moved",
+        1,
+        lo=floor,
+        hi=float(max(m.num_replicas, floor)) if integral else INF,
+        integer=integral,
+        cost=float(m.workload_move_weight),
     )
     rows = b.add_rows(
         "moved", len(freed_w), lo=(fixed_counts[freed_w] + freed_counts).astype(float)

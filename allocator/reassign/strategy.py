@@ -21,7 +21,7 @@ from allocator.reassign.mip import build
 from allocator.reassign.model import Reassignment
 from allocator.reassign.search import anneal, descend, typical_change
 from allocator.reassign.state import State
-from solvers.base import SolveOptions, Status
+from solvers.base import Capability, SolveOptions, Status
 from solvers.registry import get
 
 EXACT_PAIRS = 20_000  # replica x node pairs up to which the whole MIP is solved
@@ -59,9 +59,10 @@ def solve(
         raise InfeasibleStart(broken)
     bound = lower_bound(model)
     if model.num_replicas * model.num_nodes <= EXACT_PAIRS:
-        part = build(model, model.current)
+        backend = get(solver)
+        part = build(model, model.current, integral=Capability.LP not in backend.capabilities)
         options = SolveOptions(time_limit=time_limit, rel_gap=0.0, seed=seed, warm_start=part.start)
-        found = get(solver).solve(part.problem, options)
+        found = backend.solve(part.problem, options)
         if found.x is not None:
             assignment = part.decode(found.x, model.current)
             if found.bound is not None:
