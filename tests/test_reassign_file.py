@@ -4,7 +4,9 @@ reassign`, and `allocator import roadef`."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -257,3 +259,13 @@ def test_every_exact_backend_proves_the_same_optimum_of_the_sample(solver):
     assert outcome.optimal and outcome.method == "mip"
     assert outcome.costs.total == 144 == costs(model, outcome.assignment).total
     assert violations(model, outcome.assignment) == []
+
+
+def test_written_files_get_the_permissions_of_a_plain_write(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "plan.json"
+        assert runner.invoke(app, ["reassign", str(REBALANCE), "-o", str(out)]).exit_code == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    finally:
+        os.umask(umask)

@@ -12,14 +12,13 @@ but crashes its spread and dependency checks, and a "+" sign before a number.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from allocator.plan import write_text_atomic
 from allocator.roadef.tokens import INT_MAX, TokenReader, Tokens
 
 # The checker's limits (solution_checker.cc), which the published data needs; they are
@@ -331,13 +330,4 @@ def format_solution(assignment: np.ndarray) -> str:
 def write_solution(path: str | Path, assignment: np.ndarray) -> None:
     """Write a solution file atomically: a program stopped at its time limit, or a reader
     such as the checker, never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(format_solution(assignment))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, format_solution(assignment))
