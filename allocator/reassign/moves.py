@@ -98,9 +98,9 @@ def swap_prices(state: State, replica: int, others: np.ndarray) -> tuple[np.ndar
         axis=1
     )
     w_i, w_j = int(m.workload[replica]), m.workload[others]
-    ok &= (w_j != w_i) & (t != s)
-    ok &= ~np.isin(t, a[state.siblings[w_i]])
-    ok &= ~np.isin(w_j, m.workload[a == s])
+    same = w_j == w_i  # trading within a workload keeps its set of nodes
+    ok &= t != s
+    ok &= same | (~np.isin(t, a[state.siblings[w_i]]) & ~np.isin(w_j, m.workload[a == s]))
 
     delta = node_cost(m, used_s, np.full(len(others), s)) + node_cost(m, used_t, t)
     delta -= int(node_cost(m, state.used[s], s)) + node_cost(m, state.used[t], t)

@@ -80,6 +80,59 @@ def typical_change(state: State, rng: np.random.Generator, samples: int = 200) -
     return float(np.median(changes)) if len(changes) else 1.0
 
 
+def settle(state: State) -> int:
+    """Send home every moved replica whose return costs nothing and breaks no rule, alone
+    or by trading places with a replica whose home is where it runs now, so that a plan
+    never moves replicas for no gain; the number sent home."""
+    m = state.model
+    returned = 0
+    changed = True
+    while changed:
+        changed = False
+        for replica in np.flatnonzero(state.assignment != m.current).tolist():
+            home = int(m.current[replica])
+            if state.assignment[replica] == home:
+                continue
+            delta, ok = shift_prices(state, replica)
+            if ok[home] and delta[home] <= 0:
+                state.move(replica, home)
+                returned += 1
+                changed = True
+                continue
+            partners = np.flatnonzero(
+                (state.assignment == home) & (m.current == state.assignment[replica])
+            )
+            for other in partners.tolist():
+                if _trade(state, replica, other, accept_zero=True) >= 0:
+                    returned += 2
+                    changed = True
+                    break
+    return returned
+
+
+def _trade(state: State, replica: int, other: int, accept_zero: bool = False) -> int:
+    """Trade the nodes of two replicas if that saves cost (or, with `accept_zero`, costs
+    nothing) and keeps every rule; the saving, or -1 when nothing was traded."""
+    m = state.model
+    delta, ok = swap_prices(state, replica, np.array([other]))
+    if not ok[0] or delta[0] > 0 or (delta[0] == 0 and not accept_zero):
+        return -1
+    source, target = int(state.assignment[replica]), int(state.assignment[other])
+    w_i, w_j = int(m.workload[replica]), int(m.workload[other])
+    before = state.domains[[w_i, w_j]].copy()
+    most = state.most_moved
+    state.move(replica, target)
+    state.move(other, source)
+    change = int(delta[0]) + m.workload_move_weight * (state.most_moved - most)
+    if (change < 0 or (change == 0 and accept_zero)) and state.rules_hold(
+        [w_i, w_j], [source, target], before
+    ):
+        return -change
+    state.move(other, target)
+    state.move(replica, source)
+    return -1
+
+
 def _shift(state: State, replica: int) -> int:
     delta, ok = shift_prices(state, replica)
     delta = np.where(ok, delta, NO_MOVE)
@@ -91,28 +144,15 @@ def _shift(state: State, replica: int) -> int:
 
 
 def _swap(state: State, replica: int, rng: np.random.Generator) -> int:
-    m = state.model
     others = np.flatnonzero(state.assignment != state.assignment[replica])
     if len(others) > SWAP_CANDIDATES:
         others = rng.choice(others, SWAP_CANDIDATES, replace=False)
     delta, ok = swap_prices(state, replica, others)
     delta = np.where(ok, delta, NO_MOVE)
-    best = np.argsort(delta)[:SWAPS_TRIED]
-    source = int(state.assignment[replica])
-    w_i = int(m.workload[replica])
-    for k in best:
+    for k in np.argsort(delta)[:SWAPS_TRIED]:
         if delta[k] >= 0:
             break
-        other = int(others[k])
-        target = int(state.assignment[other])
-        w_j = int(m.workload[other])
-        before = state.domains[[w_i, w_j]].copy()
-        most = state.most_moved
-        state.move(replica, target)
-        state.move(other, source)
-        change = int(delta[k]) + m.workload_move_weight * (state.most_moved - most)
-        if change < 0 and state.rules_hold([w_i, w_j], [source, target], before):
-            return -change
-        state.move(other, target)
-        state.move(replica, source)
+        saved = _trade(state, replica, int(others[k]))
+        if saved > 0:
+            return saved
     return 0

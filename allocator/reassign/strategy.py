@@ -19,7 +19,7 @@ from allocator.reassign.costs import Costs, costs, lower_bound, violations
 from allocator.reassign.lns import improve
 from allocator.reassign.mip import build
 from allocator.reassign.model import Reassignment
-from allocator.reassign.search import anneal, descend, typical_change
+from allocator.reassign.search import anneal, descend, settle, typical_change
 from allocator.reassign.state import State
 from solvers.base import Capability, SolveOptions, Status
 from solvers.registry import get
@@ -89,6 +89,9 @@ def _outcome(
 ) -> Outcome:
     if violations(model, assignment):  # never hand out a broken plan
         assignment = model.current
+    state = State(model, assignment)
+    settle(state)
+    assignment = state.assignment
     found = costs(model, assignment)
     return Outcome(
         assignment=assignment,
