@@ -18,6 +18,7 @@ from allocator.roadef import read_assignment, read_model, write_solution
 from allocator.roadef.convert import solution_from_plan, to_reassignment
 from allocator.sourcefile import read_document
 from cli.common import err, handles_errors, out
+from cli.roadef import AssignmentFile, ModelFile
 
 TimeLimit = Annotated[float, typer.Option(min=0.1, help="seconds for the search")]
 Seed = Annotated[
@@ -76,8 +77,8 @@ def reassign_command(
 
 @handles_errors
 def import_roadef_command(
-    model: Annotated[Path, typer.Argument(help="instance file (model_*.txt)")],
-    assignment: Annotated[Path, typer.Argument(help="initial assignment (assignment_*.txt)")],
+    model: ModelFile,
+    assignment: AssignmentFile,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="reassignment file to write (YAML or .json)")
     ],

@@ -31,6 +31,10 @@ app = typer.Typer(
 )
 
 
+ModelFile = Annotated[Path, typer.Argument(help="instance file (model_*.txt)")]
+AssignmentFile = Annotated[Path, typer.Argument(help="initial assignment (assignment_*.txt)")]
+
+
 @app.callback()
 def roadef() -> None:
     """Google ROADEF/EURO 2012 machine reassignment: solve, check and cost its files."""
@@ -39,8 +43,8 @@ def roadef() -> None:
 @app.command("eval")
 @handles_errors
 def eval_(
-    model: Annotated[Path, typer.Argument(help="instance file (model_*.txt)")],
-    assignment: Annotated[Path, typer.Argument(help="initial assignment (assignment_*.txt)")],
+    model: ModelFile,
+    assignment: AssignmentFile,
     solution: Annotated[
         Path | None,
         typer.Argument(help="new assignment to evaluate; omitted: the initial one itself"),
@@ -92,8 +96,8 @@ def seconds_since_process_start() -> float:
 @app.command("solve")
 @handles_errors
 def solve_(
-    model: Annotated[Path, typer.Argument(help="instance file (model_*.txt)")],
-    assignment: Annotated[Path, typer.Argument(help="initial assignment (assignment_*.txt)")],
+    model: ModelFile,
+    assignment: AssignmentFile,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="where to write the new assignment")
     ],

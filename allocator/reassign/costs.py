@@ -28,19 +28,29 @@ class Costs:
         return self.load + self.balance + self.replica_moves + self.workload_moves + self.node_moves
 
 
-def usage(model: Reassignment, assignment: np.ndarray) -> np.ndarray:
-    """(N, R) what the replicas on each node use."""
+def usage(model: Reassignment, assignment: np.ndarray, which: np.ndarray | None = None):
+    """(N, R) what the replicas (those `which` selects, default all) use on each node."""
     used = np.zeros((model.num_nodes, model.num_resources), dtype=np.int64)
-    np.add.at(used, assignment, model.need)
+    if which is None:
+        np.add.at(used, assignment, model.need)
+    else:
+        np.add.at(used, assignment[which], model.need[which])
     return used
 
 
-def held(model: Reassignment, assignment: np.ndarray) -> np.ndarray:
-    """(N, R) transient dimensions still held on the nodes moved replicas left."""
+def held(model: Reassignment, assignment: np.ndarray, which: np.ndarray | None = None):
+    """(N, R) transient dimensions still held on the nodes moved replicas left (of those
+    `which` selects, default all)."""
     moved = assignment != model.current
-    out = np.zeros((model.num_nodes, model.num_resources), dtype=np.int64)
-    np.add.at(out, model.current[moved], model.need[moved])
+    out = usage(model, model.current, moved if which is None else moved & which)
     out[:, ~model.transient] = 0
+    return out
+
+
+def domain_counts(workload: np.ndarray, domain: np.ndarray, n_workloads: int, n_domains: int):
+    """(W, domains) how many of the given (workload, domain) entries fall in each cell."""
+    out = np.zeros((n_workloads, n_domains), dtype=np.int64)
+    np.add.at(out, (workload, domain), 1)
     return out
 
 

@@ -15,10 +15,10 @@ import time
 import numpy as np
 
 from allocator.reassign.costs import costs, usage
-from allocator.reassign.mip import build
+from allocator.reassign.mip import build, needs_integer_columns
 from allocator.reassign.model import Reassignment
 from allocator.reassign.moves import node_cost
-from solvers.base import Capability, SolveOptions
+from solvers.base import SolveOptions
 from solvers.registry import get
 
 DEPARTED = 3  # nodes hosting replicas that left the seed node
@@ -37,7 +37,7 @@ def improve(
 ) -> np.ndarray:
     """The best assignment found by re-solving neighbourhoods until the deadline."""
     backend = get(solver)
-    integral = Capability.LP not in backend.capabilities  # no continuous columns
+    integral = needs_integer_columns(backend)
     best = np.array(assignment, dtype=np.int64)
     best_total = costs(model, best).total
     while (left := deadline - time.perf_counter()) > 0.05:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocator.problem import INF, Problem, ProblemBuilder
-from allocator.reassign.costs import usage
+from allocator.reassign.costs import domain_counts, held, usage
 from allocator.reassign.model import Reassignment
 from allocator.reassign.moves import node_cost
+from solvers.base import Capability
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +36,11 @@ class Part:
         chosen = x[self.problem.col_block("assign").slice] > 0.5
         out[self.replicas[chosen]] = self.nodes[chosen]
         return out
+
+
+def needs_integer_columns(backend: object) -> bool:
+    """Backends that solve no LP take no continuous columns (CP-SAT)."""
+    return Capability.LP not in backend.capabilities
 
 
 def build(
@@ -56,9 +62,10 @@ def build(
     b = ProblemBuilder("reassignment")
 
     # what the fixed replicas use and hold, and what freed ones hold on their origin
-    base = _usage_of(m, assignment, fixed)
+    base = usage(m, assignment, fixed)
     moved_fixed = fixed & (assignment != m.current)
-    hold = _transient_of(m, m.current, moved_fixed) + _transient_of(m, m.current, ~fixed)
+    hold = held(m, assignment, fixed)
+    hold += usage(m, m.current, ~fixed) * m.transient  # a freed replica holds its origin
 
     # candidate (replica, node) pairs: each fits alone and has no fixed sibling there
     fits = (m.need[free][:, None, :] <= (m.capacity - base)[nodes][None, :, :]).all(axis=2)
@@ -70,8 +77,9 @@ def build(
 
     # ...and a needed workload is, or may come, in the node's dependency domain
     dep = m.dependency_domain
-    dep_fixed = _counts(m.workload[fixed], dep[assignment[fixed]], m.num_workloads, dep)
-    dep_reach = _counts(m.workload[rep], dep[node], m.num_workloads, dep) > 0
+    size = dep.max() + 1
+    dep_fixed = domain_counts(m.workload[fixed], dep[assignment[fixed]], m.num_workloads, size)
+    dep_reach = domain_counts(m.workload[rep], dep[node], m.num_workloads, size) > 0
     pair, needed = m.needs_of(m.workload[rep])
     unreachable = (dep_fixed[needed, dep[node[pair]]] == 0) & ~dep_reach[needed, dep[node[pair]]]
     keep = np.ones(len(rep), dtype=bool)
@@ -182,30 +190,11 @@ def _per_node(b, m, assign, rep, pk, nodes, base, hold, integral) -> None:
     b.add_entries(rows, np.arange(k * nb), imbalance, np.arange(k * nb), -1.0)
 
 
-def _usage_of(model: Reassignment, assignment: np.ndarray, which: np.ndarray) -> np.ndarray:
-    used = np.zeros((model.num_nodes, model.num_resources), dtype=np.int64)
-    np.add.at(used, assignment[which], model.need[which])
-    return used
-
-
-def _transient_of(model: Reassignment, where: np.ndarray, which: np.ndarray) -> np.ndarray:
-    out = _usage_of(model, where, which)
-    out[:, ~model.transient] = 0
-    return out
-
-
-def _counts(workload: np.ndarray, domain: np.ndarray, n_workloads: int, domains: np.ndarray):
-    """(W, domains) how many of the given replicas each workload has in each domain."""
-    out = np.zeros((n_workloads, int(domains.max(initial=0)) + 1), dtype=np.int64)
-    np.add.at(out, (workload, domain), 1)
-    return out
-
-
 def _spread(b, m, assign, rep, node, assignment, fixed, x0) -> np.ndarray:
     """in_domain[w, l] may be 1 only if a freed replica of w is in l; enough domains."""
     spread = m.spread_domain
     size = int(spread.max(initial=0)) + 1
-    in_fixed = _counts(m.workload[fixed], spread[assignment[fixed]], m.num_workloads, spread)
+    in_fixed = domain_counts(m.workload[fixed], spread[assignment[fixed]], m.num_workloads, size)
     workload = m.workload[rep]
     counted = m.min_domains[workload] > 1
     opens = np.flatnonzero(counted & (in_fixed[workload, spread[node]] == 0))

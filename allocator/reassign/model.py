@@ -128,15 +128,16 @@ class Reassignment:
     @cached_property
     def depends_on(self) -> tuple[np.ndarray, ...]:
         """For each workload, the workloads it needs in its dependency domain."""
-        order = np.argsort(self.dependencies[:, 0], kind="stable")
-        pairs = self.dependencies[order]
-        split = np.searchsorted(pairs[:, 0], np.arange(1, self.num_workloads))
-        return tuple(np.unique(part) for part in np.split(pairs[:, 1], split))
+        return _rows(self.needs)
 
     @cached_property
     def needed_by(self) -> tuple[np.ndarray, ...]:
         """For each workload, the workloads that need it in their dependency domain."""
-        order = np.argsort(self.dependencies[:, 1], kind="stable")
-        pairs = self.dependencies[order]
-        split = np.searchsorted(pairs[:, 1], np.arange(1, self.num_workloads))
-        return tuple(np.unique(part) for part in np.split(pairs[:, 0], split))
+        return _rows(sp.csr_array(self.needs.T))
+
+
+def _rows(matrix: sp.csr_array) -> tuple[np.ndarray, ...]:
+    """The column indices of each row, sorted."""
+    matrix = sp.csr_array(matrix)
+    matrix.sort_indices()
+    return tuple(np.split(matrix.indices.astype(np.int64), matrix.indptr[1:-1]))

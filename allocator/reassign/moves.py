@@ -1,8 +1,8 @@
 """Price and check moves of one replica, or swaps of two, against a `State`.
 
 `shift_prices` prices moving a replica to every node at once (costs and the capacity,
-distinct-node, spread and dependency rules as boolean masks); `swap_price` prices
-exchanging the nodes of two replicas exactly. Both leave the state untouched.
+distinct-node, spread and dependency rules as boolean masks); `swap_prices` prices
+trades of a replica with others the same way. Both leave the state untouched.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocator.reassign.costs import held, usage
+from allocator.reassign.costs import domain_counts, held, usage
 from allocator.reassign.model import Reassignment
 
 
@@ -21,13 +21,13 @@ class State:
         self.assignment = np.array(assignment, dtype=np.int64)
         self.used = usage(model, self.assignment)
         self.held = held(model, self.assignment)
-        spread_size = int(model.spread_domain.max(initial=0)) + 1
-        dep_size = int(model.dependency_domain.max(initial=0)) + 1
-        self.in_spread = np.zeros((model.num_workloads, spread_size), dtype=np.int32)
-        np.add.at(self.in_spread, (model.workload, model.spread_domain[self.assignment]), 1)
+        self.in_spread, self.in_dep = (
+            domain_counts(
+                model.workload, domain[self.assignment], model.num_workloads, domain.max() + 1
+            )
+            for domain in (model.spread_domain, model.dependency_domain)
+        )
         self.domains = (self.in_spread > 0).sum(axis=1)
-        self.in_dep = np.zeros((model.num_workloads, dep_size), dtype=np.int32)
-        np.add.at(self.in_dep, (model.workload, model.dependency_domain[self.assignment]), 1)
         moved = self.assignment != model.current
         self.moved = np.bincount(model.workload[moved], minlength=model.num_workloads)
         self.moved_histogram = np.bincount(self.moved, minlength=model.num_replicas + 2)

@@ -17,11 +17,11 @@ import numpy as np
 
 from allocator.reassign.costs import Costs, costs, lower_bound, violations
 from allocator.reassign.lns import improve
-from allocator.reassign.mip import build
+from allocator.reassign.mip import build, needs_integer_columns
 from allocator.reassign.model import Reassignment
 from allocator.reassign.search import anneal, descend, settle, typical_change
 from allocator.reassign.state import State
-from solvers.base import Capability, SolveOptions, Status
+from solvers.base import SolveOptions, Status
 from solvers.registry import get
 
 EXACT_PAIRS = 20_000  # replica x node pairs up to which the whole MIP is solved
@@ -60,7 +60,7 @@ def solve(
     bound = lower_bound(model)
     if model.num_replicas * model.num_nodes <= EXACT_PAIRS:
         backend = get(solver)
-        part = build(model, model.current, integral=Capability.LP not in backend.capabilities)
+        part = build(model, model.current, integral=needs_integer_columns(backend))
         options = SolveOptions(time_limit=time_limit, rel_gap=0.0, seed=seed, warm_start=part.start)
         found = backend.solve(part.problem, options)
         if found.x is not None:
