@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from allocator.baselines import POLICIES, simulate  # noqa: E402
 from allocator.bench.published import LABELS, PAPER_POLICIES, PUBLISHED  # noqa: E402
-from allocator.errors import InputError  # noqa: E402
-from allocator.traces import OpenbTrace, build_arrivals, load_trace  # noqa: E402
+from allocator.heuristics.online import POLICIES, simulate  # noqa: E402
+from allocator.interop.openb import OpenbTrace, build_arrivals, load_trace  # noqa: E402
+from allocator.io.errors import InputError  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "openb"
 

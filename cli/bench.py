@@ -20,8 +20,8 @@ from allocator.bench.openb import BOUND_RULE, DEFAULT_DATA, OpenbSeedRun, run_op
 from allocator.bench.published import DEFAULT_POLICIES, LABELS, TRACES
 from allocator.bench.results import write_results
 from allocator.bench.tables import build_table, ladder_notes, ladder_table, openb_tables
-from allocator.errors import ExitCode
-from allocator.traces import NODE_FILE, pod_file
+from allocator.interop.openb import NODE_FILE, pod_file
+from allocator.io.errors import ExitCode
 from cli.common import err, fail, handles_errors, out
 
 

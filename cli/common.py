@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from allocator.errors import ExitCode, InputError
+from allocator.io.errors import ExitCode, InputError
 from solvers.base import SolverError, UnsupportedRequest
 
 out = Console(soft_wrap=True)

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 import yaml
 
-from allocator.generate import SERVERS, generate_inventory
-from allocator.plan import write_text_atomic
+from allocator.inventory.generate import SERVERS, generate_inventory
+from allocator.io.atomic import write_text_atomic
 from cli.common import handles_errors, out
 
 

@@ -8,16 +8,17 @@ from typing import Annotated
 
 import typer
 
-from allocator.check import check_plan
-from allocator.domain import build_domain
-from allocator.errors import ExitCode
-from allocator.interop.kubernetes import export_kubernetes, import_kubernetes
+from allocator.domain.core import build_domain
+from allocator.evaluate.check import check_plan
+from allocator.interop.kubernetes.importer import export_kubernetes, import_kubernetes
 from allocator.interop.result import ImportResult, write_inventory
 from allocator.interop.skypilot import import_skypilot
-from allocator.interop.slurm import export_slurm, import_slurm
+from allocator.interop.slurm.importer import export_slurm, import_slurm
 from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory
-from allocator.plan import PlanFile, load_plan, sha256_of, write_text_atomic
+from allocator.io.atomic import write_text_atomic
+from allocator.io.errors import ExitCode
+from allocator.output.plan import PlanFile, load_plan, sha256_of
 from cli.common import err, error, handles_errors
 
 import_app = typer.Typer(

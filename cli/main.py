@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from cli import bench, generate, inspect, interop, openb_import, reassign, roadef, solve
+from cli import (
+    backends,
+    bench,
+    generate,
+    interop,
+    inventory,
+    openb_import,
+    plans,
+    reassign,
+    roadef,
+    solve,
+)
 
 app = typer.Typer(
     name="allocator",
@@ -14,11 +25,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(solve.solve)
-app.command()(inspect.validate)
-app.command()(inspect.check)
-app.command()(inspect.report)
-app.command()(inspect.solvers)
-app.command()(inspect.schema)
+app.command()(inventory.validate)
+app.command()(plans.check)
+app.command()(plans.report)
+app.command()(backends.solvers)
+app.command()(inventory.schema)
 app.command()(generate.generate)
 app.command("reassign")(reassign.reassign_command)
 app.add_typer(interop.import_app, name="import")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from allocator.interop.openb import UNDISCLOSED_GPU_MEMORY_GIB, import_openb
+from allocator.interop.openb.importer import UNDISCLOSED_GPU_MEMORY_GIB, import_openb
 from allocator.interop.result import write_inventory
 from cli.common import err, handles_errors
 

@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 
-from allocator.errors import InputError, InputProblem
-from allocator.plan import write_json_atomic
+from allocator.interop.roadef import read_assignment, read_model, write_solution
+from allocator.interop.roadef.convert import solution_from_plan, to_reassignment
+from allocator.io.atomic import write_json_atomic
+from allocator.io.errors import InputError, InputProblem
+from allocator.io.source import read_document
 from allocator.reassign.document import plan_document, to_document, write_document
 from allocator.reassign.load import load_reassignment
 from allocator.reassign.strategy import InfeasibleStart, solve
-from allocator.roadef import read_assignment, read_model, write_solution
-from allocator.roadef.convert import solution_from_plan, to_reassignment
-from allocator.sourcefile import read_document
 from cli.common import err, handles_errors, out
 from cli.roadef import AssignmentFile, ModelFile
 

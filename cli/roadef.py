@@ -9,9 +9,7 @@ from typing import Annotated
 
 import typer
 
-from allocator.errors import ExitCode, InputError, InputProblem
-from allocator.reassign.strategy import solve as reassign
-from allocator.roadef import (
+from allocator.interop.roadef import (
     Evaluation,
     RoadefInstance,
     evaluate,
@@ -19,7 +17,9 @@ from allocator.roadef import (
     read_model,
     write_solution,
 )
-from allocator.roadef.convert import to_reassignment
+from allocator.interop.roadef.convert import to_reassignment
+from allocator.io.errors import ExitCode, InputError, InputProblem
+from allocator.reassign.strategy import solve as reassign
 from cli.common import error, handles_errors, out
 
 app = typer.Typer(

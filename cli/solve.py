@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from allocator.errors import ExitCode
-from allocator.pipeline import solve_file
-from allocator.plan import write_json_atomic, write_text_atomic
-from allocator.report import build_report, render_markdown, render_terminal
+from allocator.io.atomic import write_json_atomic, write_text_atomic
+from allocator.io.errors import ExitCode
+from allocator.output.report import build_report, render_markdown, render_terminal
+from allocator.solve.pipeline import solve_file
 from cli.common import Format, err, error, handles_errors, out
 from solvers import registry
 from solvers.base import SolveOptions

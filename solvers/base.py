@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from allocator.problem import Problem
+from allocator.model.problem import Problem
 
 
 class Status(StrEnum):

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from allocator.problem import Problem
+from allocator.model.problem import Problem
 from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
 
 _MAX_SCALE_DIGITS = 6

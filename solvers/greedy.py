@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from allocator.heuristics import RULES, greedy_placement
-from allocator.problem import Problem
+from allocator.heuristics.greedy import RULES, greedy_placement
+from allocator.model.problem import Problem
 from solvers.base import Capability, Solution, SolveOptions, SolverError, Status
 
 
@@ -28,7 +28,7 @@ class GreedySolver:
                 f"{self.name} places replicas on nodes and needs a placement "
                 "problem; this one has no packing view"
             )
-        from allocator.evaluate import level_values
+        from allocator.evaluate.levels import level_values
 
         started = time.perf_counter()
         best = best_values = None

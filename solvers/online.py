@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from allocator.baselines.adapter import UnsupportedByPolicy, online_placement
-from allocator.baselines.online import POLICIES
-from allocator.problem import Problem
+from allocator.heuristics.online.adapter import UnsupportedByPolicy, online_placement
+from allocator.heuristics.online.policies import POLICIES
+from allocator.model.problem import Problem
 from solvers.base import (
     Capability,
     Solution,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from allocator.problem import Problem
+from allocator.model.problem import Problem
 from solvers.base import (
     Capability,
     Solution,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from allocator.problem import Problem
+from allocator.model.problem import Problem
 from solvers import registry
 from solvers.base import Capability, Solution, SolveOptions, SolverError, Status
 
@@ -163,8 +163,8 @@ def test_time_limit_passes_through(name):
 def test_online_schedulers_are_backends():
     from conftest import INSTANCES
 
-    from allocator.pipeline import load_domain, solve_domain
-    from allocator.plan import InventoryRef
+    from allocator.output.plan import InventoryRef
+    from allocator.solve.pipeline import load_domain, solve_domain
 
     domain = load_domain(INSTANCES / "tiny.yaml")
     for policy in ("first-fit", "best-fit", "dot-product", "gpu-packing", "fgd"):

@@ -12,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from allocator.baselines import POLICIES, TypicalTasks, expected_fragmentation, simulate
-from allocator.baselines.online import BestFit, ClusterState, DotProduct, TaskTable, fgd_score
-from allocator.errors import InputError
-from allocator.traces import (
+from allocator.heuristics.online import POLICIES, TypicalTasks, expected_fragmentation, simulate
+from allocator.heuristics.online.policies import (
+    BestFit,
+    ClusterState,
+    DotProduct,
+    TaskTable,
+    fgd_score,
+)
+from allocator.interop.openb import (
     ArrivalSequence,
     GoRand,
     OpenbNodes,
@@ -26,6 +31,7 @@ from allocator.traces import (
     read_nodes,
     read_tasks,
 )
+from allocator.io.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "openb"
 

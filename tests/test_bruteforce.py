@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator.catalog import BUILTIN_GPU_TYPES
-from allocator.domain import build_domain
+from allocator.domain.core import build_domain
+from allocator.inventory.catalog import BUILTIN_GPU_TYPES
 from allocator.inventory.schema import Inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import solve_domain
 from solvers.base import SolveOptions, Status
 
 TYPES = ("H100", "L40S", "L4")

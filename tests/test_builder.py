@@ -10,22 +10,22 @@ import yaml
 from builders import inventory, node, workload
 from conftest import INSTANCES, ROOT
 
-from allocator.build.decode import (
+from allocator.domain.core import build_domain
+from allocator.evaluate.check import check_plan
+from allocator.evaluate.levels import level_values
+from allocator.heuristics.greedy import greedy_placement
+from allocator.inventory.load import load_inventory
+from allocator.inventory.schema import Inventory
+from allocator.model.decode import (
     columns_from_placement,
     patterns_of_placement,
     placement_from_columns,
 )
-from allocator.build.master import build_formulation
-from allocator.build.patterns import enumerate_pool, maximal_patterns
-from allocator.build.reduce import reduce
-from allocator.check import check_plan
-from allocator.domain import build_domain
-from allocator.evaluate import level_values
-from allocator.heuristics import greedy_placement
-from allocator.inventory.load import load_inventory
-from allocator.inventory.schema import Inventory
-from allocator.pipeline import load_domain, solve_domain
-from allocator.plan import InventoryRef
+from allocator.model.formulation import build_formulation
+from allocator.model.patterns import enumerate_pool, maximal_patterns
+from allocator.model.reduce import reduce
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import load_domain, solve_domain
 
 
 def formulation_for(doc: dict):

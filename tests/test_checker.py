@@ -6,11 +6,11 @@ import pytest
 from builders import inventory, node, workload
 from conftest import INSTANCES
 
-from allocator.check import check_plan
-from allocator.domain import build_domain
+from allocator.domain.core import build_domain
+from allocator.evaluate.check import check_plan
 from allocator.inventory.schema import Inventory
-from allocator.pipeline import load_domain, solve_domain
-from allocator.plan import InventoryRef, Move, Placement, PlanFile, Unplaced
+from allocator.output.plan import InventoryRef, Move, Placement, PlanFile, Unplaced
+from allocator.solve.pipeline import load_domain, solve_domain
 from solvers.base import SolveOptions
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from allocator import planner
-from allocator.build.patterns import enumerate_pool
-from allocator.domain import build_domain
-from allocator.interop.openb import import_openb
+from allocator.domain.core import build_domain
+from allocator.interop.openb.importer import import_openb
+from allocator.model.patterns import enumerate_pool
+from allocator.solve import strategy
 from solvers import registry
 from solvers.base import Solution, Status
 
@@ -26,7 +26,7 @@ def openb_domain():
 
 
 def test_generated_patterns_reach_the_lp_over_every_pattern(openb_domain, monkeypatch):
-    every = planner.level_bound(openb_domain, "unplaced_priority")
+    every = strategy.level_bound(openb_domain, "unplaced_priority")
     seen = []
 
     def one_pattern_per_group(inst):
@@ -34,8 +34,8 @@ def test_generated_patterns_reach_the_lp_over_every_pattern(openb_domain, monkey
         seen.append(int((~pool.complete).sum()))
         return pool
 
-    monkeypatch.setattr(planner, "enumerate_pool", one_pattern_per_group)
-    generated = planner.level_bound(openb_domain, "unplaced_priority")
+    monkeypatch.setattr(strategy, "enumerate_pool", one_pattern_per_group)
+    generated = strategy.level_bound(openb_domain, "unplaced_priority")
     assert seen[0] > 0  # groups left to column generation
     assert generated == pytest.approx(every, rel=1e-6)
 
@@ -43,8 +43,8 @@ def test_generated_patterns_reach_the_lp_over_every_pattern(openb_domain, monkey
 def test_time_running_out_inside_an_lp_ends_generation_with_a_valid_bound(
     openb_domain, monkeypatch
 ):
-    every = planner.level_bound(openb_domain, "unplaced_priority")
-    monkeypatch.setattr(planner, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
+    every = strategy.level_bound(openb_domain, "unplaced_priority")
+    monkeypatch.setattr(strategy, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
     backend = type(registry.get("highs"))
     solve = backend.solve
     calls = []
@@ -57,6 +57,6 @@ def test_time_running_out_inside_an_lp_ends_generation_with_a_valid_bound(
         return solve(self, problem, options)
 
     monkeypatch.setattr(backend, "solve", lp_out_of_time_on_round_three)
-    bound = planner.level_bound(openb_domain, "unplaced_priority")
+    bound = strategy.level_bound(openb_domain, "unplaced_priority")
     assert len(calls) == 3
     assert bound is None or bound <= every + 1e-6

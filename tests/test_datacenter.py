@@ -9,11 +9,11 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from allocator.check import check_plan
-from allocator.domain import build_domain
+from allocator.domain.core import build_domain
+from allocator.evaluate.check import check_plan
 from allocator.inventory.schema import Inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef, LinkLoad, Placement, StorageUse
+from allocator.output.plan import InventoryRef, LinkLoad, Placement, StorageUse
+from allocator.solve.pipeline import solve_domain
 from solvers.base import Status
 
 EXACT = ("highs", "cbc", "cpsat")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import INSTANCES
 
-from allocator.pipeline import load_domain, solve_domain
-from allocator.plan import InventoryRef
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import load_domain, solve_domain
 from solvers.base import SolveOptions
 
 

@@ -6,11 +6,11 @@ import re
 
 from conftest import ROOT
 
-from allocator.domain import build_domain
+from allocator.domain.core import build_domain
 from allocator.inventory.load import validate_document
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef
-from allocator.sourcefile import parse_text
+from allocator.io.source import parse_text
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import solve_domain
 
 
 def example() -> str:

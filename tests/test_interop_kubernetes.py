@@ -13,15 +13,15 @@ import yaml
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain import build_domain
-from allocator.errors import InputError
-from allocator.interop import quantity
-from allocator.interop.kube_export import pinned_node
-from allocator.interop.kube_nodes import gpu_model
-from allocator.interop.kubernetes import export_kubernetes, import_kubernetes
+from allocator.domain.core import build_domain
+from allocator.interop.kubernetes import quantity
+from allocator.interop.kubernetes.export import pinned_node
+from allocator.interop.kubernetes.importer import export_kubernetes, import_kubernetes
+from allocator.interop.kubernetes.nodes import gpu_model
 from allocator.inventory.load import load_inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef, Unplaced, load_plan, moves_against
+from allocator.io.errors import InputError
+from allocator.output.plan import InventoryRef, Unplaced, load_plan, moves_against
+from allocator.solve.pipeline import solve_domain
 from cli.interop import export_app, import_app
 from cli.main import app
 

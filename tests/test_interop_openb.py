@@ -11,13 +11,13 @@ import typer
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain import build_domain
-from allocator.errors import InputError
-from allocator.interop.openb import UNDISCLOSED_GPU_MEMORY_GIB, gpu_type_name, import_openb
+from allocator.domain.core import build_domain
+from allocator.interop.openb import arrival_prefix, build_arrivals, read_nodes, read_tasks
+from allocator.interop.openb.importer import UNDISCLOSED_GPU_MEMORY_GIB, gpu_type_name, import_openb
 from allocator.inventory.load import load_inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef
-from allocator.traces import arrival_prefix, build_arrivals, read_nodes, read_tasks
+from allocator.io.errors import InputError
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import solve_domain
 from cli.openb_import import import_openb_command
 from solvers.base import SolveOptions
 

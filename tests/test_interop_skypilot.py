@@ -10,12 +10,12 @@ import yaml
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain import build_domain
-from allocator.errors import InputError
+from allocator.domain.core import build_domain
 from allocator.interop.skypilot import import_skypilot
 from allocator.inventory.load import load_inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef
+from allocator.io.errors import InputError
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import solve_domain
 from cli.interop import import_app
 from cli.main import app
 

@@ -12,12 +12,11 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain import build_domain
-from allocator.errors import InputError
-from allocator.interop.hostlist import HostlistError, compress_hostlist, expand_hostlist
-from allocator.interop.slurm import export_slurm, import_slurm
-from allocator.interop.slurm_nodes import records, split_fields
-from allocator.interop.slurm_tres import (
+from allocator.domain.core import build_domain
+from allocator.interop.slurm.hostlist import HostlistError, compress_hostlist, expand_hostlist
+from allocator.interop.slurm.importer import export_slurm, import_slurm
+from allocator.interop.slurm.nodes import records, split_fields
+from allocator.interop.slurm.tres import (
     Gres,
     SlurmFormatError,
     memory_mib,
@@ -27,8 +26,9 @@ from allocator.interop.slurm_tres import (
     tres_gpus,
 )
 from allocator.inventory.load import load_inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef
+from allocator.io.errors import InputError
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import solve_domain
 from cli.interop import export_app, import_app
 from cli.main import app
 

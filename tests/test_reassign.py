@@ -11,6 +11,8 @@ import pytest
 from test_roadef import EXAMPLE, FIXTURES, SHIPPED, example, random_instance, reference_evaluation
 from typer.testing import CliRunner
 
+from allocator.interop.roadef import evaluate, read_assignment, read_model, write_solution
+from allocator.interop.roadef.convert import to_reassignment
 from allocator.reassign import strategy as solve_module
 from allocator.reassign.costs import costs, lower_bound, violations
 from allocator.reassign.mip import build
@@ -18,8 +20,6 @@ from allocator.reassign.moves import shift_prices, swap_prices
 from allocator.reassign.search import anneal, descend, settle
 from allocator.reassign.state import State
 from allocator.reassign.strategy import InfeasibleStart, solve
-from allocator.roadef import evaluate, read_assignment, read_model, write_solution
-from allocator.roadef.convert import to_reassignment
 from cli.roadef import app
 from solvers.base import SolveOptions
 from solvers.registry import get

@@ -16,13 +16,13 @@ from conftest import ROOT
 from test_roadef import EXAMPLE, FIXTURES, SHIPPED, example
 from typer.testing import CliRunner
 
-from allocator.errors import InputError
+from allocator.interop.roadef import evaluate, read_assignment, read_model
+from allocator.interop.roadef.convert import to_reassignment
+from allocator.io.errors import InputError
 from allocator.reassign.costs import costs, violations
 from allocator.reassign.document import move_groups, to_document, write_document
 from allocator.reassign.load import load_reassignment
 from allocator.reassign.strategy import solve
-from allocator.roadef import evaluate, read_assignment, read_model
-from allocator.roadef.convert import to_reassignment
 from cli.main import app
 
 REBALANCE = ROOT / "instances" / "rebalance.yaml"

@@ -12,8 +12,7 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.errors import InputError
-from allocator.roadef import (
+from allocator.interop.roadef import (
     KINDS,
     RoadefInstance,
     evaluate,
@@ -24,6 +23,7 @@ from allocator.roadef import (
     read_model,
     write_solution,
 )
+from allocator.io.errors import InputError
 from cli.roadef import app
 
 FIXTURES = ROOT / "tests" / "data" / "roadef"

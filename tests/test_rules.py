@@ -10,14 +10,14 @@ import pytest
 import yaml
 from builders import inventory, node, workload
 
-from allocator.check import check_plan
-from allocator.domain import build_domain
-from allocator.errors import ExitCode
+from allocator.domain.core import build_domain
+from allocator.evaluate.check import check_plan
 from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef
-from allocator.report import build_report, render_markdown
+from allocator.io.errors import ExitCode
+from allocator.output.plan import InventoryRef
+from allocator.output.report import build_report, render_markdown
+from allocator.solve.pipeline import solve_domain
 from solvers.base import Status
 
 INSTANCES = Path(__file__).resolve().parents[1] / "instances"

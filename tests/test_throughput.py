@@ -9,12 +9,12 @@ import copy
 import pytest
 from builders import inventory, node, workload
 
-from allocator.check import check_plan
-from allocator.domain import build_domain
-from allocator.errors import ExitCode
+from allocator.domain.core import build_domain
+from allocator.evaluate.check import check_plan
 from allocator.inventory.schema import Inventory
-from allocator.pipeline import solve_domain
-from allocator.plan import InventoryRef
+from allocator.io.errors import ExitCode
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import solve_domain
 
 EXACT = ("highs", "cbc", "cpsat")
 

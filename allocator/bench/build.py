@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from allocator.bench.child import run_child
 from allocator.bench.instances import LadderInstance
 from allocator.bench.machine import planner_fingerprint
-from allocator.build.master import build_formulation
-from allocator.build.patterns import enumerate_pool
-from allocator.build.reduce import reduce
-from allocator.domain import Domain
+from allocator.domain.core import Domain
+from allocator.model.formulation import build_formulation
+from allocator.model.patterns import enumerate_pool
+from allocator.model.reduce import reduce
 
 SIZES = (100, 1000, 10000)
 REPEATS = 3

@@ -1,6 +1,6 @@
 """The synthetic instances of the ladder and build benchmarks.
 
-Fleets of 8-GPU servers from ``allocator.generate`` with one workload per four nodes
+Fleets of 8-GPU servers from ``allocator.inventory.generate`` with one workload per four nodes
 (25 at 100 nodes, 250 at 1,000, 2,500 at 10,000), so the workload mix grows with the
 fleet, scaled so the wanted GPUs come to ``fill`` of the fleet's GPUs.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from allocator.domain import Domain, build_domain
-from allocator.generate import generate_inventory
+from allocator.domain.core import Domain, build_domain
+from allocator.inventory.generate import generate_inventory
 from allocator.inventory.schema import Inventory
 
 NODES_PER_WORKLOAD = 4

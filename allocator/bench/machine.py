@@ -16,7 +16,7 @@ from pathlib import Path
 import allocator
 
 PACKAGE = Path(allocator.__file__).resolve().parent
-PLANNER_SOURCES = ("planner.py", "colgen.py", "heuristics.py", "build")
+PLANNER_SOURCES = ("model", "solve", "heuristics")
 
 
 def planner_fingerprint() -> str:
@@ -24,7 +24,7 @@ def planner_fingerprint() -> str:
     digest = hashlib.sha256()
     for name in PLANNER_SOURCES:
         path = PACKAGE / name
-        files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
             if file.exists():
                 digest.update(file.relative_to(PACKAGE).as_posix().encode())

@@ -3,16 +3,16 @@ tasks of Alibaba's openb trace.
 
 For each trace and seed, in one run:
 
-- every online baseline (``allocator.baselines``) replays the simulator's seeded arrivals
+- every online baseline (``allocator.heuristics.online``) replays the simulator's seeded arrivals
   and reports the figure the paper reports: the mean allocation over the arrivals whose
   arrived GPU request rounds to 100 % of capacity;
 - allocator plans, as a batch, the tasks that arrived by the point where their GPU
-  request first reaches 100 % of capacity (``allocator.interop.openb``), with HiGHS and
+  request first reaches 100 % of capacity (``allocator.interop.openb.importer``), with HiGHS and
   the seed; its allocation is counted from the checked plan's placements.
 
 The upper bound comes from a lower bound on the ``unplaced_priority`` level (see
 BOUND_RULE): the plan's own, and, with a bound limit, the LP over all node patterns
-(``allocator.planner.level_bound``), computed apart from the plan with its own limit, since
+(``allocator.solve.strategy.level_bound``), computed apart from the plan with its own limit, since
 a plan under a minute cannot afford to run column generation to the end.
 """
 
@@ -29,17 +29,17 @@ from pathlib import Path
 import numpy as np
 
 import allocator
-from allocator.baselines import simulate
 from allocator.bench.machine import planner_fingerprint
 from allocator.bench.planstats import PlanStats
 from allocator.bench.published import DEFAULT_POLICIES, TRACES, published
 from allocator.bench.stats import Summary
-from allocator.domain import MILLI, build_domain
-from allocator.interop.openb import ArrivedTasks, openb_inventory
-from allocator.pipeline import Outcome, solve_domain
-from allocator.plan import InventoryRef
-from allocator.planner import level_bound
-from allocator.traces import OpenbTrace, build_arrivals, load_trace
+from allocator.domain.core import MILLI, build_domain
+from allocator.heuristics.online import simulate
+from allocator.interop.openb import OpenbTrace, build_arrivals, load_trace
+from allocator.interop.openb.importer import ArrivedTasks, openb_inventory
+from allocator.output.plan import InventoryRef
+from allocator.solve.pipeline import Outcome, solve_domain
+from allocator.solve.strategy import level_bound
 from solvers.base import SolveOptions
 
 DEFAULT_DATA = Path(allocator.__file__).resolve().parents[1].parent / "shared" / "data" / "openb"

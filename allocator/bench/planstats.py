@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from allocator.pipeline import Outcome
+from allocator.solve.pipeline import Outcome
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.domain import MILLI, Domain
+from allocator.domain.core import MILLI, Domain
 
 RESOURCES = ("gpus", "cpu", "ram")
 

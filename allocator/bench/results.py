@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from allocator.bench.machine import machine
-from allocator.plan import write_text_atomic
+from allocator.io.atomic import write_text_atomic
 
 
 def to_jsonable(value: Any) -> Any:

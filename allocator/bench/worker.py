@@ -23,8 +23,8 @@ def ladder(params: dict[str, Any]) -> None:
     """Generate the instance, plan it with one backend, report the plan's figures."""
     from allocator.bench.planstats import PlanStats
     from allocator.bench.results import to_jsonable
-    from allocator.pipeline import solve_domain
-    from allocator.plan import InventoryRef
+    from allocator.output.plan import InventoryRef
+    from allocator.solve.pipeline import solve_domain
     from solvers.base import SolveOptions
 
     fingerprint = planner_fingerprint()  # the code this process has just loaded

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from allocator.catalog import BUILTIN_GPU_TYPES
+from allocator.inventory.catalog import BUILTIN_GPU_TYPES
 
 # A MIG instance: compute slices "g." memory "gb", e.g. 1g.10gb or 3g.40gb.
 MIG_PROFILE = re.compile(r"(?i)(?<![0-9a-z])(\d+)g\.(\d+)gb(?![0-9a-z])")

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from allocator.errors import InputError, InputProblem
 from allocator.interop.result import ImportWarning
-from allocator.sourcefile import read_document
+from allocator.io.errors import InputError, InputProblem
+from allocator.io.source import read_document
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from allocator.errors import InputError, InputProblem
-from allocator.sourcefile import Loc, SourceDocument
+from allocator.io.errors import InputError, InputProblem
+from allocator.io.source import Loc, SourceDocument
 
 
 @dataclass(frozen=True)

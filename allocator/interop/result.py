@@ -17,8 +17,8 @@ import yaml
 
 from allocator.inventory.load import validate_document
 from allocator.inventory.schema import Inventory
-from allocator.plan import write_text_atomic
-from allocator.sourcefile import SourceDocument
+from allocator.io.atomic import write_text_atomic
+from allocator.io.source import SourceDocument
 
 MIN_PRIORITY = 1
 MAX_PRIORITY = 1_000_000

@@ -29,7 +29,7 @@ from allocator.interop.result import (
     validated,
 )
 from allocator.inventory.load import resolve_gpu_types, validate_document
-from allocator.sourcefile import read_document
+from allocator.io.source import read_document
 
 DEFAULT_CPUS = 4
 DEFAULT_MEMORY_GIB_PER_CPU = 4

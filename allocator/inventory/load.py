@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from allocator.catalog import BUILTIN_GPU_TYPES, GpuType, MigProfile
-from allocator.errors import InputError, InputProblem
-from allocator.families import row_id
+from allocator.domain.workloads import row_id
+from allocator.inventory.catalog import BUILTIN_GPU_TYPES, GpuType, MigProfile
 from allocator.inventory.schema import Inventory, ResourcesSpec
-from allocator.sourcefile import SourceDocument, read_document
-from allocator.validation import problem_at, suggest, translate
+from allocator.io.errors import InputError, InputProblem
+from allocator.io.source import SourceDocument, read_document
+from allocator.io.validation import problem_at, suggest, translate
 
 SUPPORTED_VERSION = 1
 

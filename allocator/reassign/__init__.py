@@ -3,7 +3,7 @@
 `Reassignment` holds the problem as arrays, `costs` prices and checks an assignment from
 scratch, `state`/`moves`/`search` improve one incrementally, `mip` writes it (or the part
 on a few nodes) as a neutral MIP, and `solve` picks between them within a time limit.
-The ROADEF/EURO 2012 importer (`allocator.roadef.convert`) produces one.
+The ROADEF/EURO 2012 importer (`allocator.interop.roadef.convert`) produces one.
 """
 
 from allocator.reassign.costs import Costs, costs, lower_bound, violations

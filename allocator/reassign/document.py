@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from allocator.plan import write_text_atomic
+from allocator.io.atomic import write_text_atomic
 from allocator.reassign.model import Reassignment
 from allocator.reassign.strategy import Outcome
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from allocator.errors import InputError, InputProblem
+from allocator.io.errors import InputError, InputProblem
+from allocator.io.source import SourceDocument, read_document
+from allocator.io.validation import problem_at, suggest, translate
 from allocator.reassign.model import Reassignment
 from allocator.reassign.schema import ReassignmentFile
-from allocator.sourcefile import SourceDocument, read_document
-from allocator.validation import problem_at, suggest, translate
 
 
 def load_reassignment(path: str | Path) -> Reassignment:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.problem import INF, Problem, ProblemBuilder
+from allocator.model.problem import INF, Problem, ProblemBuilder
 from allocator.reassign.costs import domain_counts, held, usage
 from allocator.reassign.model import Reassignment
 from allocator.reassign.moves import node_cost

@@ -1,0 +1,59 @@
+"""Objective terms of a node-level placement, computed straight from the domain.
+
+The same numbers the model's objective levels compute from columns; used to rank
+heuristic placements and to cross-check decoded solutions.
+"""
+
+from __future__ import annotations
+
+from allocator.domain.core import Domain
+from allocator.domain.replicas import Replicas
+from allocator.evaluate.figures import cost_terms, loss_exposure, throughput_achieved
+from allocator.model.reduce import PackingInstance
+
+TERMS = ("hard_shortfall", "unplaced_priority", "cost_per_hour")
+
+
+def objective_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
+    """The objective's terms; `cost_per_hour` is nodes + storage + weighted energy + moves."""
+    demand = domain.demand
+    families = demand.families
+    placed = families.total(placement.placed())
+    costs = cost_terms(domain, placement)
+    weight = domain.objective.weights.energy
+    unplaced = families.counted_priority * (families.max - placed)
+    by_class = {}
+    if len(domain.objective.priority_classes):
+        rank = demand.class_rank[families.first_row]
+        for name, r in zip(domain.priority_classes, sorted(set(rank.tolist())), strict=True):
+            by_class[f"unplaced_priority:{name}"] = float(unplaced[rank == r].sum())
+    short = families.hard_shortfall(
+        placed, throughput_achieved(domain, placement), loss_exposure(domain, placement)
+    )
+    return {
+        **by_class,
+        "hard_shortfall": float(families.priority @ short),
+        "unplaced_priority": float(unplaced.sum()),
+        "cost_per_hour": costs["node_cost_per_hour"]
+        + costs["storage_cost_per_hour"]
+        + weight * costs["energy_cost_per_hour"]
+        + costs["migration_cost_per_hour"],
+        **costs,
+    }
+
+
+def lexicographic(domain: Domain, terms: dict[str, float]) -> tuple[float, ...]:
+    """The objective levels in the order the file's objective ranks them."""
+    objective = domain.objective
+    if objective.mode == "weighted":
+        w = objective.weights
+        blended = w.cost * terms["cost_per_hour"] + w.unplaced * terms["unplaced_priority"]
+        return terms["hard_shortfall"], blended
+    classes = [k for k in terms if k.startswith("unplaced_priority:")]
+    if classes:
+        return (terms["hard_shortfall"], *(terms[k] for k in classes), terms["cost_per_hour"])
+    return tuple(terms[name] for name in TERMS)
+
+
+def level_values(inst: PackingInstance, placement: Replicas) -> tuple[float, ...]:
+    return lexicographic(inst.domain, objective_terms(inst.domain, placement))

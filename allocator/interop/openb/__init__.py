@@ -1,0 +1,33 @@
+"""Readers for public cluster traces, returning plain dataclasses of numpy arrays."""
+
+from allocator.interop.openb.gorand import GoRand
+from allocator.interop.openb.trace import (
+    MILLI,
+    NODE_FILE,
+    ArrivalSequence,
+    OpenbNodes,
+    OpenbTasks,
+    OpenbTrace,
+    arrival_prefix,
+    build_arrivals,
+    load_trace,
+    pod_file,
+    read_nodes,
+    read_tasks,
+)
+
+__all__ = [
+    "MILLI",
+    "NODE_FILE",
+    "ArrivalSequence",
+    "GoRand",
+    "OpenbNodes",
+    "OpenbTasks",
+    "OpenbTrace",
+    "arrival_prefix",
+    "build_arrivals",
+    "load_trace",
+    "pod_file",
+    "read_nodes",
+    "read_tasks",
+]

@@ -1,0 +1,231 @@
+"""Column generation: grow the pattern pool of groups whose patterns are too many to list.
+
+Solve the LP over the current pool, read the value of a slot of each shape in each
+group from its duals, and ask each incomplete group's pricing problem for a node pattern
+worth more than the node costs; add those and repeat. When no group has one, the LP is
+optimal over every pattern there is, so its objective bounds the MIP.
+
+Patterns come from greedy rules first; when they find none, the pricing MIP runs for the
+groups whose best pattern might still be worth more than the node, by an upper bound
+from dynamic programming (`allocator.model.pricing_bound`) that settles most groups in
+milliseconds, most promising first, until it has found a few patterns.
+The same upper bounds give, at any round, the Lagrangian bound LP + sum over groups of
+(group size x most negative reduced cost); generation stops once the LP is within
+_GAP of it, or when time runs out, with the best such bound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from allocator.model.formulation import Formulation
+from allocator.model.patterns import PatternPool, shape_bounds
+from allocator.model.pricing import (
+    greedy_patterns,
+    pricing_problem,
+    read_pattern,
+)
+from allocator.model.pricing_bound import PatternBound
+from allocator.model.problem import Problem
+from allocator.model.reduce import PackingInstance
+from solvers import registry
+from solvers.base import SolveOptions, SolverError, Status
+
+# A pattern improves the LP when it is worth more than its node's dual by this much
+# (relative); solvers' feasibility tolerances are around 1e-6, so anything smaller would
+# take back patterns the pool already has.
+_IMPROVES = 1e-5
+# Stop when the LP is this close (relative) to its Lagrangian bound: more patterns could
+# improve the LP by no more than that.
+_GAP = 1e-4
+# Pricing MIPs stop for a round once they found this many patterns (the next LP's duals
+# change what the other groups would find).
+_MIP_PATTERNS = 3
+# Rounds between Lagrangian bounds while the greedy rules still find patterns.
+_BOUND_EVERY = 20
+
+
+def _improves(value: float, threshold: float) -> bool:
+    return value > threshold + _IMPROVES * max(1.0, abs(threshold))
+
+
+@dataclass
+class ColumnGeneration:
+    pool: PatternPool
+    bound: float | None  # valid lower bound of the level over every pattern
+    converged: bool
+    rounds: int
+    lp_s: float
+    pricing_s: float
+
+
+def generate_columns(
+    inst: PackingInstance,
+    pool: PatternPool,
+    level_problem: Callable[[PatternPool], tuple[Formulation, Problem]],
+    deadline: float | None,
+    max_rounds: int = 500,
+    pricing_cap: float = 10.0,
+    smoothing: float = 0.5,
+    scale: float = 0.0,
+) -> ColumnGeneration:
+    """Extend `pool` until the LP of `level_problem(pool)` cannot improve by more than _GAP
+    of the larger of its value and `scale` (the level's range), or time runs out."""
+    lp_solver = registry.get("highs")
+    bounds = shape_bounds(inst)
+    incomplete = np.flatnonzero(~pool.complete & (bounds.sum(axis=1) > 0))
+    upper = {int(g): PatternBound(inst, int(g), bounds[g]) for g in incomplete}
+    lp_s = pricing_s = 0.0
+    bound = None
+    smooth = None
+    for rounds in range(1, max_rounds + 1):
+        form, problem = level_problem(pool)
+        started = time.perf_counter()
+        lp = lp_solver.solve(problem.with_lp_relaxation(), SolveOptions(time_limit=_left(deadline)))
+        lp_s += time.perf_counter() - started
+        if lp.duals is None or lp.objective is None:
+            if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
+                return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
+            raise SolverError(f"column generation: the LP ended {lp.status}")
+        slot_dual = np.zeros((len(inst.groups), len(inst.shapes)))
+        slot_dual[form.slot_g, form.slot_s] = lp.duals[problem.row_block("slots").slice]
+        node_dual = lp.duals[problem.row_block("nodes").slice]
+        started = time.perf_counter()
+        values = np.maximum(-slot_dual, 0.0)
+        thresholds = -node_dual
+        # Price at duals smoothed towards earlier rounds' (they oscillate less); keep what
+        # improves at the current duals, and price at the current duals when that finds none.
+        smooth = values if smooth is None else smoothing * smooth + (1 - smoothing) * values
+        found = _greedy_columns(inst, incomplete, smooth, values, thresholds, bounds)
+        if not found and smoothing:
+            smooth = values
+            found = _greedy_columns(inst, incomplete, values, values, thresholds, bounds)
+        exact = not found
+        if exact or rounds % _BOUND_EVERY == 0:
+            # Upper bounds on each group's best pattern: by DP, and where that leaves room
+            # for an improving pattern (and the greedy rules found none), by the MIP.
+            best_possible = np.array([upper[int(g)].bound(values[g]) for g in incomplete])
+            if exact:
+                # The MIP, most promising group first, until it found _MIP_PATTERNS.
+                room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
+                for i in np.argsort(-room, kind="stable"):
+                    g = int(incomplete[i])
+                    if len(found) >= _MIP_PATTERNS:
+                        break
+                    if not _improves(best_possible[i], thresholds[g]):
+                        continue
+                    mip_best, parts = _exact_pricing(
+                        inst, g, values[g], bounds[g], thresholds[g], deadline, pricing_cap
+                    )
+                    best_possible[i] = min(best_possible[i], mip_best)
+                    if parts is not None and _improves(values[g] @ _counts(parts), thresholds[g]):
+                        found.append((g, parts))
+            shortfall = np.minimum(0.0, thresholds[incomplete] - best_possible)
+            bound = _best(bound, lp.objective + float(inst.groups.count[incomplete] @ shortfall))
+        pricing_s += time.perf_counter() - started
+        tolerance = _GAP * max(1.0, abs(lp.objective), scale)
+        close = bound is not None and lp.objective - bound <= tolerance
+        grown = _add_all(pool, found) if found else pool
+        if len(grown) == len(pool):  # nothing new improves the LP: it is optimal
+            return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
+        if close:  # more patterns would improve the LP by no more than _GAP
+            return ColumnGeneration(grown, bound, True, rounds, lp_s, pricing_s)
+        pool = grown
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+    # Stopped early: bound the LP over every pattern at the last duals.
+    started = time.perf_counter()
+    lagrangian = sum(
+        inst.groups.count[g] * min(0.0, thresholds[g] - upper[int(g)].bound(values[g]))
+        for g in incomplete
+    )
+    pricing_s += time.perf_counter() - started
+    bound = _best(bound, lp.objective + lagrangian)
+    return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
+
+
+def _best(bound: float | None, candidate: float) -> float:
+    return candidate if bound is None else max(bound, candidate)
+
+
+def _exact_pricing(
+    inst: PackingInstance,
+    g: int,
+    value: np.ndarray,
+    ub: np.ndarray,
+    threshold: float,
+    deadline: float | None,
+    cap: float,
+):
+    """(upper bound on the best pattern's worth, an improving pattern or None).
+
+    The MIP only admits patterns worth more than the node costs and stops at the first
+    few it finds; when it is infeasible, none exists.
+    """
+    pricing = pricing_problem(
+        inst, g, value, ub, at_least=threshold + 2 * _IMPROVES * max(1.0, abs(threshold))
+    )
+    options = SolveOptions(
+        time_limit=_left(deadline, cap=cap), backend_options={"mip_max_improving_sols": 3}
+    )
+    result = registry.get("highs").solve(pricing.problem, options)
+    if result.status == Status.INFEASIBLE:
+        return threshold, None
+    if result.x is None:  # stopped without an answer: fall back to the LP relaxation's bound
+        relaxed = registry.get("highs").solve(
+            pricing_problem(inst, g, value, ub).problem.with_lp_relaxation(), SolveOptions()
+        )
+        return -relaxed.objective, None
+    best = -result.bound if result.bound is not None else np.inf
+    return best, read_pattern(pricing, result.x, len(inst.shapes))
+
+
+def _greedy_columns(
+    inst: PackingInstance,
+    groups: np.ndarray,
+    price_at: np.ndarray,
+    values: np.ndarray,
+    thresholds: np.ndarray,
+    bounds: np.ndarray,
+) -> list:
+    """Patterns the greedy rules find at duals `price_at` that improve at `values`."""
+    found = []
+    for g in groups:
+        for parts, _ in greedy_patterns(inst, g, price_at[g], bounds[g]):
+            if _improves(values[g] @ _counts(parts), thresholds[g]):
+                found.append((g, parts))
+    return found
+
+
+def _counts(parts: tuple) -> np.ndarray:
+    """Shape counts of a pattern given as (whole counts, configuration counts, configurations)."""
+    whole, multiplicity, configs = parts
+    return whole[0] + multiplicity[0] @ configs
+
+
+def _add_all(pool: PatternPool, found: list) -> PatternPool:
+    """One pool update for all of a round's patterns (their configurations stacked)."""
+    n_shapes = pool.counts.shape[1]
+    tables = [parts[2] for _, parts in found]
+    offsets = np.cumsum([0] + [len(t) for t in tables])
+    by_config = np.zeros((len(found), int(offsets[-1])), dtype=np.int64)
+    for row, (_, (_, multiplicity, table)) in enumerate(found):
+        by_config[row, offsets[row] : offsets[row] + len(table)] = multiplicity[0]
+    stacked = np.concatenate(tables) if offsets[-1] else np.zeros((0, n_shapes), dtype=np.int64)
+    return pool.with_patterns(
+        np.array([g for g, _ in found]),
+        np.array([parts[0][0] for _, parts in found]),
+        by_config,
+        stacked,
+    )
+
+
+def _left(deadline: float | None, cap: float | None = None) -> float | None:
+    if deadline is None:
+        return cap
+    left = max(deadline - time.perf_counter(), 0.05)
+    return min(left, cap) if cap else left

@@ -1,0 +1,82 @@
+"""Re-planning against the current placement: what moving replicas costs.
+
+A replica that runs now is kept if the plan runs a replica of its workload on the same
+node; otherwise it moves (or stops), at the workload's move cost. Nodes running the same
+replicas now form groups of their own, so with C(w,g) replicas of w on each node of
+group g (and C(s,g) of a shape s, summed over its workloads):
+
+Columns
+  kept[w,g]        replicas of w kept where they run, in group g       integer <= C(w,g) size(g)
+Rows
+  kept_placed      kept[w,g] - assign[w,g] <= 0
+  kept_slots[g,s]  sum_{w of s} kept[w,g] - sum_p min(n(p,s), C(s,g)) pattern[p] <= 0
+  max_moves        sum_w running(w) - sum kept <= max moves
+Cost   move_cost(w) x (running(w) - sum_g kept[w,g]), in $/h-equivalent
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from allocator.model.datacenter import CostTerms
+from allocator.model.patterns import PatternPool
+from allocator.model.problem import Block, ProblemBuilder
+from allocator.model.reduce import PackingInstance
+
+
+def running(inst: PackingInstance) -> np.ndarray:
+    """Replicas of each workload that run now, wherever (down nodes included)."""
+    domain = inst.domain
+    out = np.zeros(len(domain.demand), dtype=np.int64)
+    for workload, nodes in domain.current.items():
+        out[domain.demand.index[workload]] = len(nodes)
+    return out
+
+
+def define(
+    b: ProblemBuilder,
+    inst: PackingInstance,
+    assign: Block,
+    patterns: Block,
+    pool: PatternPool,
+    pair_w: np.ndarray,
+    pair_g: np.ndarray,
+    costs: CostTerms,
+) -> None:
+    domain = inst.domain
+    if not domain.current:
+        return
+    demand, shapes, count = domain.demand, inst.shapes, inst.groups.count
+    now = running(inst)
+    per_node = inst.current[pair_w, pair_g]
+    has = np.flatnonzero(per_node > 0)
+    if len(has) == 0 and not now.any():
+        return
+    fixed = np.isin(pair_g[has], inst.fixed_groups)
+    kept_hi = (per_node[has] * count[pair_g[has]]).astype(float)
+    pinned = inst.pinned[pair_w[has], pair_g[has]].astype(float)
+    kept = b.add_columns("kept", len(has), lo=np.where(fixed, pinned, 0.0), hi=kept_hi)
+    costs.add(kept, -demand.move_cost[pair_w[has]])
+    costs.offset += float(demand.move_cost @ now)
+
+    placed = b.add_rows("kept_placed", len(has), hi=0.0)
+    b.add_entries(placed, np.arange(len(has)), kept, np.arange(len(has)), 1.0)
+    b.add_entries(placed, np.arange(len(has)), assign, has, -1.0)
+
+    # Slots that keep replicas: per (group, shape) with replicas running now.
+    shape = shapes.of_workload[pair_w[has]]
+    key = pair_g[has] * len(shapes) + shape
+    slots, slot_of = np.unique(key, return_inverse=True)
+    slot_g, slot_s = slots // len(shapes), slots % len(shapes)
+    running_of_shape = np.zeros(len(slots))
+    np.add.at(running_of_shape, slot_of.ravel(), per_node[has])
+    rows = b.add_rows("kept_slots", len(slots), hi=0.0)
+    b.add_entries(rows, slot_of.ravel(), kept, np.arange(len(has)), 1.0)
+    p, k = np.nonzero(pool.group[:, None] == slot_g[None, :])
+    keep = np.minimum(pool.counts[p, slot_s[k]], running_of_shape[k])
+    b.add_entries(rows, k[keep > 0], patterns, p[keep > 0], -keep[keep > 0])
+
+    cap = domain.objective.migration.max_moves
+    if cap is not None:
+        moves = b.add_rows("max_moves", 1, lo=float(now.sum() - cap))
+        b.add_entries(moves, np.zeros(len(has)), kept, np.arange(len(has)), 1.0)

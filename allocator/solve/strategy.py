@@ -1,0 +1,404 @@
+"""From a domain to a placement ready for checking: reduce, build, solve level by level,
+decode.
+
+Objectives are solved lexicographically: each level is minimized, then held at its value
+while the next is minimized. A greedy placement is always computed first; it warm-starts
+the solver, proves easy levels optimal without a solve, and is what remains if the
+solver finds nothing better in time. Groups with too many patterns to list get theirs by
+column generation, level by level; their bound then comes from the LP over all patterns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from allocator.domain.core import Domain
+from allocator.domain.replicas import Replicas
+from allocator.evaluate.levels import level_values
+from allocator.heuristics.greedy import RULES, greedy_placement, pinned_only
+from allocator.heuristics.online.adapter import UnsupportedByPolicy, online_placement
+from allocator.model.colgen import generate_columns
+from allocator.model.decode import (
+    columns_from_placement,
+    patterns_of_placement,
+    placement_from_columns,
+)
+from allocator.model.formulation import Formulation, Level, build_formulation
+from allocator.model.patterns import PatternPool, enumerate_pool
+from allocator.model.problem import Problem
+from allocator.model.reduce import PackingInstance, reduce
+from solvers import registry
+from solvers.base import Capability, Solution, SolveOptions, Solver, SolverError, Status
+
+ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
+COLGEN_SHARE = 0.6  # of the time left when a level's column generation starts
+FGD_SEED_LIMIT = 20_000  # replicas
+
+
+@dataclass(frozen=True)
+class LevelOutcome:
+    name: str
+    value: float
+    bound: float | None
+    status: Status
+    wall_s: float
+    how: str  # "solver", "warm start meets bound", "no time left", "heuristic", ...
+
+    @property
+    def gap(self) -> float | None:
+        return _gap(self.value, self.bound)
+
+
+@dataclass
+class PlanningResult:
+    domain: Domain
+    placement: Replicas
+    solver: str
+    status: Status
+    levels: list[LevelOutcome]
+    timings: dict[str, float] = field(default_factory=dict)
+    size: dict[str, int | bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    log_tail: str = ""
+
+    @property
+    def final(self) -> LevelOutcome:
+        return self.levels[-1]
+
+    @property
+    def hard_shortfall(self) -> float:
+        return self.levels[0].value
+
+    @property
+    def shortfall_proven(self) -> bool:
+        return self.levels[0].status == Status.OPTIMAL
+
+
+def plan(
+    domain: Domain, solver: str = "auto", options: SolveOptions | None = None
+) -> PlanningResult:
+    """Plan a placement. Raises SolverError when the named backend is unknown or missing."""
+    options = options or SolveOptions()
+    started = time.perf_counter()
+    backend = registry.get(solver)
+    inst = reduce(domain)
+    seeds = _seeds(inst, options.seed)
+    if Capability.HEURISTIC in backend.capabilities:
+        return _plan_heuristic(inst, backend, options, seeds, started)
+    pool = enumerate_pool(inst)
+    for seed in seeds:
+        pool = pool.with_patterns(*patterns_of_placement(inst, seed))
+    incumbent = _best_feasible(inst, pool, seeds)
+    deadline = None if options.time_limit is None else started + options.time_limit
+    run = _LevelRun(inst, backend, options, deadline)
+    incumbent, pool = run.solve_all(pool, incumbent)
+    status = (
+        Status.OPTIMAL if all(o.status == Status.OPTIMAL for o in run.outcomes) else Status.FEASIBLE
+    )
+    finished = time.perf_counter()
+    return PlanningResult(
+        domain=domain,
+        placement=incumbent,
+        solver=run.used,
+        status=status,
+        levels=run.outcomes,
+        timings={
+            "build_s": run.build_s,
+            "column_generation_s": run.colgen_s,
+            "solve_s": run.solve_s,
+            "total_s": finished - started,
+        },
+        size={**_size(inst, pool, run.form), "column_generation_rounds": run.rounds},
+        notes=run.notes,
+        log_tail=run.log_tail,
+    )
+
+
+def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> float | None:
+    """A lower bound on one objective level over every placement the model allows, the
+    levels before it left free: the LP over all node patterns (by column generation; its
+    Lagrangian bound when `time_limit` stops it first). A yardstick for plans made under a
+    shorter limit, which cannot afford to run generation to the end."""
+    started = time.perf_counter()
+    inst = reduce(domain)
+    pool = enumerate_pool(inst)
+    for seed in _seeds(inst, 0):
+        pool = pool.with_patterns(*patterns_of_placement(inst, seed))
+    run = _LevelRun(inst, registry.get("highs"), SolveOptions(), None)
+    k = [lv.name for lv in build_formulation(inst, pool).levels].index(name)
+    if pool.complete.all():
+        _, problem = run.level_problem(pool, k)
+        relaxed = registry.get("highs").solve(problem.with_lp_relaxation(), SolveOptions())
+        return relaxed.objective
+    deadline = None if time_limit is None else started + time_limit
+    generated = generate_columns(
+        inst, pool, lambda p: run.level_problem(p, k), deadline, max_rounds=1_000_000
+    )
+    return generated.bound
+
+
+class _LevelRun:
+    """Solves the objective levels one after another, keeping the best placement so far."""
+
+    def __init__(
+        self, inst: PackingInstance, backend: Solver, options: SolveOptions, deadline: float | None
+    ):
+        self.inst, self.backend, self.options, self.deadline = inst, backend, options, deadline
+        self.outcomes: list[LevelOutcome] = []
+        self.kept: list[tuple[str, float]] = []  # levels held at their value
+        self.notes: list[str] = []
+        self.used = backend.name
+        self.log_tail = ""
+        self.build_s = self.colgen_s = self.solve_s = 0.0
+        self.rounds = 0
+        self.form: Formulation | None = None
+
+    def level_problem(self, pool: PatternPool, k: int) -> tuple[Formulation, Problem]:
+        started = time.perf_counter()
+        form = build_formulation(self.inst, pool)
+        problem = form.problem
+        for name, value in self.kept:
+            level = _level(form, name)
+            hi = value + 0.5 if level.integral else value + 1e-9 * max(1.0, abs(value))
+            problem = problem.with_rows(
+                sp.csr_array(level.cost.reshape(1, -1)),
+                np.array([-np.inf]),
+                np.array([hi - level.offset]),
+                f"keep_{name}",
+            )
+        level = form.levels[k]
+        self.build_s += time.perf_counter() - started
+        return form, problem.with_objective(level.cost, level.offset)
+
+    def solve_all(self, pool: PatternPool, incumbent: Replicas) -> tuple[Replicas, PatternPool]:
+        n_levels = len(build_formulation(self.inst, pool).levels)
+        for k in range(n_levels):
+            incumbent, pool = self.solve_level(k, pool, incumbent)
+        return incumbent, pool
+
+    def solve_level(self, k: int, pool: PatternPool, incumbent: Replicas):
+        started = time.perf_counter()
+        form, problem = self.level_problem(pool, k)
+        level = form.levels[k]
+        current = level_values(self.inst, incumbent)[k]
+        trivial = 0.0 if level.name.startswith(ZERO_BOUND_LEVELS) else None
+        if trivial is not None and current <= trivial + 1e-9:
+            return self._done(
+                level,
+                current,
+                trivial,
+                Status.OPTIMAL,
+                started,
+                "warm start meets bound",
+                form,
+                incumbent,
+                pool,
+            )
+        lp_bound = None
+        if not pool.complete.all() and not self._out_of_time():
+            cg = generate_columns(
+                self.inst,
+                pool,
+                lambda p: self.level_problem(p, k),
+                self._colgen_deadline(),
+                scale=abs(level.offset),
+            )
+            self.colgen_s += cg.lp_s + cg.pricing_s
+            self.rounds += cg.rounds
+            pool, lp_bound = cg.pool, cg.bound
+            if not cg.converged:
+                self.notes.append(
+                    f"{level.name}: column generation stopped after {cg.rounds} "
+                    "rounds without converging; bound from the Lagrangian"
+                )
+            form, problem = self.level_problem(pool, k)
+            level = form.levels[k]
+        if lp_bound is not None and level.integral:
+            lp_bound = math.ceil(lp_bound - 1e-6)
+        if self._out_of_time():
+            return self._done(
+                level,
+                current,
+                lp_bound,
+                Status.FEASIBLE,
+                started,
+                "no time left",
+                form,
+                incumbent,
+                pool,
+            )
+        x0 = columns_from_placement(form, incumbent)
+        solve_started = time.perf_counter()
+        solution = self.backend.solve(
+            problem, replace(self.options, time_limit=self._left(), warm_start=x0)
+        )
+        self.solve_s += time.perf_counter() - solve_started
+        self.used = solution.solver if self.backend.name == "auto" else self.backend.name
+        self.log_tail = solution.log_tail
+        candidate = self._accept(problem, level, solution, form, current)
+        if candidate is not None:
+            incumbent = candidate
+        value = level_values(self.inst, incumbent)[k]
+        # Over a partial pool the MIP's own bound holds only for that pool.
+        bound = solution.bound if pool.complete.all() else lp_bound
+        gap = _gap(value, bound)
+        status = (
+            Status.OPTIMAL
+            if gap is not None and gap <= self.options.rel_gap + 1e-12
+            else Status.FEASIBLE
+        )
+        how = "solver" if candidate is not None else "warm start kept"
+        return self._done(level, value, bound, status, started, how, form, incumbent, pool)
+
+    def _accept(
+        self, problem: Problem, level: Level, solution: Solution, form: Formulation, current: float
+    ) -> Replicas | None:
+        """The solver's placement if it is feasible and no worse than the incumbent."""
+        if not solution.status.has_solution or solution.x is None:
+            self.notes.append(
+                f"{level.name}: {solution.solver} returned {solution.status}; kept the warm start"
+            )
+            return None
+        x = np.where(problem.integer, np.round(solution.x), solution.x)
+        broken = problem.violations(x)
+        if broken:
+            self.notes.append(f"{level.name}: {solution.solver} solution rejected: {broken[0]}")
+            return None
+        if level.value(x) > current + 1e-9 * max(1.0, abs(current)):
+            return None
+        placement = placement_from_columns(form, x)
+        # Decoding drops nodes whose slots stay empty, so it can only be cheaper.
+        decoded = np.array(level_values(self.inst, placement))
+        expected = np.array([lv.value(x) for lv in form.levels])
+        if (decoded > expected + 1e-6 * np.maximum(1.0, np.abs(expected))).any():
+            raise SolverError(f"decoded placement scores {decoded}, columns say {expected}")
+        return placement
+
+    def _done(
+        self,
+        level: Level,
+        value: float,
+        bound: float | None,
+        status: Status,
+        started: float,
+        how: str,
+        form: Formulation,
+        incumbent: Replicas,
+        pool: PatternPool,
+    ):
+        self.outcomes.append(
+            LevelOutcome(level.name, value, bound, status, time.perf_counter() - started, how)
+        )
+        self.kept.append((level.name, value))
+        self.form = form
+        return incumbent, pool
+
+    def _colgen_deadline(self) -> float | None:
+        """Column generation may use a share of the time left, so the MIP gets the rest."""
+        if self.deadline is None:
+            return None
+        now = time.perf_counter()
+        return now + COLGEN_SHARE * max(self.deadline - now, 0.0)
+
+    def _left(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.perf_counter(), 0.01)
+
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+
+def _best_feasible(inst: PackingInstance, pool: PatternPool, seeds: list[Replicas]) -> Replicas:
+    """The best starting placement that the model accepts. Heuristics do not know every
+    rule (link and power limits, for one); placing nothing is always allowed."""
+    form = build_formulation(inst, pool)
+    accepted = []
+    for seed in seeds:
+        x = columns_from_placement(form, seed)
+        if x is not None and not form.problem.violations(x):
+            accepted.append(seed)
+    if not accepted:
+        return pinned_only(inst)
+    return min(accepted, key=lambda p: level_values(inst, p))
+
+
+def _seeds(inst: PackingInstance, seed: int) -> list[Replicas]:
+    """Starting placements: the greedy rules, and FGD where GPUs are shared (it packs
+    fractions better) and the instance is small enough for a replica-by-replica pass."""
+    seeds = [greedy_placement(inst, rule) for rule in RULES]
+    demand = inst.domain.demand
+    shares = (demand.gpu_milli > 0).any() and not (demand.mig_profile != "").any()
+    if shares and demand.max.sum() <= FGD_SEED_LIMIT:
+        with contextlib.suppress(UnsupportedByPolicy):
+            seeds.append(online_placement(inst, "fgd", seed))
+    return seeds
+
+
+def _gap(value: float, bound: float | None) -> float | None:
+    return Solution(Status.FEASIBLE, "", objective=value, bound=bound).gap
+
+
+def _level(form: Formulation, name: str) -> Level:
+    return next(level for level in form.levels if level.name == name)
+
+
+def _plan_heuristic(
+    inst: PackingInstance,
+    backend: Solver,
+    options: SolveOptions,
+    seeds: list[Replicas],
+    started: float,
+) -> PlanningResult:
+    pool = PatternPool.empty(len(inst.groups), len(inst.shapes))
+    for seed in seeds:
+        pool = pool.with_patterns(*patterns_of_placement(inst, seed))
+    form = build_formulation(inst, pool)
+    solution = backend.solve(form.problem, options)
+    placement = solution.placement
+    values = level_values(inst, placement)
+    levels = []
+    for level, value in zip(form.levels, values, strict=True):
+        trivial = level.name.startswith(ZERO_BOUND_LEVELS) and value <= 1e-9
+        levels.append(
+            LevelOutcome(
+                level.name,
+                value,
+                0.0 if trivial else None,
+                Status.OPTIMAL if trivial else Status.FEASIBLE,
+                solution.wall_s,
+                "heuristic",
+            )
+        )
+    finished = time.perf_counter()
+    return PlanningResult(
+        domain=inst.domain,
+        placement=placement,
+        solver=backend.name,
+        status=Status.FEASIBLE,
+        levels=levels,
+        timings={"build_s": 0.0, "solve_s": finished - started, "total_s": finished - started},
+        size=_size(inst, pool, form),
+    )
+
+
+def _size(inst: PackingInstance, pool: PatternPool, form: Formulation | None) -> dict:
+    size = {
+        "nodes": len(inst.domain.fleet),
+        "node_groups": len(inst.groups),
+        "workloads": len(inst.domain.demand),
+        "shapes": len(inst.shapes),
+        "patterns": len(pool),
+        "all_patterns": bool(pool.complete.all()),
+    }
+    if form is not None:
+        size.update(
+            columns=form.problem.n_cols, rows=form.problem.n_rows, nonzeros=int(form.problem.a.nnz)
+        )
+    return size

@@ -1,0 +1,50 @@
+"""Commands about an inventory file: validate it, print its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from allocator.inventory.schema import Inventory
+from allocator.io.atomic import write_text_atomic
+from allocator.model.reduce import reduce
+from allocator.solve.pipeline import load_domain
+from cli.common import err, handles_errors, out
+
+
+@handles_errors
+def validate(
+    inventory: Annotated[Path, typer.Argument(help="inventory file (YAML or JSON)")],
+) -> None:
+    """Check an inventory file and summarize it; exit 2 with located messages if it is bad."""
+    domain = load_domain(inventory)
+    inst = reduce(domain)
+    fleet, demand = domain.fleet, domain.demand
+    out.print(
+        f"{inventory}: valid inventory '{domain.name}': {len(fleet)} nodes in "
+        f"{len(inst.groups)} distinct shapes, {int(fleet.gpus.sum())} GPUs of "
+        f"{len(fleet.gpu_types)} types; {len(demand)} workloads in {len(inst.shapes)} replica "
+        f"shapes wanting {int(demand.gpus @ demand.min)}-{int(demand.gpus @ demand.max)} GPUs",
+        highlight=False,
+    )
+    homeless = np.flatnonzero(~inst.compat.any(axis=1))
+    for w in homeless:
+        err.print(
+            f"warning: workload {demand.ids[w]!r} fits on no node of this fleet", markup=False
+        )
+
+
+@handles_errors
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Print the JSON Schema of the inventory format."""
+    text = json.dumps(Inventory.model_json_schema(), indent=2)
+    if output is None:
+        out.print(text, markup=False, highlight=False)
+    else:
+        write_text_atomic(output, text + "\n")
