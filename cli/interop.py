@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.evaluate.check import check_plan
 from allocator.interop.kubernetes.importer import export_kubernetes, import_kubernetes
 from allocator.interop.result import ImportResult, write_inventory

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.inventory.catalog import BUILTIN_GPU_TYPES
 from allocator.inventory.schema import Inventory
 from allocator.output.plan import InventoryRef

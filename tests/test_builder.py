@@ -10,7 +10,7 @@ import yaml
 from builders import inventory, node, workload
 from conftest import INSTANCES, ROOT
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.evaluate.check import check_plan
 from allocator.evaluate.levels import level_values
 from allocator.heuristics.greedy import greedy_placement

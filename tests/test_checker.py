@@ -6,7 +6,7 @@ import pytest
 from builders import inventory, node, workload
 from conftest import INSTANCES
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.evaluate.check import check_plan
 from allocator.inventory.schema import Inventory
 from allocator.output.plan import InventoryRef, Move, Placement, PlanFile, Unplaced

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.interop.openb.importer import import_openb
 from allocator.model.patterns import enumerate_pool
 from allocator.solve import strategy

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.evaluate.check import check_plan
 from allocator.inventory.schema import Inventory
 from allocator.output.plan import InventoryRef, LinkLoad, Placement, StorageUse

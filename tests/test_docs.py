@@ -6,7 +6,7 @@ import re
 
 from conftest import ROOT
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.inventory.load import validate_document
 from allocator.io.source import parse_text
 from allocator.output.plan import InventoryRef

@@ -13,7 +13,7 @@ import yaml
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.interop.kubernetes import quantity
 from allocator.interop.kubernetes.export import pinned_node
 from allocator.interop.kubernetes.importer import export_kubernetes, import_kubernetes

@@ -11,7 +11,7 @@ import typer
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.interop.openb import arrival_prefix, build_arrivals, read_nodes, read_tasks
 from allocator.interop.openb.importer import UNDISCLOSED_GPU_MEMORY_GIB, gpu_type_name, import_openb
 from allocator.inventory.load import load_inventory

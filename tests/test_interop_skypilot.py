@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.interop.skypilot import import_skypilot
 from allocator.inventory.load import load_inventory
 from allocator.io.errors import InputError

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.interop.slurm.hostlist import HostlistError, compress_hostlist, expand_hostlist
 from allocator.interop.slurm.importer import export_slurm, import_slurm
 from allocator.interop.slurm.nodes import records, split_fields

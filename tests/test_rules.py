@@ -10,7 +10,7 @@ import pytest
 import yaml
 from builders import inventory, node, workload
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.evaluate.check import check_plan
 from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory

@@ -9,7 +9,7 @@ import copy
 import pytest
 from builders import inventory, node, workload
 
-from allocator.domain.core import build_domain
+from allocator.domain.build import build_domain
 from allocator.evaluate.check import check_plan
 from allocator.inventory.schema import Inventory
 from allocator.io.errors import ExitCode

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from allocator.bench.child import run_child
 from allocator.bench.instances import LadderInstance
 from allocator.bench.machine import planner_fingerprint
-from allocator.domain.core import Domain
+from allocator.domain.tables import Domain
 from allocator.model.formulation import build_formulation
 from allocator.model.patterns import enumerate_pool
 from allocator.model.reduce import reduce

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from allocator.domain.core import Domain, build_domain
+from allocator.domain.build import build_domain
+from allocator.domain.tables import Domain
 from allocator.inventory.generate import generate_inventory
 from allocator.inventory.schema import Inventory
 

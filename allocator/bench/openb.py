@@ -33,7 +33,8 @@ from allocator.bench.machine import planner_fingerprint
 from allocator.bench.planstats import PlanStats
 from allocator.bench.published import DEFAULT_POLICIES, TRACES, published
 from allocator.bench.stats import Summary
-from allocator.domain.core import MILLI, build_domain
+from allocator.domain.build import build_domain
+from allocator.domain.units import MILLI
 from allocator.heuristics.online import simulate
 from allocator.interop.openb import OpenbTrace, build_arrivals, load_trace
 from allocator.interop.openb.importer import ArrivedTasks, openb_inventory

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.domain.core import MILLI, Domain
+from allocator.domain.tables import Domain
+from allocator.domain.units import MILLI
 
 RESOURCES = ("gpus", "cpu", "ram")
 

@@ -14,14 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from allocator.inventory.schema import ResourcesSpec, WorkloadSpec
-
-VARIANT_SEPARATOR = "/"
-
-
-def row_id(workload_id: str, variant: str | None) -> str:
-    """Name of the demand row running `workload_id` as `variant` (None: its own resources)."""
-    return f"{workload_id}{VARIANT_SEPARATOR}{variant}" if variant else workload_id
+from allocator.inventory.schema import ResourcesSpec, WorkloadSpec, row_id
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.domain.core import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain, to_mib
+from allocator.domain.tables import Domain
+from allocator.domain.units import MIB_PER_GIB, MILLI, NODE_RESOURCES, to_mib
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.output.plan import PlanFile, moves_against, row_key
 

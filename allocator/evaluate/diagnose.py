@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocator.domain.core import MIB_PER_GIB, MILLI, NODE_RESOURCES, Domain, placement_rules
+from allocator.domain.compatibility import placement_rules
 from allocator.domain.replicas import Replicas
+from allocator.domain.tables import Domain
+from allocator.domain.units import MIB_PER_GIB, MILLI, NODE_RESOURCES
 from allocator.evaluate.figures import throughput_achieved
 from allocator.heuristics.budgets import Budgets
 

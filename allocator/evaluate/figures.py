@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocator.domain.core import Domain
 from allocator.domain.replicas import Replicas
+from allocator.domain.tables import Domain
 
 
 def node_power_w(domain: Domain, placement: Replicas) -> np.ndarray:

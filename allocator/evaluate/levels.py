@@ -6,8 +6,8 @@ heuristic placements and to cross-check decoded solutions.
 
 from __future__ import annotations
 
-from allocator.domain.core import Domain
 from allocator.domain.replicas import Replicas
+from allocator.domain.tables import Domain
 from allocator.evaluate.figures import cost_terms, loss_exposure, throughput_achieved
 from allocator.model.reduce import PackingInstance
 

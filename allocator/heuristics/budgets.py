@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocator.domain.core import Domain
 from allocator.domain.replicas import Replicas
+from allocator.domain.tables import Domain
 
 _MANY = 2**40
 

@@ -17,8 +17,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from allocator.domain.core import MILLI, node_capacity, replica_demand
 from allocator.domain.replicas import Replicas
+from allocator.domain.units import MILLI, node_capacity, replica_demand
 from allocator.heuristics.budgets import Budgets
 from allocator.heuristics.scope_rules import DomainRules, repair
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES

@@ -28,7 +28,8 @@ from allocator.interop.result import (
     safe_id,
     validated,
 )
-from allocator.inventory.load import resolve_gpu_types, validate_document
+from allocator.inventory.catalog import resolve_gpu_types
+from allocator.inventory.load import validate_document
 from allocator.io.source import read_document
 
 DEFAULT_CPUS = 4

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from allocator.inventory.schema import Inventory
 
 MIG_COMPUTE_SLICES = 7
 MIG_MEMORY_SLICES = 8
@@ -72,3 +76,21 @@ BUILTIN_GPU_TYPES: dict[str, GpuType] = {
         GpuType("MI300X", 192, 1307, 750, vendor="amd"),
     )
 }
+
+
+def resolve_gpu_types(inventory: Inventory) -> dict[str, GpuType]:
+    """The built-in catalog with the file's additions and overrides applied."""
+    types = dict(BUILTIN_GPU_TYPES)
+    for name, spec in inventory.gpu_types.items():
+        fields = spec.model_dump(exclude_none=True, exclude={"mig_profiles"})
+        if spec.mig_profiles is not None:
+            fields["mig_profiles"] = {
+                key: MigProfile(key, p.compute_slices, p.memory_slices, p.memory_gib)
+                for key, p in spec.mig_profiles.items()
+            }
+        base = types.get(name)
+        if base is not None:
+            types[name] = base.updated(**fields)
+        elif spec.memory_gib is not None:
+            types[name] = GpuType(name=name, **fields)
+    return types

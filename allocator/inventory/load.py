@@ -12,9 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from allocator.domain.workloads import row_id
-from allocator.inventory.catalog import BUILTIN_GPU_TYPES, GpuType, MigProfile
-from allocator.inventory.schema import Inventory, ResourcesSpec
+from allocator.inventory.catalog import BUILTIN_GPU_TYPES, GpuType, resolve_gpu_types
+from allocator.inventory.schema import Inventory, ResourcesSpec, expanded_node_ids, row_id
 from allocator.io.errors import InputError, InputProblem
 from allocator.io.source import SourceDocument, read_document
 from allocator.io.validation import problem_at, suggest, translate
@@ -87,36 +86,6 @@ def _require_inventory_shape(doc: SourceDocument) -> None:
 def _where(doc: SourceDocument, loc: tuple) -> dict[str, Any]:
     position = doc.position(loc)
     return {"line": position[0], "column": position[1]} if position else {}
-
-
-def resolve_gpu_types(inventory: Inventory) -> dict[str, GpuType]:
-    """The built-in catalog with the file's additions and overrides applied."""
-    types = dict(BUILTIN_GPU_TYPES)
-    for name, spec in inventory.gpu_types.items():
-        fields = spec.model_dump(exclude_none=True, exclude={"mig_profiles"})
-        if spec.mig_profiles is not None:
-            fields["mig_profiles"] = {
-                key: MigProfile(key, p.compute_slices, p.memory_slices, p.memory_gib)
-                for key, p in spec.mig_profiles.items()
-            }
-        base = types.get(name)
-        if base is not None:
-            types[name] = base.updated(**fields)
-        elif spec.memory_gib is not None:
-            types[name] = GpuType(name=name, **fields)
-    return types
-
-
-def expanded_node_ids(inventory: Inventory) -> list[list[str]]:
-    """Ids of the nodes each entry stands for: `<id>-<n>` for groups, zero-padded."""
-    out = []
-    for node in inventory.nodes:
-        if node.count == 1:
-            out.append([node.id])
-        else:
-            width = len(str(node.count - 1))
-            out.append([f"{node.id}-{i:0{width}d}" for i in range(node.count)])
-    return out
 
 
 def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputProblem]:

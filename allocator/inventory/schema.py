@@ -403,3 +403,24 @@ class Inventory(_Strict):
     tenants: dict[Name, TenantSpec] = Field(default_factory=dict, description="tenants")
     storage: list[StorageSystemSpec] = Field(default_factory=list, description="storage systems")
     topology: TopologySpec | None = Field(None, description="sites, racks, rows, network and power")
+
+
+def expanded_node_ids(inventory: Inventory) -> list[list[str]]:
+    """Ids of the nodes each entry stands for: `<id>-<n>` for groups, zero-padded."""
+    out = []
+    for node in inventory.nodes:
+        if node.count == 1:
+            out.append([node.id])
+        else:
+            width = len(str(node.count - 1))
+            out.append([f"{node.id}-{i:0{width}d}" for i in range(node.count)])
+    return out
+
+
+VARIANT_SEPARATOR = "/"
+
+
+def row_id(workload_id: str, variant: str | None) -> str:
+    """Name of the demand row running `workload_id` as `variant` (None: its own resources):
+    how `current_placement` and plans name a replica that runs a variant."""
+    return f"{workload_id}{VARIANT_SEPARATOR}{variant}" if variant else workload_id

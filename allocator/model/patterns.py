@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from allocator.domain.core import MILLI
+from allocator.domain.units import MILLI
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.io.errors import InputError
 from allocator.model.reduce import FRACTION, MIG, WHOLE, PackingInstance

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from allocator.domain.core import NODE_RESOURCES
+from allocator.domain.units import NODE_RESOURCES
 from allocator.model.nodepack import NodePacker
 from allocator.model.patterns import gpu_demand
 from allocator.model.problem import Block, Problem, ProblemBuilder

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from allocator.domain.core import MILLI
+from allocator.domain.units import MILLI
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.model.reduce import FRACTION, MIG, WHOLE, PackingInstance
 

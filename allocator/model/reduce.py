@@ -13,7 +13,9 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from allocator.domain.core import MILLI, Domain, compatibility, node_capacity, replica_demand
+from allocator.domain.compatibility import compatibility
+from allocator.domain.tables import Domain
+from allocator.domain.units import MILLI, node_capacity, replica_demand
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, GpuType
 
 _UNLIMITED = 2**31  # fit of a shape that needs nothing a node has

@@ -14,9 +14,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from allocator.domain.core import Domain
 from allocator.domain.replicas import Replicas
-from allocator.domain.workloads import row_id
+from allocator.domain.tables import Domain
+from allocator.inventory.schema import row_id
 from allocator.io.errors import InputError
 from allocator.io.source import read_document
 from allocator.io.validation import translate

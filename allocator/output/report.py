@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from allocator.domain.core import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS, Domain
+from allocator.domain.tables import Domain
+from allocator.domain.units import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS
 from allocator.output.plan import PlanFile, row_key
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from allocator import __version__
-from allocator.domain.core import Domain, build_domain
+from allocator.domain.build import build_domain
 from allocator.domain.replicas import Replicas
-from allocator.domain.workloads import row_id
+from allocator.domain.tables import Domain
 from allocator.evaluate.check import Violation, check_plan
 from allocator.evaluate.diagnose import unplaced_reasons
 from allocator.evaluate.figures import (
@@ -26,8 +26,8 @@ from allocator.evaluate.figures import (
     throughput_achieved,
 )
 from allocator.evaluate.levels import objective_terms
-from allocator.inventory.load import expanded_node_ids, load_inventory
-from allocator.inventory.schema import Inventory
+from allocator.inventory.load import load_inventory
+from allocator.inventory.schema import Inventory, expanded_node_ids, row_id
 from allocator.io.errors import ExitCode, InputError, InputProblem
 from allocator.output.plan import (
     PLAN_VERSION,

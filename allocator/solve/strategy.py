@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
-from allocator.domain.core import Domain
 from allocator.domain.replicas import Replicas
+from allocator.domain.tables import Domain
 from allocator.evaluate.levels import level_values
 from allocator.heuristics.greedy import RULES, greedy_placement, pinned_only
 from allocator.heuristics.online.adapter import UnsupportedByPolicy, online_placement
