@@ -1,11 +1,13 @@
-"""`allocator solvers`: which solver backends are installed and working."""
+"""`allocator solvers`: which solver backends are installed, and the heuristic placers."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
+from allocator.heuristics.placers import PLACERS
 from cli.common import handles_errors, out
 from solvers import registry
+from solvers.base import package_version
 
 
 @handles_errors
@@ -14,31 +16,18 @@ def solvers() -> None:
     table = Table(title="Solver backends", title_justify="left")
     for column in ("name", "available", "capabilities", "version"):
         table.add_column(column)
-    for name, cls in registry.BACKENDS.items():
-        backend = cls()
-        ok = backend.available()
+    for name, cls in registry.backends().items():
+        ok = cls().available()
         table.add_row(
             name,
-            "yes" if ok else f"no ({registry.INSTALL_HINT.get(name, '')})",
+            "yes" if ok else f"no ({cls.install_hint})",
             ", ".join(sorted(cls.capabilities)),
-            _version(name) if ok else "-",
+            f"{cls.package} {package_version(cls.package)}" if ok else "-",
         )
+    auto = registry.AutoSolver()
     table.add_row(
-        "auto",
-        "yes" if registry.AutoSolver().available() else "no",
-        "first of: " + ", ".join(registry.EXACT),
-        "-",
+        "auto", "yes" if auto.available() else "no", "first of: " + ", ".join(auto.order), "-"
     )
+    for name, placer in PLACERS.items():
+        table.add_row(name, "yes", f"heuristic: {placer.summary}", "built in")
     out.print(table)
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    package = {"highs": "highspy", "cbc": "pulp", "cpsat": "ortools"}.get(name)
-    if package is None:
-        return "built in"
-    try:
-        return f"{package} {version(package)}"
-    except PackageNotFoundError:
-        return "?"

@@ -12,15 +12,15 @@ from allocator.io.atomic import write_json_atomic, write_text_atomic
 from allocator.io.errors import ExitCode
 from allocator.output.report import build_report, render_markdown, render_terminal
 from allocator.solve.pipeline import solve_file
+from allocator.solve.strategy import method_names
 from cli.common import Format, err, error, handles_errors, out
-from solvers import registry
 from solvers.base import SolveOptions
 
 
 def _solver_name(value: str) -> str:
-    if value not in registry.names():
+    if value not in method_names():
         raise typer.BadParameter(
-            f"unknown solver {value!r}; expected one of: {', '.join(registry.names())}"
+            f"unknown solver {value!r}; expected one of: {', '.join(method_names())}"
         )
     return value
 

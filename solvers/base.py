@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -45,12 +46,18 @@ class Capability(StrEnum):
     BOUND = "bound"  # reports a proven bound on the optimum
     DUALS = "duals"  # reports row duals of LPs
     WARM_START = "warm_start"  # uses SolveOptions.warm_start
-    HEURISTIC = "heuristic"  # places item by item from Problem.packing; no proof
+
+
+BackendValue = bool | int | float | str
 
 
 @dataclass(frozen=True)
 class SolveOptions:
-    """Backend-neutral settings; each backend translates them to its own names."""
+    """Backend-neutral settings; each backend translates them to its own names.
+
+    `solution_limit` stops a MIP after that many improving solutions (pricing problems
+    want a few good columns, not a proof); `backend_options` pass through verbatim in the
+    backend's own vocabulary."""
 
     time_limit: float | None = None  # seconds
     rel_gap: float = 1e-6
@@ -58,7 +65,8 @@ class SolveOptions:
     seed: int = 0
     warm_start: np.ndarray | None = None
     log: Callable[[str], None] | None = None
-    backend_options: dict[str, Any] = field(default_factory=dict)
+    solution_limit: int | None = None
+    backend_options: Mapping[str, BackendValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,6 @@ class Solution:
     wall_s: float = 0.0
     log_tail: str = ""
     duals: np.ndarray | None = None
-    # Heuristic backends may return a node-level placement instead of `x`.
-    placement: Any = None
 
     @property
     def gap(self) -> float | None:
@@ -97,12 +103,26 @@ class UnsupportedRequest(SolverError):
 
 @runtime_checkable
 class Solver(Protocol):
+    """An exact backend. `rank` orders backends where several could serve (lower first);
+    `package` is the distribution that provides it, `install_hint` how to get it."""
+
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
+    rank: ClassVar[int]
+    package: ClassVar[str]
+    install_hint: ClassVar[str]
 
     def available(self) -> bool: ...
 
     def solve(self, problem: Problem, options: SolveOptions) -> Solution: ...
+
+
+def package_version(package: str) -> str | None:
+    """Installed version of a backend's distribution, None when it is not installed."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def tail(text: str, lines: int = 30) -> str:

@@ -24,10 +24,15 @@ from solvers.base import (
     read_log_file,
     tail,
 )
+from solvers.registry import register
 
 
+@register
 class CbcSolver:
     name: ClassVar[str] = "cbc"
+    rank: ClassVar[int] = 1
+    package: ClassVar[str] = "pulp"
+    install_hint: ClassVar[str] = "pip install 'pulp>=3.3,<4'"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.LP, Capability.MIP, Capability.BOUND, Capability.WARM_START}
     )
@@ -57,6 +62,8 @@ class CbcSolver:
                 var.setInitialValue(float(value))
         log_path = new_log_file("cbc")
         extra = [f"randomCbcSeed {int(options.seed) + 1}"]
+        if options.solution_limit is not None:
+            extra.append(f"maxSolutions {int(options.solution_limit)}")
         extra += [f"{k} {v}" for k, v in options.backend_options.items()]
         with warnings.catch_warnings():
             # PuLP 3.3 flags its bundled CBC for removal in 4.0; the version pin keeps it.

@@ -18,13 +18,18 @@ import numpy as np
 
 from allocator.model.problem import Problem
 from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
+from solvers.registry import register
 
 _MAX_SCALE_DIGITS = 6
 _MAX_ABS = 2**53
 
 
+@register
 class CpSatSolver:
     name: ClassVar[str] = "cpsat"
+    rank: ClassVar[int] = 2
+    package: ClassVar[str] = "ortools"
+    install_hint: ClassVar[str] = "pip install 'ortools==9.15.*'"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.MIP, Capability.BOUND, Capability.WARM_START}
     )
@@ -61,7 +66,8 @@ class CpSatSolver:
             setattr(params, key, value)
         lines: list[str] = []
         solver.log_callback = lines.append
-        code = solver.solve(model)
+        limit = _stop_after(cp_model, options.solution_limit) if options.solution_limit else None
+        code = solver.solve(model, limit)
         log = "\n".join(notes + lines)
         if options.log:
             for line in notes + lines:
@@ -87,6 +93,22 @@ class CpSatSolver:
         return Solution(
             status, "cpsat", x, objective, bound, time.perf_counter() - started, tail(log)
         )
+
+
+def _stop_after(cp_model: object, count: int) -> object:
+    """A callback that stops the search after `count` improving solutions."""
+
+    class SolutionLimit(cp_model.CpSolverSolutionCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found = 0
+
+        def on_solution_callback(self) -> None:
+            self.found += 1
+            if self.found >= count:
+                self.stop_search()
+
+    return SolutionLimit()
 
 
 def _to_cp_model(cp_model: object, problem: Problem, notes: list[str]) -> tuple[object, list, int]:

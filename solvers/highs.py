@@ -22,14 +22,19 @@ from solvers.base import (
     read_log_file,
     tail,
 )
+from solvers.registry import register
 
 _BIG = 1e30
 # HiGHS keeps one thread scheduler per process; changing the thread count needs a reset.
 _scheduler_threads: int | None = None
 
 
+@register
 class HighsSolver:
     name: ClassVar[str] = "highs"
+    rank: ClassVar[int] = 0
+    package: ClassVar[str] = "highspy"
+    install_hint: ClassVar[str] = "pip install 'highspy==1.12.*'"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.LP, Capability.MIP, Capability.BOUND, Capability.DUALS, Capability.WARM_START}
     )
@@ -102,6 +107,8 @@ def _configure(h: object, highspy: object, options: SolveOptions) -> str:
     }
     if options.time_limit is not None:
         settings["time_limit"] = max(float(options.time_limit), 0.01)
+    if options.solution_limit is not None:
+        settings["mip_max_improving_sols"] = int(options.solution_limit)
     settings.update(options.backend_options)
     for key, value in settings.items():
         h.setOptionValue(key, value)

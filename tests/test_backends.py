@@ -113,6 +113,8 @@ def test_auto_falls_back_when_a_backend_fails(monkeypatch):
     class Broken:
         name = "highs"
         capabilities = frozenset({Capability.LP, Capability.MIP})
+        rank = 0
+        install_hint = ""
 
         def available(self):
             return True
@@ -120,7 +122,8 @@ def test_auto_falls_back_when_a_backend_fails(monkeypatch):
         def solve(self, problem, options) -> Solution:
             raise SolverError("simulated crash")
 
-    monkeypatch.setitem(registry.BACKENDS, "highs", Broken)
+    registry.backends()
+    monkeypatch.setitem(registry._BACKENDS, "highs", Broken)
     auto = registry.get("auto")
     solution = auto.solve(knapsack(), SolveOptions())
     assert solution.solver == "cbc"
@@ -132,11 +135,14 @@ def test_auto_skips_missing_backends(monkeypatch):
     class Missing:
         name = "highs"
         capabilities = frozenset({Capability.LP, Capability.MIP})
+        rank = 0
+        install_hint = "pip install highspy"
 
         def available(self):
             return False
 
-    monkeypatch.setitem(registry.BACKENDS, "highs", Missing)
+    registry.backends()
+    monkeypatch.setitem(registry._BACKENDS, "highs", Missing)
     auto = registry.get("auto")
     assert auto.solve(knapsack(), SolveOptions()).solver == "cbc"
     assert auto.failures[0].startswith("highs: not installed")
@@ -202,3 +208,17 @@ def test_online_schedulers_refuse_mig(write_inventory):
     result = CliRunner().invoke(app, ["solve", str(write_inventory(doc)), "-s", "fgd"])
     assert result.exit_code == 2
     assert "the fgd scheduler does not place MIG instances" in result.output
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_solution_limit_stops_with_a_solution(name):
+    solution = registry.get(name).solve(knapsack(), SolveOptions(solution_limit=1))
+    assert solution.status.has_solution
+    assert not knapsack().violations(solution.x)
+
+
+def test_backends_register_themselves_and_rank_auto():
+    found = registry.backends()
+    assert list(found)[:3] == ["highs", "cbc", "cpsat"]
+    assert registry.AutoSolver().order[:3] == ["highs", "cbc", "cpsat"]
+    assert all(cls.install_hint.startswith("pip install") for cls in found.values())

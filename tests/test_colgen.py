@@ -12,7 +12,7 @@ from allocator.interop.openb.importer import import_openb
 from allocator.model.patterns import enumerate_pool
 from allocator.solve import strategy
 from solvers import registry
-from solvers.base import Solution, Status
+from solvers.base import Capability, Solution, Status
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "openb"
 
@@ -60,3 +60,31 @@ def test_time_running_out_inside_an_lp_ends_generation_with_a_valid_bound(
     bound = strategy.level_bound(openb_domain, "unplaced_priority")
     assert len(calls) == 3
     assert bound is None or bound <= every + 1e-6
+
+
+def test_generation_takes_any_backend_that_reports_duals(openb_domain, monkeypatch):
+    every = strategy.level_bound(openb_domain, "unplaced_priority")
+    highs = type(registry.get("highs"))
+    used = []
+
+    class OtherLp(highs):  # another name, ranked first: chosen for what it can do
+        name = "other-lp"
+        rank = -1
+
+        def solve(self, problem, options):
+            used.append(problem.is_mip)
+            return super().solve(problem, options)
+
+    registry.backends()
+    monkeypatch.setitem(registry._BACKENDS, OtherLp.name, OtherLp)
+    monkeypatch.setattr(strategy, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
+    assert strategy.level_bound(openb_domain, "unplaced_priority") == pytest.approx(every)
+    assert False in used  # the master LPs went to it
+
+
+def test_a_backend_without_duals_hands_generation_to_one_with_them():
+    cbc = registry.get("cbc")
+    assert Capability.DUALS not in cbc.capabilities
+    chosen = registry.first_with({Capability.LP, Capability.DUALS}, prefer=cbc)
+    assert chosen is not None and Capability.DUALS in chosen.capabilities
+    assert registry.first_with({Capability.MIP}, prefer=cbc) is cbc

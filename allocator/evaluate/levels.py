@@ -55,5 +55,16 @@ def lexicographic(domain: Domain, terms: dict[str, float]) -> tuple[float, ...]:
     return tuple(terms[name] for name in TERMS)
 
 
+def level_names(domain: Domain) -> tuple[str, ...]:
+    """Names of the objective levels, in the order `lexicographic` gives their values."""
+    objective = domain.objective
+    if objective.mode == "weighted":
+        return "hard_shortfall", "weighted"
+    if len(objective.priority_classes):
+        classes = tuple(f"unplaced_priority:{name}" for name in domain.priority_classes)
+        return "hard_shortfall", *classes, "cost_per_hour"
+    return TERMS
+
+
 def level_values(inst: PackingInstance, placement: Replicas) -> tuple[float, ...]:
     return lexicographic(inst.domain, objective_terms(inst.domain, placement))

@@ -32,8 +32,7 @@ from allocator.model.pricing import (
 from allocator.model.pricing_bound import PatternBound
 from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance
-from solvers import registry
-from solvers.base import SolveOptions, SolverError, Status
+from solvers.base import SolveOptions, Solver, SolverError, Status
 
 # A pattern improves the LP when it is worth more than its node's dual by this much
 # (relative); solvers' feasibility tolerances are around 1e-6, so anything smaller would
@@ -45,6 +44,8 @@ _GAP = 1e-4
 # Pricing MIPs stop for a round once they found this many patterns (the next LP's duals
 # change what the other groups would find).
 _MIP_PATTERNS = 3
+# A pricing MIP stops after this many improving solutions: a few good columns, no proof.
+_PRICING_SOLUTIONS = 3
 # Rounds between Lagrangian bounds while the greedy rules still find patterns.
 _BOUND_EVERY = 20
 
@@ -68,14 +69,17 @@ def generate_columns(
     pool: PatternPool,
     level_problem: Callable[[PatternPool], tuple[Formulation, Problem]],
     deadline: float | None,
+    lp_solver: Solver,
+    pricing_solver: Solver,
     max_rounds: int = 500,
     pricing_cap: float = 10.0,
     smoothing: float = 0.5,
     scale: float = 0.0,
 ) -> ColumnGeneration:
     """Extend `pool` until the LP of `level_problem(pool)` cannot improve by more than _GAP
-    of the larger of its value and `scale` (the level's range), or time runs out."""
-    lp_solver = registry.get("highs")
+    of the larger of its value and `scale` (the level's range), or time runs out. The LPs
+    go to `lp_solver`, which must report duals; pricing MIPs, and their LP relaxations when
+    a MIP stops without an answer, to `pricing_solver`."""
     bounds = shape_bounds(inst)
     incomplete = np.flatnonzero(~pool.complete & (bounds.sum(axis=1) > 0))
     upper = {int(g): PatternBound(inst, int(g), bounds[g]) for g in incomplete}
@@ -119,7 +123,14 @@ def generate_columns(
                     if not _improves(best_possible[i], thresholds[g]):
                         continue
                     mip_best, parts = _exact_pricing(
-                        inst, g, values[g], bounds[g], thresholds[g], deadline, pricing_cap
+                        inst,
+                        g,
+                        values[g],
+                        bounds[g],
+                        thresholds[g],
+                        deadline,
+                        pricing_cap,
+                        pricing_solver,
                     )
                     best_possible[i] = min(best_possible[i], mip_best)
                     if parts is not None and _improves(values[g] @ _counts(parts), thresholds[g]):
@@ -160,6 +171,7 @@ def _exact_pricing(
     threshold: float,
     deadline: float | None,
     cap: float,
+    solver: Solver,
 ):
     """(upper bound on the best pattern's worth, an improving pattern or None).
 
@@ -169,14 +181,12 @@ def _exact_pricing(
     pricing = pricing_problem(
         inst, g, value, ub, at_least=threshold + 2 * _IMPROVES * max(1.0, abs(threshold))
     )
-    options = SolveOptions(
-        time_limit=_left(deadline, cap=cap), backend_options={"mip_max_improving_sols": 3}
-    )
-    result = registry.get("highs").solve(pricing.problem, options)
+    options = SolveOptions(time_limit=_left(deadline, cap=cap), solution_limit=_PRICING_SOLUTIONS)
+    result = solver.solve(pricing.problem, options)
     if result.status == Status.INFEASIBLE:
         return threshold, None
     if result.x is None:  # stopped without an answer: fall back to the LP relaxation's bound
-        relaxed = registry.get("highs").solve(
+        relaxed = solver.solve(
             pricing_problem(inst, g, value, ub).problem.with_lp_relaxation(), SolveOptions()
         )
         return -relaxed.objective, None

@@ -149,7 +149,7 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
     costs, dc_index = datacenter.define(b, inst, used_nodes, assign, pair_w, pair_g, weights.energy)
     costs.add(used_nodes, groups.cost)
     migration.define(b, inst, assign, pattern, pool, pair_w, pair_g, costs)
-    problem = b.build(packing=inst)
+    problem = b.build()
     levels = _levels(inst, problem, costs, pair_w, short_f)
     return Formulation(
         problem,

@@ -9,8 +9,7 @@ Backends see nothing of the domain; the builder imports no solver library.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,9 +53,6 @@ class Problem:
     name: str = "problem"
     col_blocks: tuple[Block, ...] = ()
     row_blocks: tuple[Block, ...] = ()
-    # Structured view of a packing problem, for backends that place item by item
-    # (heuristics); exact backends ignore it.
-    packing: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         m, n = self.a.shape
@@ -216,7 +212,7 @@ class ProblemBuilder:
         value = np.broadcast_to(np.asarray(value, dtype=np.float64), row.shape)
         self._entries.append((row + rows.start, col + cols.start, value))
 
-    def build(self, packing: Any = None, offset: float = 0.0) -> Problem:
+    def build(self, offset: float = 0.0) -> Problem:
         def cat(parts: list[np.ndarray], dtype: object) -> np.ndarray:
             return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
@@ -241,5 +237,4 @@ class ProblemBuilder:
             name=self.name,
             col_blocks=tuple(c[0] for c in self._cols),
             row_blocks=tuple(r[0] for r in self._rows),
-            packing=packing,
         )

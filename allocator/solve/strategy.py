@@ -20,9 +20,10 @@ import scipy.sparse as sp
 
 from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
-from allocator.evaluate.levels import level_values
+from allocator.evaluate.levels import level_names, level_values
 from allocator.heuristics.greedy import RULES, greedy_placement, pinned_only
 from allocator.heuristics.online.adapter import UnsupportedByPolicy, online_placement
+from allocator.heuristics.placers import PLACERS, Placer
 from allocator.model.colgen import generate_columns
 from allocator.model.decode import (
     columns_from_placement,
@@ -34,7 +35,15 @@ from allocator.model.patterns import PatternPool, enumerate_pool
 from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
 from solvers import registry
-from solvers.base import Capability, Solution, SolveOptions, Solver, SolverError, Status
+from solvers.base import (
+    Capability,
+    Solution,
+    SolveOptions,
+    Solver,
+    SolverError,
+    Status,
+    UnsupportedRequest,
+)
 
 ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
 COLGEN_SHARE = 0.6  # of the time left when a level's column generation starts
@@ -80,17 +89,23 @@ class PlanningResult:
         return self.levels[0].status == Status.OPTIMAL
 
 
+def method_names() -> list[str]:
+    """What `--solver` accepts: the exact backends, `auto`, and the heuristic placers."""
+    return [*registry.names(), *PLACERS]
+
+
 def plan(
     domain: Domain, solver: str = "auto", options: SolveOptions | None = None
 ) -> PlanningResult:
-    """Plan a placement. Raises SolverError when the named backend is unknown or missing."""
+    """Plan a placement with an exact backend or a heuristic placer, by name. Raises
+    SolverError when the named backend is unknown or missing."""
     options = options or SolveOptions()
     started = time.perf_counter()
+    if solver in PLACERS:
+        return _plan_heuristic(reduce(domain), PLACERS[solver], options, started)
     backend = registry.get(solver)
     inst = reduce(domain)
     seeds = _seeds(inst, options.seed)
-    if Capability.HEURISTIC in backend.capabilities:
-        return _plan_heuristic(inst, backend, options, seeds, started)
     pool = enumerate_pool(inst)
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
@@ -130,15 +145,22 @@ def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> f
     pool = enumerate_pool(inst)
     for seed in _seeds(inst, 0):
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
-    run = _LevelRun(inst, registry.get("highs"), SolveOptions(), None)
+    run = _LevelRun(inst, registry.get("auto"), SolveOptions(), None)
+    if run.lp is None:
+        raise SolverError("no installed backend reports the duals of an LP")
     k = [lv.name for lv in build_formulation(inst, pool).levels].index(name)
     if pool.complete.all():
         _, problem = run.level_problem(pool, k)
-        relaxed = registry.get("highs").solve(problem.with_lp_relaxation(), SolveOptions())
-        return relaxed.objective
+        return run.lp.solve(problem.with_lp_relaxation(), SolveOptions()).objective
     deadline = None if time_limit is None else started + time_limit
     generated = generate_columns(
-        inst, pool, lambda p: run.level_problem(p, k), deadline, max_rounds=1_000_000
+        inst,
+        pool,
+        lambda p: run.level_problem(p, k),
+        deadline,
+        run.lp,
+        run.pricer,
+        max_rounds=1_000_000,
     )
     return generated.bound
 
@@ -158,6 +180,10 @@ class _LevelRun:
         self.build_s = self.colgen_s = self.solve_s = 0.0
         self.rounds = 0
         self.form: Formulation | None = None
+        # Column generation needs LP duals and prices with a MIP: the chosen backend where
+        # it can, else the first installed backend that can.
+        self.lp = registry.first_with({Capability.LP, Capability.DUALS}, prefer=backend)
+        self.pricer = registry.first_with({Capability.MIP, Capability.LP}, prefer=self.lp)
 
     def level_problem(self, pool: PatternPool, k: int) -> tuple[Formulation, Problem]:
         started = time.perf_counter()
@@ -201,12 +227,20 @@ class _LevelRun:
                 pool,
             )
         lp_bound = None
-        if not pool.complete.all() and not self._out_of_time():
+        can_generate = self.lp is not None and self.pricer is not None
+        if not pool.complete.all() and not can_generate:
+            self.notes.append(
+                f"{level.name}: no installed backend reports LP duals; patterns not "
+                "generated, the plan uses those of the warm starts"
+            )
+        if not pool.complete.all() and can_generate and not self._out_of_time():
             cg = generate_columns(
                 self.inst,
                 pool,
                 lambda p: self.level_problem(p, k),
                 self._colgen_deadline(),
+                self.lp,
+                self.pricer,
                 scale=abs(level.offset),
             )
             self.colgen_s += cg.lp_s + cg.pricing_s
@@ -350,41 +384,35 @@ def _level(form: Formulation, name: str) -> Level:
 
 
 def _plan_heuristic(
-    inst: PackingInstance,
-    backend: Solver,
-    options: SolveOptions,
-    seeds: list[Replicas],
-    started: float,
+    inst: PackingInstance, placer: Placer, options: SolveOptions, started: float
 ) -> PlanningResult:
-    pool = PatternPool.empty(len(inst.groups), len(inst.shapes))
-    for seed in seeds:
-        pool = pool.with_patterns(*patterns_of_placement(inst, seed))
-    form = build_formulation(inst, pool)
-    solution = backend.solve(form.problem, options)
-    placement = solution.placement
-    values = level_values(inst, placement)
+    try:
+        placement = placer.place(inst, options.seed)
+    except UnsupportedByPolicy as exc:
+        raise UnsupportedRequest(str(exc)) from exc
+    finished = time.perf_counter()
     levels = []
-    for level, value in zip(form.levels, values, strict=True):
-        trivial = level.name.startswith(ZERO_BOUND_LEVELS) and value <= 1e-9
+    names = level_names(inst.domain)
+    for name, value in zip(names, level_values(inst, placement), strict=True):
+        trivial = name.startswith(ZERO_BOUND_LEVELS) and value <= 1e-9
         levels.append(
             LevelOutcome(
-                level.name,
+                name,
                 value,
                 0.0 if trivial else None,
                 Status.OPTIMAL if trivial else Status.FEASIBLE,
-                solution.wall_s,
+                finished - started,
                 "heuristic",
             )
         )
-    finished = time.perf_counter()
     return PlanningResult(
         domain=inst.domain,
         placement=placement,
-        solver=backend.name,
+        solver=placer.name,
         status=Status.FEASIBLE,
         levels=levels,
         timings={"build_s": 0.0, "solve_s": finished - started, "total_s": finished - started},
-        size=_size(inst, pool, form),
+        size=_size(inst, PatternPool.empty(len(inst.groups), len(inst.shapes)), None),
     )
 
 
