@@ -21,7 +21,7 @@ from allocator.model.decode import (
     patterns_of_placement,
     placement_from_columns,
 )
-from allocator.model.formulation import build_formulation
+from allocator.model.formulation import build_formulation, model_base
 from allocator.model.patterns import enumerate_pool, maximal_patterns
 from allocator.model.reduce import reduce
 from allocator.output.plan import InventoryRef
@@ -153,3 +153,36 @@ def test_the_checker_enforces_node_states():
     ]
     rules = {v.rule for v in check_plan(domain, plan.model_copy(update={"placements": moved}))}
     assert "node_state" in rules
+
+
+def test_the_model_base_is_built_once_per_solve(monkeypatch):
+    # Three objective levels and column generation all extend one base.
+    from allocator.model import formulation
+    from allocator.solve import strategy
+
+    built = []
+    original = formulation.model_base
+
+    def counting(inst):
+        built.append(inst)
+        return original(inst)
+
+    monkeypatch.setattr(strategy, "model_base", counting)
+    outcome = solve_domain(load_domain(INSTANCES / "rules.yaml"), InventoryRef(name="rules"))
+    assert outcome.violations == []
+    assert len(outcome.result.levels) == 4
+    assert len(built) == 1
+
+
+def test_a_pool_extends_the_base_to_the_model_built_from_scratch():
+    inst = reduce(load_domain(INSTANCES / "rules.yaml"))
+    pool = enumerate_pool(inst)
+    base = model_base(inst)
+    for seed in (greedy_placement(inst, "first_fit"), greedy_placement(inst, "best_fit")):
+        pool = pool.with_patterns(*patterns_of_placement(inst, seed))
+        extended, fresh = build_formulation(inst, pool, base), build_formulation(inst, pool)
+        assert (extended.problem.a != fresh.problem.a).nnz == 0
+        assert np.array_equal(extended.problem.row_lo, fresh.problem.row_lo)
+        assert np.array_equal(extended.problem.col_hi, fresh.problem.col_hi)
+    # The base itself is left as it was: a second pool starts from the same rows.
+    assert build_formulation(inst, enumerate_pool(inst), base).problem.n_cols < fresh.problem.n_cols

@@ -170,6 +170,16 @@ def test_a_multi_node_job_stays_in_one_nvlink_domain(solver):
     assert too_big.exit_code == proven
 
 
+@pytest.mark.parametrize("solver", (*EXACT, "greedy"))
+def test_a_gang_within_one_node_is_not_split_over_cheaper_nodes(solver):
+    # Two cheap 4-GPU nodes could hold the two 4-GPU members only apart.
+    fleet = [node("half", count=2, gpus=4, cost=3), node("full", gpus=8, cost=10)]
+    job = workload("job", replicas=2, gpus=4, priority=5, gang={"within": "node"})
+    domain, outcome = solve(inventory(fleet, [job]), solver)
+    assert nodes_of(outcome, "job") == ["full", "full"]
+    assert "gang" in broken(domain, outcome, "job", ["half-0", "half-1"])
+
+
 @pytest.mark.parametrize("solver", EXACT)
 def test_gang_all_or_nothing(solver):
     doc = inventory(

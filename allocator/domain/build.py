@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from allocator import rules
 from allocator.domain.tables import Demand, Domain, Fleet, Storage
 from allocator.domain.topology import build_network, rack_vertex, spine_vertex
 from allocator.domain.units import (
@@ -133,7 +134,6 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
 
     loads = inventory.workloads
     ways = ways_to_run(loads)
-    family_of = {w.id: f for f, w in enumerate(loads)}
     classes = list(inventory.objective.priority_classes)
     type_names = [t.name for t in gpu_types]
     allowed = np.array(
@@ -168,16 +168,6 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         dataset_tb=np.array([w.storage.size_tb if w.storage else 0.0 for w in spec]),
         dataset_tier=np.array(
             [TIER_RANK[w.storage.tier] if w.storage else -1 for w in spec], dtype=np.int64
-        ),
-        spread=_objects(
-            [[(r.across, r.max_per_domain, r.min_domains) for r in w.spread] for w in spec]
-        ),
-        survive=np.array([w.survive or "" for w in spec], dtype=object),
-        gang=np.array([w.gang is not None for w in spec], dtype=bool),
-        gang_within=np.array([(w.gang.within or "") if w.gang else "" for w in spec], dtype=object),
-        affinity=_objects([[(family_of[r.workload], r.scope) for r in w.affinity] for w in spec]),
-        anti_affinity=_objects(
-            [[(family_of[r.workload], r.scope) for r in w.anti_affinity] for w in spec]
         ),
         tenant=np.array([w.tenant or "" for w in spec], dtype=object),
         class_rank=np.array(
@@ -216,12 +206,12 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
         name=inventory.name or name,
         fleet=fleet,
         demand=demand,
+        rules=rules.tables(inventory),
         objective=inventory.objective,
         current=dict(inventory.current_placement),
         allowed_type_names={way.id: list(way.gpu_types) for way in ways if way.gpu_types},
         storage=storage,
         network=network,
-        dedicated_tenants=frozenset(t for t, spec in inventory.tenants.items() if spec.dedicated),
     )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from allocator.domain.units import node_capacity, replica_demand, to_mib
 from allocator.inventory.catalog import GpuType
+from allocator.rules import selectors
 
 if TYPE_CHECKING:
     from allocator.domain.tables import Demand, Fleet
@@ -23,7 +24,7 @@ def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
     # Every node resource but whole GPUs (checked below with GPU types and memory).
     fits = (replica_demand(d)[:, None, 1:] <= node_capacity(f)[None, :, 1:]).all(axis=2)
     fits &= (f.state == "up")[None, :]
-    fits &= placement_rules(f, d)
+    fits &= selectors.allowed(f, d)
     no_gpu = ~d.uses_gpu[:, None]
     if not len(f.gpu_types):
         return fits & no_gpu
@@ -48,29 +49,6 @@ def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
         mig[wants_mig] = offered[:, typed] & f.mig[None, :]
     gpu_ok = type_ok & (f.gpus[None, :] > 0) & (whole | fraction | mig)
     return fits & (no_gpu | gpu_ok)
-
-
-def placement_rules(fleet: Fleet, demand: Demand) -> np.ndarray:
-    """(workloads x nodes) where the workload may run by its rules: allowed zones and
-    regions, the node labels it selects, and the node's taints it tolerates."""
-    f, d = fleet, demand
-    ok = np.ones((len(d), len(f.zone)), dtype=bool)
-    for w in range(len(d)):
-        if d.zones[w] is not None:
-            ok[w] &= np.isin(f.zone.astype(str), list(d.zones[w]))
-        if d.regions[w] is not None:
-            ok[w] &= np.isin(f.region.astype(str), list(d.regions[w]))
-    labels_ok = np.array(
-        [
-            [all(labels.get(k) == v for k, v in d.selector[w].items()) for labels in f.label_sets]
-            for w in range(len(d))
-        ],
-        dtype=bool,
-    ).reshape(len(d), len(f.label_sets))
-    taints_ok = np.array(
-        [[taints <= d.tolerations[w] for taints in f.taint_sets] for w in range(len(d))], dtype=bool
-    ).reshape(len(d), len(f.taint_sets))
-    return ok & labels_ok[:, f.label_set] & taints_ok[:, f.taint_set]
 
 
 def _mig_fits(gpu_type: GpuType, profile: str, memory_mib: int) -> bool:

@@ -12,11 +12,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocator.domain.compatibility import compatibility
+from allocator.domain.scopes import ScopeCodes
 from allocator.domain.topology import Network
 from allocator.domain.units import MILLI, to_mib
 from allocator.domain.workloads import Families
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, GpuType
 from allocator.inventory.schema import ObjectiveSpec
+from allocator.rules import RuleTables
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,12 +96,6 @@ class Demand:
     regions: np.ndarray  # frozenset of allowed regions, or None
     selector: np.ndarray  # dict of node labels required
     tolerations: np.ndarray  # frozenset of tolerated taints
-    spread: np.ndarray  # list of (scope, max per domain or None, min domains or None)
-    survive: np.ndarray  # scope whose loss the workload survives, "" for none
-    gang: np.ndarray  # bool: all replicas or none
-    gang_within: np.ndarray  # scope the gang stays inside, "" for none
-    affinity: np.ndarray  # list of (other workload, as a family index, scope)
-    anti_affinity: np.ndarray  # list of (other workload, as a family index, scope)
     tenant: np.ndarray  # "" for none
     class_rank: np.ndarray  # place in objective.priority_classes; after them without a class
     move_cost: np.ndarray  # $/h-equivalent per replica moved off or stopped on its node
@@ -157,18 +153,24 @@ class Storage:
 
 @dataclass(frozen=True, eq=False)
 class Domain:
-    """A whole planning input: fleet, demand, objective and where things run now."""
+    """A whole planning input: fleet, demand, the workloads' rules, objective and where
+    things run now."""
 
     name: str
     fleet: Fleet
     demand: Demand
+    rules: RuleTables
     objective: ObjectiveSpec
     current: dict[str, list[str]] = field(default_factory=dict)
     # GPU types each workload allows, as written (they may be absent from the fleet).
     allowed_type_names: dict[str, list[str]] = field(default_factory=dict)
     storage: Storage | None = None
     network: Network | None = None
-    dedicated_tenants: frozenset[str] = frozenset()
+
+    @cached_property
+    def scopes(self) -> ScopeCodes:
+        """Place codes of every node at every scope."""
+        return ScopeCodes(self.fleet)
 
     @cached_property
     def running_now(self) -> sp.csr_array:

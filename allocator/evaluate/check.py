@@ -1,33 +1,29 @@
 """The independent plan checker.
 
 It recomputes every constraint from the inventory and the plan alone: no builder, no
-model, no solver. A plan that leaves the tool has passed it; `allocator check` runs it
-on any plan file, including ones written by other tools or edited by hand.
+model, no solver, and on purpose not the figures API (`evaluate.figures`) that the plan's
+own numbers come from: two separate pieces of arithmetic must agree. The workload rules
+are checked by each rule family's own `check` (`allocator.rules`). A plan that leaves the
+tool has passed it; `allocator check` runs it on any plan file, including ones written by
+other tools or edited by hand.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 
+from allocator import rules
+from allocator.domain.scopes import NO_SCOPE, SCOPES
 from allocator.domain.tables import Domain
 from allocator.domain.units import MIB_PER_GIB, MILLI, NODE_RESOURCES, to_mib
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.output.plan import PlanFile, moves_against, row_key
+from allocator.rules.base import Placed, Violation
 
 COST_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class Violation:
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.rule}] {self.message}"
 
 
 def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
@@ -81,7 +77,8 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     out += _capacity(domain, w, n)
     out += _node_states(domain, w, n)
     out += _datacenter(domain, plan, w, n, placed)
-    out += _workload_rules(domain, w, n, placed)
+    replica = np.array([t[2] for t in known], dtype=np.int64)
+    out += rules.check(domain, Placed(w, n, replica))
     out += _objective(domain, plan, w, n, placed)
     expected_moves = moves_against(domain.current, plan.placements)
     if sorted(map(repr, expected_moves)) != sorted(map(repr, plan.moves)):
@@ -155,8 +152,6 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
     out = []
     fleet, demand = domain.fleet, domain.demand
     type_names = fleet.gpu_type_names
-    # What runs on a draining node stays there as it is, whatever rules it breaks now.
-    running = domain.running_now
     for wi, ni, r, gpus in known:
         who = f"{demand.ids[wi]} replica {r} on {fleet.ids[ni]}"
         whole, milli, profile = (
@@ -181,8 +176,6 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
                     f"GPUs of a node with {fleet.gpus[ni]}",
                 )
             )
-        if not (fleet.state[ni] == "draining" and running[ni, wi] > 0):
-            out += _rule_breaches(domain, wi, ni, who)
         if not wanted:
             continue
         if fleet.gpus[ni] == 0:
@@ -245,29 +238,6 @@ def _host_rules(domain: Domain, known: list[tuple[int, int, int, list[int]]]) ->
                         f"{profile} has {offered.memory_gib:g} GiB",
                     )
                 )
-    return out
-
-
-def _rule_breaches(domain: Domain, wi: int, ni: int, who: str) -> list[Violation]:
-    """Zones, regions, node labels selected and taints tolerated."""
-    out = []
-    fleet, demand = domain.fleet, domain.demand
-    if demand.zones[wi] is not None and fleet.zone[ni] not in demand.zones[wi]:
-        out.append(Violation("placement_rule", f"{who}: zone {fleet.zone[ni]} is not allowed"))
-    if demand.regions[wi] is not None and fleet.region[ni] not in demand.regions[wi]:
-        out.append(Violation("placement_rule", f"{who}: region {fleet.region[ni]} is not allowed"))
-    labels = fleet.label_sets[fleet.label_set[ni]]
-    missing = {k: v for k, v in demand.selector[wi].items() if labels.get(k) != v}
-    if missing:
-        out.append(Violation("placement_rule", f"{who}: the node lacks labels {missing}"))
-    untolerated = fleet.taint_sets[fleet.taint_set[ni]] - demand.tolerations[wi]
-    if untolerated:
-        out.append(
-            Violation(
-                "placement_rule",
-                f"{who}: the node's taints {sorted(untolerated)} are not tolerated",
-            )
-        )
     return out
 
 
@@ -352,100 +322,6 @@ def _capacity(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
                     f"node {fleet.ids[ni]}: {used[ni] / resource.scale:g}{resource.unit} of "
                     f"{resource.name} placed, capacity "
                     f"{have[ni] / resource.scale:g}{resource.unit}",
-                )
-            )
-    return out
-
-
-def _domain_of(domain: Domain, scope: str) -> np.ndarray:
-    fleet = domain.fleet
-    return fleet.ids if scope == "node" else getattr(fleet, scope)
-
-
-def _workload_rules(
-    domain: Domain, w: np.ndarray, n: np.ndarray, placed: np.ndarray
-) -> list[Violation]:
-    """Spread, gangs, affinity, anti-affinity, tenants: per workload, over its variants.
-    (Surviving a loss is a matter of counting, in the objective's shortfall.)"""
-    out = []
-    demand = domain.demand
-    families = demand.families
-    family = demand.family[w]
-    placed = np.bincount(family, minlength=len(families))
-
-    def counts(f: int, scope: str) -> Counter:
-        return Counter(_domain_of(domain, scope)[n[family == f]].tolist())
-
-    for f in range(len(families)):
-        wi = families.first_row[f]
-        wid = families.ids[f]
-        for scope, most, fewest in demand.spread[wi]:
-            per = counts(f, scope)
-            crowded = {d: c for d, c in per.items() if most is not None and c > most}
-            if crowded:
-                out.append(
-                    Violation(
-                        "spread",
-                        f"{wid}: more than {most} replica(s) in "
-                        f"{scope} {', '.join(map(str, crowded))}",
-                    )
-                )
-            if fewest is not None and placed[f] and len(per) < fewest:
-                out.append(
-                    Violation(
-                        "spread", f"{wid}: runs in {len(per)} {scope}(s), needs at least {fewest}"
-                    )
-                )
-        if demand.gang[wi] and placed[f] not in (0, families.max[f]):
-            out.append(
-                Violation(
-                    "gang",
-                    f"{wid}: {placed[f]} of its {families.max[f]} gang members placed; all or none",
-                )
-            )
-        if demand.gang[wi] and demand.gang_within[wi] and placed[f]:
-            spread_over = counts(f, demand.gang_within[wi])
-            if len(spread_over) > 1:
-                out.append(
-                    Violation(
-                        "gang", f"{wid}: gang spans {len(spread_over)} {demand.gang_within[wi]}s"
-                    )
-                )
-        for relations, apart in ((demand.affinity[wi], False), (demand.anti_affinity[wi], True)):
-            for v, scope in relations:
-                mine, theirs = set(counts(f, scope)), set(counts(v, scope))
-                clash = mine & theirs if apart else mine - theirs
-                if clash:
-                    rule = "anti_affinity" if apart else "affinity"
-                    where = "where" if apart else "where not"
-                    out.append(
-                        Violation(
-                            rule,
-                            f"{wid} runs {where} {families.ids[v]} runs: "
-                            f"{scope} {', '.join(map(str, sorted(clash)))}",
-                        )
-                    )
-    out += _tenants(domain, w, n)
-    return out
-
-
-def _tenants(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[Violation]:
-    out = []
-    demand, fleet = domain.demand, domain.fleet
-    dedicated = domain.dedicated_tenants
-    if not dedicated:
-        return out
-    per_node: dict[int, set[str]] = {}
-    for wi, ni in zip(w.tolist(), n.tolist(), strict=True):
-        per_node.setdefault(ni, set()).add(demand.tenant[wi] or "-")
-    for ni, tenants in sorted(per_node.items()):
-        if len(tenants) > 1 and tenants & dedicated:
-            out.append(
-                Violation(
-                    "tenant",
-                    f"node {fleet.ids[ni]} runs tenants "
-                    f"{', '.join(sorted(tenants))}; "
-                    f"{', '.join(sorted(tenants & dedicated))} must have it alone",
                 )
             )
     return out
@@ -597,13 +473,13 @@ def _shortfall(
     for f in range(len(families)):
         target, low = families.target[f], families.min[f]
         lost_count, lost_rate, where = 0, 0.0, None
-        scope = demand.survive[families.first_row[f]]
+        scope = int(domain.rules.survive[f])
         mine = family == f
-        if scope and mine.any() and (low > 0 or target > 0):
-            domains = _domain_of(domain, scope)[n[mine]]
-            per_count = Counter(domains.tolist())
+        if scope != NO_SCOPE and mine.any() and (low > 0 or target > 0):
+            places = np.asarray(domain.scopes.names(scope))[domain.scopes.code(scope)[n[mine]]]
+            per_count = Counter(places.tolist())
             per_rate: Counter = Counter()
-            for d, r in zip(domains.tolist(), rates[mine].tolist(), strict=True):
+            for d, r in zip(places.tolist(), rates[mine].tolist(), strict=True):
                 per_rate[d] += r
             measure = per_rate if target > 0 else per_count
             where = max(measure, key=lambda d: (measure[d], str(d)))
@@ -619,7 +495,7 @@ def _shortfall(
             breaches.append(
                 Violation(
                     "survive",
-                    f"{families.ids[f]}: losing {scope} {where} leaves {left:g}{unit}, "
+                    f"{families.ids[f]}: losing {SCOPES[scope]} {where} leaves {left:g}{unit}, "
                     f"less than {floor:g}, and the plan does not count it as a shortfall",
                 )
             )

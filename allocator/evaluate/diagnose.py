@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocator.domain.compatibility import placement_rules
 from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
 from allocator.domain.units import MIB_PER_GIB, MILLI, NODE_RESOURCES
 from allocator.evaluate.figures import throughput_achieved
 from allocator.heuristics.budgets import Budgets
+from allocator.rules import describe as describe_rules
+from allocator.rules import selectors
 
 
 def unplaced_reasons(domain: Domain, placement: Replicas) -> dict[int, str]:
@@ -69,9 +70,9 @@ def no_host_reason(domain: Domain, w: int) -> str:
     """Which requirement no node meets, checked in the order an operator would fix them."""
     d, f = domain.demand, domain.fleet
     gpus = int(d.gpus[w])
-    candidates = placement_rules(f, d)[w]
+    candidates = selectors.allowed(f, d)[w]
     if not candidates.any():
-        return _rules_reason(domain, w)
+        return selectors.unmet(domain, w)
     if gpus > 0:
         if not f.gpu_types:
             return f"needs {gpus} GPU(s) per replica; no node in the fleet has GPUs"
@@ -113,44 +114,6 @@ def no_host_reason(domain: Domain, w: int) -> str:
     return "no node can host a replica"
 
 
-def _rules_reason(domain: Domain, w: int) -> str:
-    """Which of the workload's placement rules leaves no node (the first that does)."""
-    d, f = domain.demand, domain.fleet
-    left = np.ones(len(f), dtype=bool)
-    checks = []
-    if d.regions[w] is not None:
-        checks.append(
-            (
-                np.isin(f.region.astype(str), list(d.regions[w])),
-                f"no node is in an allowed region ({', '.join(sorted(d.regions[w]))})",
-            )
-        )
-    if d.zones[w] is not None:
-        checks.append(
-            (
-                np.isin(f.zone.astype(str), list(d.zones[w])),
-                f"no node is in an allowed zone ({', '.join(sorted(d.zones[w]))})",
-            )
-        )
-    if d.selector[w]:
-        wanted = ", ".join(f"{k}={v}" for k, v in sorted(d.selector[w].items()))
-        match = np.array(
-            [
-                all(f.label_sets[c].get(k) == v for k, v in d.selector[w].items())
-                for c in f.label_set
-            ],
-            dtype=bool,
-        )
-        checks.append((match, f"no node has the labels it selects ({wanted})"))
-    tolerated = np.array([f.taint_sets[c] <= d.tolerations[w] for c in f.taint_set], dtype=bool)
-    checks.append((tolerated, "every otherwise allowed node has a taint it does not tolerate"))
-    for ok, reason in checks:
-        left &= ok
-        if not left.any():
-            return reason
-    return "no node meets its placement rules"
-
-
 def _allowed_names(domain: Domain, w: int) -> list[str]:
     """Allowed types as written, including ones absent from the fleet."""
     from_fleet = [
@@ -186,7 +149,7 @@ def _capacity_reason(
                 f"{missing} not worth their cost under the weighted objective; "
                 f"{int(room.sum())} compatible node(s) still have room"
             )
-        rules = _rules_of(domain, w)
+        rules = describe_rules(domain, int(domain.demand.family[w]))
         return (
             f"{missing} ({'required' if required else 'optional'}) not placed: "
             f"{int(room.sum())} compatible node(s) have room, but "
@@ -209,22 +172,6 @@ def _capacity_reason(
         f"are full ({detail}; no single node has room for one replica, short of "
         f"{' and '.join(short_of) or 'capacity'}){rival_text}"
     )
-
-
-def _rules_of(domain: Domain, w: int) -> str:
-    """The workload's rules about where its replicas go together, in words."""
-    d = domain.demand
-    names = d.families.ids
-    rules = [f"spread across {s}" for s, _, _ in d.spread[w]]
-    if d.survive[w]:
-        rules.append(f"survive losing a {d.survive[w]}")
-    if d.gang[w]:
-        rules.append("all or none" + (f" in one {d.gang_within[w]}" if d.gang_within[w] else ""))
-    rules += [f"with {names[v]} per {s}" for v, s in d.affinity[w]]
-    rules += [f"apart from {names[v]} per {s}" for v, s in d.anti_affinity[w]]
-    if d.tenant[w] in domain.dedicated_tenants:
-        rules.append(f"dedicated tenant {d.tenant[w]}")
-    return ", ".join(rules)
 
 
 def _rivals(domain: Domain, w: int, limit: int = 5) -> list[str]:

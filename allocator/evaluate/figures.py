@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from allocator.domain.replicas import Replicas
+from allocator.domain.scopes import NO_SCOPE
 from allocator.domain.tables import Domain
 
 
@@ -79,23 +80,21 @@ def throughput_achieved(domain: Domain, placement: Replicas) -> np.ndarray:
 def loss_exposure(domain: Domain, placement: Replicas) -> tuple[np.ndarray, np.ndarray]:
     """Per workload that must survive losing a node (rack, zone...): the replicas and the
     throughput the worst single loss takes away (0 for the others)."""
-    demand, fleet = domain.demand, domain.fleet
-    families = demand.families
+    families = domain.demand.families
     replicas, throughput = np.zeros(len(families)), np.zeros(len(families))
-    rates = _replica_rates(domain, placement)
-    of = demand.family[placement.workload]
-    for f in np.flatnonzero(families.required):
-        scope = demand.survive[families.first_row[f]]
-        if not scope:
-            continue
-        mine = of == f
-        where = (
-            placement.node[mine] if scope == "node" else getattr(fleet, scope)[placement.node[mine]]
-        )
-        codes = np.unique(where.astype(str), return_inverse=True)[1].ravel()
-        if len(codes):
-            replicas[f] = np.bincount(codes).max()
-            throughput[f] = np.bincount(codes, weights=rates[mine]).max()
+    survive = domain.rules.survive
+    of = domain.demand.family[placement.workload]
+    mine = (survive[of] != NO_SCOPE) & families.required[of]
+    if not mine.any():
+        return replicas, throughput
+    rates = _replica_rates(domain, placement)[mine]
+    f = of[mine]
+    place = domain.scopes.table[placement.node[mine], survive[f]]
+    keys, inverse = np.unique(np.stack([f, place]), axis=1, return_inverse=True)
+    count = np.bincount(inverse.ravel(), minlength=keys.shape[1])
+    rate = np.bincount(inverse.ravel(), weights=rates, minlength=keys.shape[1])
+    np.maximum.at(replicas, keys[0], count)
+    np.maximum.at(throughput, keys[0], rate)
     return replicas, throughput
 
 

@@ -18,9 +18,10 @@ from dataclasses import replace
 import numpy as np
 
 from allocator.domain.replicas import Replicas
+from allocator.domain.scopes import NO_SCOPE
 from allocator.domain.units import MILLI, node_capacity, replica_demand
 from allocator.heuristics.budgets import Budgets
-from allocator.heuristics.scope_rules import DomainRules, repair
+from allocator.heuristics.counts import PlaceCounts, repair
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.model.reduce import FRACTION, MIG, PackingInstance
 
@@ -30,16 +31,13 @@ FREE, WHOLE_GPU, SHARED, MIG_MODE = 0, 1, 2, 3
 
 
 class NodeRules:
-    """What the node-level rules still allow on each node: per-node caps (spread, or the
-    spare a workload that survives a node's loss keeps), shapes kept apart or together,
-    dedicated tenants alone."""
+    """What the rules about single nodes, said of shapes (`Shapes`), still allow on each
+    node: a most per node, shapes kept apart or together, dedicated tenants alone."""
 
     def __init__(self, inst: PackingInstance):
         self.inst = inst
-        shapes, demand = inst.shapes, inst.domain.demand
+        shapes = inst.shapes
         cap = shapes.per_node_max[shapes.of_workload].copy()
-        survive = demand.survive == "node"
-        cap[survive] = np.minimum(cap[survive], np.maximum(demand.max - demand.min, 0)[survive])
         self.cap = cap
         self.active = bool(
             (cap < _MANY).any()
@@ -99,7 +97,8 @@ class FleetState:
         self.records: list[tuple[int, int, list[int]]] = []
         self.budgets = Budgets(inst.domain)
         self.rules = NodeRules(inst)
-        self.domains = DomainRules(inst)
+        self.places = PlaceCounts(inst.domain)
+        self.family = inst.domain.demand.family
 
     def free_gpus(self) -> np.ndarray:
         return (self.mode == FREE).sum(axis=1)
@@ -108,7 +107,7 @@ class FleetState:
         self.free[nodes] -= counts[:, None] * self.need[w][None, :]
         self.in_use[nodes] = True
         self.rules.take(w, nodes, counts)
-        self.domains.take(w, nodes, counts)
+        self.places.take(int(self.family[w]), nodes, counts)
         for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
             self.budgets.take(w, n, k)
             free = np.flatnonzero(self.mode[n] == FREE)
@@ -122,7 +121,7 @@ class FleetState:
         self.in_use[n] = True
         self.budgets.take(w, n, 1)
         self.rules.take(w, np.array([n]), np.array([1]))
-        self.domains.take(w, np.array([n]), np.array([1]))
+        self.places.take(int(self.family[w]), np.array([n]), np.array([1]))
         if kind == FRACTION:
             self.mode[n, gpu] = SHARED
             self.milli[n, gpu] -= demand[0]
@@ -134,13 +133,20 @@ class FleetState:
         self.records.append((w, n, [gpu]))
 
     def replicas(self) -> Replicas:
-        """The placement so far, less what breaks a domain rule (`domain_rules.repair`)."""
-        fleet, demand = self.inst.domain.fleet, self.inst.domain.demand
-        records = repair(self.inst, self.records) if self.domains.active else self.records
-        if not records:
+        """The placement so far, less what breaks a rule (`counts.repair`)."""
+        domain = self.inst.domain
+        fleet, demand = domain.fleet, domain.demand
+        if not self.records:
             return Replicas.empty(len(fleet), len(demand))
-        w, n, g = zip(*records, strict=True)
-        placement = Replicas.build(w, n, list(g), len(fleet), len(demand)).sorted()
+        w, n, g = zip(*self.records, strict=True)
+        keep = repair(domain, np.array(w), np.array(n))
+        placement = Replicas.build(
+            np.array(w)[keep],
+            np.array(n)[keep],
+            [gpus for gpus, kept in zip(g, keep, strict=True) if kept],
+            len(fleet),
+            len(demand),
+        ).sorted()
         choice = np.where(placement.placed() > 0, self.budgets.choice, -1)
         return replace(placement, dataset_on=choice)
 
@@ -195,23 +201,20 @@ def _meet_target(state: FleetState, f: int, rule: str) -> None:
     after the worst loss it must survive), each the cheapest throughput on offer: a
     node already on first, then the least cost per unit of throughput."""
     inst = state.inst
-    demand, fleet = inst.domain.demand, inst.domain.fleet
-    families = demand.families
+    domain = inst.domain
+    families = domain.demand.families
     target = families.target[f]
-    scope = demand.survive[families.first_row[f]]
+    scope = int(domain.rules.survive[f])
     for _ in range(int(families.max[f])):
-        mine = [(w, n) for w, n, _ in state.records if demand.family[w] == f]
+        mine = [(w, n) for w, n, _ in state.records if domain.demand.family[w] == f]
         if len(mine) >= families.max[f]:
             return
         rates = np.array([_rate(inst, w, n) for w, n in mine])
         achieved, worst = rates.sum(), None
-        if scope and mine:
-            where = np.array(
-                [fleet.ids[n] if scope == "node" else getattr(fleet, scope)[n] for _, n in mine]
-            )
-            names, codes = np.unique(where.astype(str), return_inverse=True)
-            per = np.bincount(codes.ravel(), weights=rates)
-            worst = names[per.argmax()]
+        if scope != NO_SCOPE and mine:
+            place = domain.scopes.code(scope)[[n for _, n in mine]]
+            per = np.bincount(place, weights=rates)
+            worst = int(per.argmax())
             if achieved - per.max() >= target - 1e-9:
                 return
         elif achieved >= target - 1e-9:
@@ -227,16 +230,18 @@ def _rate(inst: PackingInstance, w: int, n: int) -> float:
 
 
 def _take_cheapest_throughput(
-    state: FleetState, f: int, short: float, scope: str, avoid: str | None, rule: str
+    state: FleetState, f: int, short: float, scope: int, avoid: int | None, rule: str
 ) -> bool:
+    """One step towards a target: the replica (or, with no loss to survive, as many as
+    the shortfall needs) on the node that gives throughput cheapest, away from `avoid`,
+    the place at `scope` whose loss would hurt most."""
     inst = state.inst
     demand, fleet = inst.domain.demand, inst.domain.fleet
     best = None
     for w in demand.families.rows(f):
         nodes = _candidates(state, w)
         if avoid is not None:
-            where = fleet.ids if scope == "node" else getattr(fleet, scope)
-            nodes = nodes[where[nodes].astype(str) != avoid]
+            nodes = nodes[inst.domain.scopes.code(scope)[nodes] != avoid]
         rate = np.array([_rate(inst, w, n) for n in nodes])
         nodes, rate = nodes[rate > 0], rate[rate > 0]
         if inst.shapes.kind[inst.shapes.of_workload[w]] in (FRACTION, MIG):
@@ -255,7 +260,7 @@ def _take_cheapest_throughput(
     if best is None:
         return False
     _, w, nodes, rate, k = best
-    count = 1 if scope else max(1, math.ceil(short / rate))
+    count = 1 if scope != NO_SCOPE else max(1, math.ceil(short / rate))
     return _place_row_on(state, w, nodes[k : k + 1], count, rule) > 0
 
 
@@ -349,24 +354,26 @@ def _whole_room(state: FleetState, w: int, nodes: np.ndarray) -> tuple[np.ndarra
     if gpus:
         fit = np.minimum(fit, state.free_gpus()[nodes] // gpus)
     fit = np.minimum(fit, state.rules.room(w, nodes))
-    fit = np.minimum(fit, state.domains.room(w, nodes))
+    fit = np.minimum(fit, state.places.room(int(state.family[w]), nodes))
     return nodes[fit > 0], fit[fit > 0]
 
 
 def _place_whole(
     state: FleetState, w: int, amount: int, rule: str, nodes: np.ndarray | None = None
 ) -> None:
-    gpus = int(state.inst.domain.demand.gpus[w])
+    domain = state.inst.domain
+    gpus = int(domain.demand.gpus[w])
+    f = int(state.family[w])
     candidates = _candidates(state, w) if nodes is None else nodes
-    scope = state.domains.spreads(w)
+    scope = state.places.spreads(f)
     if scope is not None and amount > 1:
-        # One at a time, each into the domain that holds fewest of the workload.
+        # One at a time, each into the place that holds fewest of the workload.
         for _ in range(amount):
             nodes, fit = _whole_room(state, w, candidates)
             if len(nodes) == 0:
                 return
             order = _order(state, nodes, fit, w, rule)
-            first = np.argsort(state.domains.crowding(w, nodes[order], scope), kind="stable")
+            first = np.argsort(state.places.at(scope, f, nodes[order]), kind="stable")
             n = int(nodes[order][first][0])
             if state.budgets.fit(w, n) < 1:
                 return
@@ -377,16 +384,16 @@ def _place_whole(
         return
     order = _order(state, nodes, fit, w, rule)
     nodes, fit = nodes[order], fit[order]
-    within = state.inst.domain.demand.gang_within[w]
-    if within in state.domains.code:
-        # A gang goes whole into the first domain (in node order) with room for it.
-        domain = state.domains.code[within][nodes]
-        room = np.bincount(domain, weights=fit)
+    within = int(domain.rules.gang.within[f])
+    if domain.rules.gang.member[f] and within != NO_SCOPE:
+        # A gang goes whole into the first place (in node order) with room for it.
+        place = domain.scopes.code(within)[nodes]
+        room = np.bincount(place, weights=fit)
         fits = np.flatnonzero(room >= amount)
         if len(fits) == 0:
             return
-        first = domain[np.isin(domain, fits)][0]
-        nodes, fit = nodes[domain == first], fit[domain == first]
+        first = place[np.isin(place, fits)][0]
+        nodes, fit = nodes[place == first], fit[place == first]
     if state.budgets.active or state.budgets.power:
         # Shared limits change as nodes fill: go node by node.
         for n, k in zip(nodes.tolist(), fit.tolist(), strict=True):
@@ -412,7 +419,7 @@ def _place_shared(state: FleetState, w: int, rule: str, nodes: np.ndarray | None
         return False
     nodes = nodes[(state.free[nodes] >= state.need[w]).all(axis=1)]
     nodes = nodes[state.rules.room(w, nodes) > 0]
-    nodes = nodes[state.domains.room(w, nodes) > 0]
+    nodes = nodes[state.places.room(int(state.family[w]), nodes) > 0]
     kind = inst.shapes.kind[inst.shapes.of_workload[w]]
     if kind == FRACTION:
         per = np.broadcast_to(

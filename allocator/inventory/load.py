@@ -17,6 +17,7 @@ from allocator.inventory.schema import Inventory, ResourcesSpec, expanded_node_i
 from allocator.io.errors import InputError, InputProblem
 from allocator.io.source import SourceDocument, read_document
 from allocator.io.validation import problem_at, suggest, translate
+from allocator.rules import FAMILIES
 
 SUPPORTED_VERSION = 1
 
@@ -280,30 +281,11 @@ def _storage_and_topology_problems(doc: SourceDocument, inv: Inventory, report: 
 
 
 def _workload_rule_problems(inv: Inventory, report: Any) -> None:
-    """Replica counts or a target, variants, and the references rules make."""
+    """Replica counts or a target, variants, priority classes, and each rule family's
+    own checks (`allocator.rules`)."""
     ids = {w.id for w in inv.workloads}
     classes = list(inv.objective.priority_classes)
     _report_duplicates(report, "objective.priority_classes", classes, "priority class", key=None)
-    has_scope = {
-        "node": True,
-        "rack": any(n.rack for n in inv.nodes),
-        "fabric": any(n.fabric for n in inv.nodes),
-        "zone": any(n.zone for n in inv.nodes),
-        "region": any(n.region for n in inv.nodes),
-        "site": inv.topology is not None,
-    }
-    where_from = {
-        "rack": "nodes[].rack",
-        "fabric": "nodes[].fabric",
-        "zone": "nodes[].zone",
-        "region": "nodes[].region",
-        "site": "topology.sites",
-    }
-
-    def check_scope(loc: tuple, scope: str | None) -> None:
-        if scope is not None and not has_scope[scope]:
-            report(loc, f"no node has a {scope} (give {where_from[scope]}, or use another scope)")
-
     for i, w in enumerate(inv.workloads):
         at = ("workloads", i)
         if w.replicas is None and w.throughput is None:
@@ -334,48 +316,6 @@ def _workload_rule_problems(inv: Inventory, report: Any) -> None:
                         (*at, "variants", k, "throughput"),
                         "missing throughput per GPU type (the workload has a throughput target)",
                     )
-        if w.gang is not None and (w.throughput is not None or w.variants):
-            report(
-                (*at, "gang"),
-                "a gang is a fixed number of identical replicas; it cannot have a throughput "
-                "target or variants",
-            )
-        if w.gang is not None:
-            check_scope((*at, "gang", "within"), w.gang.within)
-        if w.survive is not None:
-            check_scope((*at, "survive"), w.survive)
-            if w.throughput is None and w.replicas is not None and w.replicas.min == 0:
-                report(
-                    (*at, "survive"),
-                    "survive keeps min replicas (or the throughput target) after a loss; "
-                    "this workload has min 0 and no target",
-                )
-            elif (
-                w.throughput is None and w.replicas is not None and w.replicas.min == w.replicas.max
-            ):
-                report(
-                    (*at, "survive"),
-                    f"surviving a loss needs spare replicas, but min = max = {w.replicas.min}; "
-                    "raise replicas.max",
-                )
-        for k, rule in enumerate(w.spread):
-            check_scope((*at, "spread", k, "across"), rule.across)
-            if w.variants and rule.across == "node" and rule.max_per_domain is not None:
-                report(
-                    (*at, "spread", k),
-                    "a most-per-node spread is not supported for a workload with variants",
-                )
-        for field in ("affinity", "anti_affinity"):
-            for k, rule in enumerate(getattr(w, field)):
-                loc = (*at, field, k)
-                check_scope((*loc, "scope"), rule.scope)
-                if rule.workload not in ids:
-                    report(
-                        (*loc, "workload"),
-                        f"unknown workload {rule.workload!r}{suggest(rule.workload, ids)}",
-                    )
-                elif rule.workload == w.id:
-                    report((*loc, "workload"), "a workload cannot be placed relative to itself")
         if w.priority_class is not None and w.priority_class not in classes:
             report(
                 (*at, "priority_class"),
@@ -383,17 +323,9 @@ def _workload_rule_problems(inv: Inventory, report: Any) -> None:
                 f"{suggest(w.priority_class, classes)}; classes are listed under "
                 f"objective.priority_classes ({', '.join(classes) or 'none listed'})",
             )
-    with_variants = {w.id for w in inv.workloads if w.variants}
-    for i, w in enumerate(inv.workloads):
-        for field in ("affinity", "anti_affinity"):
-            for k, rule in enumerate(getattr(w, field)):
-                node_level = rule.scope == "node"
-                if node_level and (w.id in with_variants or rule.workload in with_variants):
-                    report(
-                        ("workloads", i, field, k),
-                        f"{field.replace('_', '-')} on the same node is not supported with a "
-                        "workload that has variants; use a rack or wider scope",
-                    )
+    for family in FAMILIES:
+        if family.problems is not None:
+            family.problems(inv, report)
 
 
 def _report_duplicates(

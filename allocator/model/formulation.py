@@ -20,18 +20,25 @@ Objectives, in lexicographic order (or the last two weighted, as the file says)
 
 The `used` counts carry the cost so that branching acts on whole node counts per group,
 which closes the gap far faster than branching on individual patterns.
+
+Workload rules add their rows from `allocator.rules` (each family's module gives its math),
+storage, network and power theirs from `datacenter`, moves from `migration`. What does not
+depend on the pattern pool is built once per instance (`model_base`); a pool adds its
+pattern columns to a copy, so column generation and the objective levels never rebuild it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from allocator.model import datacenter, migration, rules
+from allocator.model import datacenter, migration
+from allocator.model.context import ModelContext, Pairs, PatternContext, Slack
 from allocator.model.patterns import PatternPool
 from allocator.model.problem import Block, Problem, ProblemBuilder
 from allocator.model.reduce import PackingInstance
+from allocator.rules import FAMILIES
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,23 +82,35 @@ class Formulation:
         return self.problem.col_block("shortfall")
 
 
-def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
+@dataclass(frozen=True, eq=False)
+class ModelBase:
+    """Everything of the model that no pattern pool changes, built once per instance:
+    the assign, used and slack columns and every row over them. A pool adds its pattern
+    columns (and the rows about single nodes) to a copy (`build_formulation`)."""
+
+    inst: PackingInstance
+    builder: ProblemBuilder
+    ctx: ModelContext
+    slot_id: np.ndarray  # (groups x shapes) row of `slots`, -1 where no pair has the shape
+    costs: datacenter.CostTerms
+    datacenter: datacenter.DatacenterIndex
+
+
+def model_base(inst: PackingInstance) -> ModelBase:
     demand = inst.domain.demand
     groups = inst.groups
     count = groups.count
     shape_of = inst.shapes.of_workload
     n_groups, n_shapes = len(groups), len(inst.shapes)
-    pair_w, pair_g = inst.pairs
+    pairs = Pairs.of(inst)
+    pair_w, pair_g = pairs.w, pairs.g
     families = demand.families
     short_f = np.flatnonzero(families.min > 0)
-    pair_f = demand.family[pair_w]
 
     b = ProblemBuilder(name=inst.domain.name)
     # Draining nodes run exactly their one pinned pattern; down nodes run nothing.
     fixed = np.isin(np.arange(n_groups), inst.fixed_groups)
     fixed_on = fixed & inst.pinned.any(axis=0)
-    pattern_lo = np.where(fixed[pool.group], count[pool.group], 0)
-    pattern = b.add_columns("pattern", len(pool), lo=pattern_lo, hi=count[pool.group])
     used_nodes = b.add_columns(
         "used", n_groups, lo=np.where(fixed_on, count, 0), hi=np.where(fixed & ~fixed_on, 0, count)
     )
@@ -112,8 +131,7 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
         labels=_LazyLabels(lambda k: str(families.ids[short_f[k]]), len(short_f)),
     )
 
-    nodes = b.add_rows("nodes", n_groups, lo=0.0, hi=0.0)
-    b.add_entries(nodes, pool.group, pattern, np.arange(len(pool)), 1.0)
+    nodes = b.add_rows("nodes", n_groups, lo=0.0, hi=0.0)  # patterns add their nodes
     b.add_entries(nodes, np.arange(n_groups), used_nodes, np.arange(n_groups), -1.0)
 
     slot_id = np.full((n_groups, n_shapes), -1, dtype=np.int64)
@@ -126,42 +144,69 @@ def build_formulation(inst: PackingInstance, pool: PatternPool) -> Formulation:
         labels=_LazyLabels(lambda k: f"g{used[k] // n_shapes},s{used[k] % n_shapes}", len(used)),
     )
     b.add_entries(slots, slot_id[pair_g, shape_of[pair_w]], assign, np.arange(len(pair_w)), 1.0)
-    p_idx, s_idx = np.nonzero(pool.counts)
-    rows = slot_id[pool.group[p_idx], s_idx]
-    if (rows < 0).any():
-        raise ValueError("a pattern holds a shape that no workload compatible with its group has")
-    b.add_entries(slots, rows, pattern, p_idx, -pool.counts[p_idx, s_idx])
 
     required = b.add_rows("required", len(short_f), lo=families.min[short_f].astype(np.float64))
     position = np.full(len(families), -1, dtype=np.int64)
     position[short_f] = np.arange(len(short_f))
-    has_min = position[pair_f] >= 0
-    b.add_entries(required, position[pair_f[has_min]], assign, np.flatnonzero(has_min), 1.0)
+    has_min = position[pairs.f] >= 0
+    b.add_entries(required, position[pairs.f[has_min]], assign, np.flatnonzero(has_min), 1.0)
     b.add_entries(required, np.arange(len(short_f)), shortfall, np.arange(len(short_f)), 1.0)
 
     wanted = b.add_rows("wanted", len(families), hi=families.max.astype(np.float64))
-    b.add_entries(wanted, pair_f, assign, np.arange(len(pair_w)), 1.0)
+    b.add_entries(wanted, pairs.f, assign, np.arange(len(pair_w)), 1.0)
     missing = _throughput(b, inst, assign, pair_w, pair_g)
 
-    slack = rules.Slack(shortfall, short_f, missing, np.flatnonzero(families.by_target))
-    rules.define(b, inst, assign, pair_w, pair_g, pattern, pool, slack)
+    slack = Slack(shortfall, short_f, missing, np.flatnonzero(families.by_target))
+    ctx = ModelContext(b, inst, pairs, assign, used_nodes, slack)
+    for family in FAMILIES:
+        if family.model_rows is not None:
+            family.model_rows(ctx)
     weights = inst.domain.objective.weights
     costs, dc_index = datacenter.define(b, inst, used_nodes, assign, pair_w, pair_g, weights.energy)
     costs.add(used_nodes, groups.cost)
-    migration.define(b, inst, assign, pattern, pool, pair_w, pair_g, costs)
+    migration.define(ctx, costs)
+    return ModelBase(inst, b, ctx, slot_id, costs, dc_index)
+
+
+def build_formulation(
+    inst: PackingInstance, pool: PatternPool, base: ModelBase | None = None
+) -> Formulation:
+    """The model over a pattern pool: the instance's base (built here unless given) plus
+    the pool's pattern columns and the rows that depend on them."""
+    base = base or model_base(inst)
+    count = inst.groups.count
+    n_groups = len(inst.groups)
+    b = base.builder.copy()
+    fixed = np.isin(np.arange(n_groups), inst.fixed_groups)
+    pattern_lo = np.where(fixed[pool.group], count[pool.group], 0)
+    pattern = b.add_columns("pattern", len(pool), lo=pattern_lo, hi=count[pool.group])
+    b.add_entries(b.row_block("nodes"), pool.group, pattern, np.arange(len(pool)), 1.0)
+    p_idx, s_idx = np.nonzero(pool.counts)
+    rows = base.slot_id[pool.group[p_idx], s_idx]
+    if (rows < 0).any():
+        raise ValueError("a pattern holds a shape that no workload compatible with its group has")
+    b.add_entries(b.row_block("slots"), rows, pattern, p_idx, -pool.counts[p_idx, s_idx])
+    shared = {f.name: getattr(base.ctx, f.name) for f in fields(ModelContext)}
+    ctx = PatternContext(**{**shared, "b": b, "pool": pool, "patterns": pattern})
+    for family in FAMILIES:
+        if family.pattern_rows is not None:
+            family.pattern_rows(ctx)
+    migration.pattern_entries(ctx)
     problem = b.build()
-    levels = _levels(inst, problem, costs, pair_w, short_f)
+    levels = _levels(inst, problem, base.costs, base.ctx.pairs.w, base.ctx.slack.short_f)
+    n_shapes = len(inst.shapes)
+    slots = np.flatnonzero(base.slot_id.ravel() >= 0)
     return Formulation(
         problem,
         levels,
         inst,
         pool,
-        pair_w,
-        pair_g,
-        short_f,
-        used // n_shapes,
-        used % n_shapes,
-        dc_index,
+        base.ctx.pairs.w,
+        base.ctx.pairs.g,
+        base.ctx.slack.short_f,
+        slots // n_shapes,
+        slots % n_shapes,
+        base.datacenter,
     )
 
 

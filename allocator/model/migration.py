@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from allocator.model.context import ModelContext, PatternContext
 from allocator.model.datacenter import CostTerms
-from allocator.model.patterns import PatternPool
-from allocator.model.problem import Block, ProblemBuilder
 from allocator.model.reduce import PackingInstance
 
 
@@ -33,20 +32,14 @@ def running(inst: PackingInstance) -> np.ndarray:
     return out
 
 
-def define(
-    b: ProblemBuilder,
-    inst: PackingInstance,
-    assign: Block,
-    patterns: Block,
-    pool: PatternPool,
-    pair_w: np.ndarray,
-    pair_g: np.ndarray,
-    costs: CostTerms,
-) -> None:
+def define(ctx: ModelContext, costs: CostTerms) -> None:
+    """The `kept` columns and their rows; patterns add their slots (`pattern_entries`)."""
+    inst, b = ctx.inst, ctx.b
     domain = inst.domain
     if not domain.current:
         return
-    demand, shapes, count = domain.demand, inst.shapes, inst.groups.count
+    demand, count = domain.demand, inst.groups.count
+    pair_w, pair_g = ctx.pairs.w, ctx.pairs.g
     now = running(inst)
     per_node = inst.current[pair_w, pair_g]
     has = np.flatnonzero(per_node > 0)
@@ -61,22 +54,42 @@ def define(
 
     placed = b.add_rows("kept_placed", len(has), hi=0.0)
     b.add_entries(placed, np.arange(len(has)), kept, np.arange(len(has)), 1.0)
-    b.add_entries(placed, np.arange(len(has)), assign, has, -1.0)
+    b.add_entries(placed, np.arange(len(has)), ctx.assign, has, -1.0)
 
     # Slots that keep replicas: per (group, shape) with replicas running now.
-    shape = shapes.of_workload[pair_w[has]]
-    key = pair_g[has] * len(shapes) + shape
-    slots, slot_of = np.unique(key, return_inverse=True)
-    slot_g, slot_s = slots // len(shapes), slots % len(shapes)
-    running_of_shape = np.zeros(len(slots))
-    np.add.at(running_of_shape, slot_of.ravel(), per_node[has])
+    slots, slot_of, _ = _kept_slots(ctx)
     rows = b.add_rows("kept_slots", len(slots), hi=0.0)
-    b.add_entries(rows, slot_of.ravel(), kept, np.arange(len(has)), 1.0)
-    p, k = np.nonzero(pool.group[:, None] == slot_g[None, :])
-    keep = np.minimum(pool.counts[p, slot_s[k]], running_of_shape[k])
-    b.add_entries(rows, k[keep > 0], patterns, p[keep > 0], -keep[keep > 0])
+    b.add_entries(rows, slot_of, kept, np.arange(len(has)), 1.0)
 
     cap = domain.objective.migration.max_moves
     if cap is not None:
         moves = b.add_rows("max_moves", 1, lo=float(now.sum() - cap))
         b.add_entries(moves, np.zeros(len(has)), kept, np.arange(len(has)), 1.0)
+
+
+def _kept_slots(ctx: ModelContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group * shapes + shape) of every slot that keeps running replicas, the slot of each
+    pair with replicas running now, and how many run in each slot per node."""
+    inst = ctx.inst
+    n_shapes = len(inst.shapes)
+    per_node = inst.current[ctx.pairs.w, ctx.pairs.g]
+    has = np.flatnonzero(per_node > 0)
+    key = ctx.pairs.g[has] * n_shapes + inst.shapes.of_workload[ctx.pairs.w[has]]
+    slots, slot_of = np.unique(key, return_inverse=True)
+    running_of_shape = np.zeros(len(slots))
+    np.add.at(running_of_shape, slot_of.ravel(), per_node[has])
+    return slots, slot_of.ravel(), running_of_shape
+
+
+def pattern_entries(ctx: PatternContext) -> None:
+    """A pattern keeps, per node, up to what runs there now of each of its shapes."""
+    if not ctx.inst.domain.current or "kept_slots" not in ctx.b.row_names():
+        return
+    n_shapes = len(ctx.inst.shapes)
+    slots, _, running_of_shape = _kept_slots(ctx)
+    slot_g, slot_s = slots // n_shapes, slots % n_shapes
+    pool = ctx.pool
+    p, k = np.nonzero(pool.group[:, None] == slot_g[None, :])
+    keep = np.minimum(pool.counts[p, slot_s[k]], running_of_shape[k])
+    rows = ctx.b.row_block("kept_slots")
+    ctx.b.add_entries(rows, k[keep > 0], ctx.patterns, p[keep > 0], -keep[keep > 0])

@@ -82,6 +82,9 @@ class Problem:
     def col_block(self, name: str) -> Block:
         return _find(self.col_blocks, name)
 
+    def row_names(self) -> set[str]:
+        return {r[0].name for r in self._rows}
+
     def row_block(self, name: str) -> Block:
         return _find(self.row_blocks, name)
 
@@ -158,6 +161,21 @@ class ProblemBuilder:
         self._entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._n_cols = 0
         self._n_rows = 0
+
+    def copy(self) -> ProblemBuilder:
+        """A builder holding the same blocks so far, to extend without changing this one."""
+        other = ProblemBuilder(self.name)
+        other._cols, other._rows = list(self._cols), list(self._rows)
+        other._entries = list(self._entries)
+        other._n_cols, other._n_rows = self._n_cols, self._n_rows
+        return other
+
+    def row_names(self) -> set[str]:
+        return {r[0].name for r in self._rows}
+
+    def row_block(self, name: str) -> Block:
+        """The row block added under `name`."""
+        return _find(tuple(r[0] for r in self._rows), name)
 
     def add_columns(
         self,

@@ -14,9 +14,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocator.domain.compatibility import compatibility
+from allocator.domain.scopes import scope_index
 from allocator.domain.tables import Domain
 from allocator.domain.units import MILLI, node_capacity, replica_demand
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES, GpuType
+from allocator.rules import scopes_counted, shape_rules
 
 _UNLIMITED = 2**31  # fit of a shape that needs nothing a node has
 
@@ -124,6 +126,12 @@ class PackingInstance:
         return np.where(gpu_type >= 0, rate[w, np.maximum(gpu_type, 0)], 0.0)
 
     @cached_property
+    def group_places(self) -> np.ndarray:
+        """(groups x scopes) place code of each group (a group never spans a place of a
+        scope some rule counts at, nor a rack where there is a topology)."""
+        return self.domain.scopes.table[self.groups.order[self.groups.start[:-1]]]
+
+    @cached_property
     def fixed_groups(self) -> np.ndarray:
         """Groups whose content is given, not planned: nodes that are not up."""
         return np.flatnonzero(self.groups.state != "up")
@@ -183,9 +191,10 @@ def group_nodes(domain: Domain) -> NodeGroups:
         fleet.label_set[:, None],
         fleet.taint_set[:, None],
     ]
-    if domain.has_topology or uses_scope(domain, "rack"):
+    counted = scopes_counted(domain)
+    if domain.has_topology or scope_index("rack") in counted:
         columns.append(_codes(fleet.rack)[:, None])
-    if uses_scope(domain, "fabric"):
+    if scope_index("fabric") in counted:
         columns.append(_codes(fleet.fabric)[:, None])
     if domain.current:
         columns.append(_content_codes(domain)[:, None])
@@ -250,46 +259,22 @@ def current_replicas(domain: Domain, groups: NodeGroups) -> np.ndarray:
     return domain.running_now[first].toarray().T
 
 
-def uses_scope(domain: Domain, scope: str) -> bool:
-    """Whether any workload rule is about this kind of domain."""
-    d = domain.demand
-    return bool(
-        any(r[0] == scope for rules in d.spread for r in rules)
-        or (d.survive == scope).any()
-        or (d.gang_within == scope).any()
-        or any(s == scope for rules in d.affinity for _, s in rules)
-        or any(s == scope for rules in d.anti_affinity for _, s in rules)
-    )
-
-
 def _codes(values: np.ndarray) -> np.ndarray:
     return np.unique(values.astype(str), return_inverse=True)[1].ravel()
 
 
-def node_rule_workloads(domain: Domain) -> np.ndarray:
-    """Workloads with a rule about single nodes: each gets a shape of its own."""
-    d = domain.demand
-    tagged = np.zeros(len(d), dtype=bool)
-    for w in range(len(d)):
-        if any(scope == "node" for scope, _, _ in d.spread[w]) or d.survive[w] == "node":
-            tagged[w] = True
-        for v, scope in (*d.affinity[w], *d.anti_affinity[w]):
-            if scope == "node":  # only between workloads without variants: one row each
-                tagged[[w, d.families.first_row[v]]] = True
-    return tagged
-
-
 def group_shapes(domain: Domain) -> Shapes:
+    """Demand rows merged by what a replica needs; a row with a rule about single nodes
+    keeps a shape of its own (`rules`), so that node patterns can obey the rule."""
     d = domain.demand
+    node_rules = shape_rules(domain)
     kind = np.where(d.gpu_milli > 0, FRACTION, np.where(d.mig_profile != "", MIG, WHOLE))
     profile_id = np.unique(d.mig_profile.astype(str), return_inverse=True)[1].ravel()
     # GPU memory shapes only what a shared GPU holds; for whole GPUs it is a filter.
     shared_memory = np.where(kind == FRACTION, d.gpu_mem_mib, 0)
     need = replica_demand(d)
-    tag = np.where(node_rule_workloads(domain), np.arange(len(d)), -1)
-    tenant = np.array(
-        [t if t in domain.dedicated_tenants else "" for t in d.tenant], dtype=object
-    ).reshape(len(d))
+    tag = np.where(node_rules.own_shape, np.arange(len(d)), -1)
+    tenant = node_rules.tenant
     extra = np.stack(
         [
             kind,
@@ -305,18 +290,7 @@ def group_shapes(domain: Domain) -> Shapes:
     _, first, of_workload = np.unique(key, axis=0, return_index=True, return_inverse=True)
     of_workload = of_workload.ravel()
     per_node_max = np.full(len(first), _UNLIMITED, dtype=np.int64)
-    apart, together = [], []
-    for w in np.flatnonzero(tag >= 0):
-        s = of_workload[w]
-        for scope, most, _ in d.spread[w]:
-            if scope == "node" and most is not None:
-                per_node_max[s] = min(per_node_max[s], most)
-        for v, scope in d.anti_affinity[w]:
-            if scope == "node":
-                apart.append((s, of_workload[d.families.first_row[v]]))
-        for v, scope in d.affinity[w]:
-            if scope == "node":
-                together.append((s, of_workload[d.families.first_row[v]]))
+    np.minimum.at(per_node_max, of_workload, node_rules.per_node_max)
     return Shapes(
         of_workload=of_workload,
         demand=need[first],
@@ -326,8 +300,8 @@ def group_shapes(domain: Domain) -> Shapes:
         mig_profile=d.mig_profile[first],
         per_node_max=per_node_max,
         tenant=tenant[first] if len(d) else tenant,
-        apart=np.array(apart, dtype=np.int64).reshape(-1, 2),
-        together=np.array(together, dtype=np.int64).reshape(-1, 2),
+        apart=of_workload[node_rules.apart].reshape(-1, 2),
+        together=of_workload[node_rules.together].reshape(-1, 2),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from allocator.domain.scopes import NO_SCOPE, SCOPES
 from allocator.domain.tables import Domain
 from allocator.domain.units import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS
 from allocator.output.plan import PlanFile, row_key
@@ -203,21 +204,20 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
 
 def _spread_rows(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[dict[str, Any]]:
     """Replicas per failure domain of each workload with a rule about domains."""
-    demand, fleet = domain.demand, domain.fleet
+    demand, t = domain.demand, domain.rules
     families = demand.families
     rows = []
     for f in range(len(families)):
-        first = families.first_row[f]
-        scopes = [scope for scope, _, _ in demand.spread[first]]
-        scopes += [demand.survive[first], demand.gang_within[first]]
+        scopes = [int(t.spread.scope[r]) for r in t.spread.of(f)]
+        scopes += [int(t.survive[f]), int(t.gang.within[f]) if t.gang.member[f] else NO_SCOPE]
         mine = n[demand.family[w] == f]
-        for scope in dict.fromkeys(s for s in scopes if s):
-            where = fleet.ids if scope == "node" else getattr(fleet, scope)
+        for scope in dict.fromkeys(s for s in scopes if s != NO_SCOPE):
+            where = np.asarray(domain.scopes.names(scope))[domain.scopes.code(scope)]
             labels, counts = np.unique(where[mine].astype(str), return_counts=True)
             rows.append(
                 {
                     "workload": str(families.ids[f]),
-                    "scope": scope,
+                    "scope": SCOPES[scope],
                     "domains": len(labels),
                     "replicas": {str(k): int(c) for k, c in zip(labels, counts, strict=True)},
                 }

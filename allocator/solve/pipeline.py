@@ -15,6 +15,7 @@ import numpy as np
 from allocator import __version__
 from allocator.domain.build import build_domain
 from allocator.domain.replicas import Replicas
+from allocator.domain.scopes import NO_SCOPE, SCOPES
 from allocator.domain.tables import Domain
 from allocator.evaluate.check import Violation, check_plan
 from allocator.evaluate.diagnose import unplaced_reasons
@@ -209,7 +210,7 @@ def _throughput(domain: Domain, placement: Replicas, reasons: dict[int, str]) ->
     out = []
     for f in np.flatnonzero(families.by_target):
         mine = of == f
-        survives = bool(demand.survive[families.first_row[f]])
+        survives = bool(domain.rules.survive[f] != NO_SCOPE)
         left = achieved[f] - lost[f] if survives else achieved[f]
         met = bool(left >= families.target[f] - 1e-9)
         out.append(
@@ -237,29 +238,29 @@ def _throughput(domain: Domain, placement: Replicas, reasons: dict[int, str]) ->
 
 
 def _exposure_reason(domain: Domain, f: int) -> str:
-    scope = domain.demand.survive[domain.demand.families.first_row[f]]
+    scope = SCOPES[domain.rules.survive[f]]
     return f"losing the worst {scope} would leave less than the target"
 
 
 def _exposed(domain: Domain, placement: Replicas) -> list[Exposure]:
     """Workloads whose required replicas one loss would take below min."""
-    demand, fleet = domain.demand, domain.fleet
+    demand = domain.demand
     families = demand.families
     placed = families.total(placement.placed())
     of = demand.family[placement.workload]
     out = []
     for f in np.flatnonzero((families.min > 0) & ~families.by_target):
-        scope = demand.survive[families.first_row[f]]
-        if not scope or placed[f] == 0:
+        scope = int(domain.rules.survive[f])
+        if scope == NO_SCOPE or placed[f] == 0:
             continue
-        where = fleet.ids if scope == "node" else getattr(fleet, scope)
+        where = np.asarray(domain.scopes.names(scope))[domain.scopes.code(scope)]
         per = Counter(where[placement.node[of == f]].tolist())
         worst, count = max(per.items(), key=lambda kv: (kv[1], str(kv[0])))
         if placed[f] - count < families.min[f]:
             out.append(
                 Exposure(
                     workload=str(families.ids[f]),
-                    scope=scope,
+                    scope=SCOPES[scope],
                     domain=str(worst),
                     remaining=int(placed[f] - count),
                     min=int(families.min[f]),

@@ -30,7 +30,7 @@ from allocator.model.decode import (
     patterns_of_placement,
     placement_from_columns,
 )
-from allocator.model.formulation import Formulation, Level, build_formulation
+from allocator.model.formulation import Formulation, Level, build_formulation, model_base
 from allocator.model.patterns import PatternPool, enumerate_pool
 from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
@@ -109,9 +109,9 @@ def plan(
     pool = enumerate_pool(inst)
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
-    incumbent = _best_feasible(inst, pool, seeds)
     deadline = None if options.time_limit is None else started + options.time_limit
     run = _LevelRun(inst, backend, options, deadline)
+    incumbent = _best_feasible(run.formulation(pool), seeds)
     incumbent, pool = run.solve_all(pool, incumbent)
     status = (
         Status.OPTIMAL if all(o.status == Status.OPTIMAL for o in run.outcomes) else Status.FEASIBLE
@@ -148,7 +148,7 @@ def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> f
     run = _LevelRun(inst, registry.get("auto"), SolveOptions(), None)
     if run.lp is None:
         raise SolverError("no installed backend reports the duals of an LP")
-    k = [lv.name for lv in build_formulation(inst, pool).levels].index(name)
+    k = level_names(domain).index(name)
     if pool.complete.all():
         _, problem = run.level_problem(pool, k)
         return run.lp.solve(problem.with_lp_relaxation(), SolveOptions()).objective
@@ -177,17 +177,26 @@ class _LevelRun:
         self.notes: list[str] = []
         self.used = backend.name
         self.log_tail = ""
-        self.build_s = self.colgen_s = self.solve_s = 0.0
+        self.colgen_s = self.solve_s = 0.0
         self.rounds = 0
+        started = time.perf_counter()
+        self.base = model_base(inst)
+        self.build_s = time.perf_counter() - started
         self.form: Formulation | None = None
         # Column generation needs LP duals and prices with a MIP: the chosen backend where
         # it can, else the first installed backend that can.
         self.lp = registry.first_with({Capability.LP, Capability.DUALS}, prefer=backend)
         self.pricer = registry.first_with({Capability.MIP, Capability.LP}, prefer=self.lp)
 
+    def formulation(self, pool: PatternPool) -> Formulation:
+        """The model over `pool`, built from the instance's base once per pool."""
+        if self.form is None or self.form.pool is not pool:
+            self.form = build_formulation(self.inst, pool, self.base)
+        return self.form
+
     def level_problem(self, pool: PatternPool, k: int) -> tuple[Formulation, Problem]:
         started = time.perf_counter()
-        form = build_formulation(self.inst, pool)
+        form = self.formulation(pool)
         problem = form.problem
         for name, value in self.kept:
             level = _level(form, name)
@@ -203,8 +212,7 @@ class _LevelRun:
         return form, problem.with_objective(level.cost, level.offset)
 
     def solve_all(self, pool: PatternPool, incumbent: Replicas) -> tuple[Replicas, PatternPool]:
-        n_levels = len(build_formulation(self.inst, pool).levels)
-        for k in range(n_levels):
+        for k in range(len(level_names(self.inst.domain))):
             incumbent, pool = self.solve_level(k, pool, incumbent)
         return incumbent, pool
 
@@ -349,10 +357,10 @@ class _LevelRun:
         return self.deadline is not None and time.perf_counter() >= self.deadline
 
 
-def _best_feasible(inst: PackingInstance, pool: PatternPool, seeds: list[Replicas]) -> Replicas:
+def _best_feasible(form: Formulation, seeds: list[Replicas]) -> Replicas:
     """The best starting placement that the model accepts. Heuristics do not know every
     rule (link and power limits, for one); placing nothing is always allowed."""
-    form = build_formulation(inst, pool)
+    inst = form.instance
     accepted = []
     for seed in seeds:
         x = columns_from_placement(form, seed)
