@@ -168,6 +168,20 @@ class Domain:
     network: Network | None = None
 
     @cached_property
+    def energy_price_per_wh(self) -> np.ndarray:
+        """$ per watt-hour of IT power on each node: its site's price x PUE (0 without a
+        topology)."""
+        network = self.network
+        if network is None:
+            return np.zeros(len(self.fleet))
+        return np.array(
+            [
+                network.energy_price.get(s, 0.0) * network.pue.get(s, 1.0) / 1000.0
+                for s in self.fleet.site.astype(str)
+            ]
+        )
+
+    @cached_property
     def scopes(self) -> ScopeCodes:
         """Place codes of every node at every scope."""
         return ScopeCodes(self.fleet)

@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
 from allocator.domain.units import MIB_PER_GIB, MILLI, NODE_RESOURCES
-from allocator.evaluate.figures import throughput_achieved
+from allocator.evaluate.figures import Figures
 from allocator.heuristics.budgets import Budgets
 from allocator.rules import describe as describe_rules
 from allocator.rules import selectors
 
 
-def unplaced_reasons(domain: Domain, placement: Replicas) -> dict[int, str]:
+def unplaced_reasons(figures: Figures) -> dict[int, str]:
     """Reason per workload (family index) with fewer replicas placed than its max, or
     with its throughput target not met."""
+    domain, placement = figures.domain, figures.placement
     demand, fleet = domain.demand, domain.fleet
     families = demand.families
-    placed = families.total(placement.placed())
-    achieved = throughput_achieved(domain, placement)
+    placed, achieved = figures.placed, figures.throughput
     short = np.where(families.by_target, achieved < families.target - 1e-9, placed < families.max)
     if not short.any():
         return {}
     compatible = domain.compatible
-    used = _usage(domain, placement)
+    used = np.stack([figures.gpus_used, figures.cpu_used_m, figures.ram_used_mib], axis=1)
     free = np.stack([fleet.gpus, fleet.cpu_m, fleet.ram_mib], axis=1) - used
     reasons = {}
     budgets = Budgets(domain).replay(placement)
@@ -58,12 +57,6 @@ def unplaced_reasons(domain: Domain, placement: Replicas) -> dict[int, str]:
             domain, w, np.flatnonzero(compatible[w]), free, missing, bool(required), budgets
         )
     return reasons
-
-
-def _usage(domain: Domain, placement: Replicas) -> np.ndarray:
-    d = domain.demand
-    need = np.stack([d.gpu_equivalents, d.cpu_m, d.ram_mib], axis=1)
-    return np.asarray(placement.counts() @ need)
 
 
 def no_host_reason(domain: Domain, w: int) -> str:

@@ -8,38 +8,15 @@ from __future__ import annotations
 
 from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
-from allocator.evaluate.figures import cost_terms, loss_exposure, throughput_achieved
+from allocator.evaluate.figures import Figures
 from allocator.model.reduce import PackingInstance
 
 TERMS = ("hard_shortfall", "unplaced_priority", "cost_per_hour")
 
 
 def objective_terms(domain: Domain, placement: Replicas) -> dict[str, float]:
-    """The objective's terms; `cost_per_hour` is nodes + storage + weighted energy + moves."""
-    demand = domain.demand
-    families = demand.families
-    placed = families.total(placement.placed())
-    costs = cost_terms(domain, placement)
-    weight = domain.objective.weights.energy
-    unplaced = families.counted_priority * (families.max - placed)
-    by_class = {}
-    if len(domain.objective.priority_classes):
-        rank = demand.class_rank[families.first_row]
-        for name, r in zip(domain.priority_classes, sorted(set(rank.tolist())), strict=True):
-            by_class[f"unplaced_priority:{name}"] = float(unplaced[rank == r].sum())
-    short = families.hard_shortfall(
-        placed, throughput_achieved(domain, placement), loss_exposure(domain, placement)
-    )
-    return {
-        **by_class,
-        "hard_shortfall": float(families.priority @ short),
-        "unplaced_priority": float(unplaced.sum()),
-        "cost_per_hour": costs["node_cost_per_hour"]
-        + costs["storage_cost_per_hour"]
-        + weight * costs["energy_cost_per_hour"]
-        + costs["migration_cost_per_hour"],
-        **costs,
-    }
+    """The objective's terms of a placement (`Figures.objective_terms`)."""
+    return Figures(domain, placement).objective_terms()
 
 
 def lexicographic(domain: Domain, terms: dict[str, float]) -> tuple[float, ...]:

@@ -257,15 +257,10 @@ def _power(b, inst, used, assign, pair_w, pair_g, costs, energy_weight) -> None:
         return
     groups = inst.groups
     idle, extra = node_watts(inst, pair_w, pair_g)
-    price = np.array(
-        [
-            network.energy_price.get(s, 0.0) * network.pue.get(s, 1.0)
-            for s in groups.site.astype(str)
-        ]
-    )
+    price = inst.domain.energy_price_per_wh[groups.order[groups.start[:-1]]]  # $/Wh
     if energy_weight > 0 and price.any():
-        costs.add(used, energy_weight * price * idle / 1000.0)
-        costs.add(assign, energy_weight * price[pair_g] * extra / 1000.0)
+        costs.add(used, energy_weight * price * idle)
+        costs.add(assign, energy_weight * price[pair_g] * extra)
     for scope, caps, key in (
         ("row", network.row_power_cap_kw, groups.row),
         ("site", network.site_power_cap_kw, groups.site),

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocator.domain.replicas import Replicas
-from allocator.evaluate.figures import loss_exposure, throughput_achieved
+from allocator.evaluate.figures import Figures
 from allocator.heuristics.greedy import choose_storage
 from allocator.model.formulation import Formulation
 from allocator.model.patterns import PatternPool
@@ -83,12 +83,12 @@ def columns_from_placement(form: Formulation, placement: Replicas) -> np.ndarray
     per_pair = (placement.counts().T @ onehot(of_node, len(inst.groups))).toarray()
     x[form.assign.slice] = per_pair[form.pair_w, form.pair_g]
     families = inst.domain.demand.families
-    placed = families.total(placement.placed())
-    lost_replicas, lost_rate = loss_exposure(inst.domain, placement)
+    figures = Figures(inst.domain, placement)
+    lost_replicas, lost_rate = figures.loss
     count = np.where(families.by_target, 0, lost_replicas)
-    x[form.shortfall.slice] = np.maximum(families.min - (placed - count), 0)[form.short_f]
+    x[form.shortfall.slice] = np.maximum(families.min - (figures.placed - count), 0)[form.short_f]
     if families.by_target.any():
-        achieved = throughput_achieved(inst.domain, placement) - lost_rate
+        achieved = figures.throughput - lost_rate
         missing = np.ceil(np.maximum(families.target - achieved, 0) - 1e-9)[families.by_target]
         x[problem.col_block("missing").slice] = missing
     _datacenter_columns(form, placement, x)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -204,6 +205,23 @@ def placements_of(domain: Domain, replicas: Replicas) -> list[Placement]:
             zip(replicas.workload, family, replicas.node, number, strict=True)
         )
     ]
+
+
+def replicas_of(domain: Domain, plan: PlanFile) -> Replicas:
+    """The plan's placements as replicas of the domain (the inverse of `placements_of`),
+    with the storage system of each dataset. Every workload and node must exist."""
+    demand, fleet = domain.demand, domain.fleet
+    rows = [demand.index[row_key(p)] for p in plan.placements]
+    nodes = [fleet.index[p.node] for p in plan.placements]
+    placement = Replicas.build(
+        rows, nodes, [p.gpus for p in plan.placements], len(fleet), len(demand)
+    )
+    choice = np.full(len(demand), -1, dtype=np.int64)
+    if domain.storage is not None:
+        for use in plan.storage:
+            if use.workload in demand.index and use.system in domain.storage.index:
+                choice[demand.index[use.workload]] = domain.storage.index[use.system]
+    return replace(placement, dataset_on=choice)
 
 
 def row_key(p: Placement) -> str:

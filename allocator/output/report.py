@@ -15,7 +15,8 @@ import numpy as np
 from allocator.domain.scopes import NO_SCOPE, SCOPES
 from allocator.domain.tables import Domain
 from allocator.domain.units import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS
-from allocator.output.plan import PlanFile, row_key
+from allocator.evaluate.figures import Figures
+from allocator.output.plan import PlanFile, replicas_of
 
 
 @dataclass
@@ -98,28 +99,15 @@ class Report:
 
 
 def build_report(domain: Domain, plan: PlanFile) -> Report:
+    """The report of a plan, its figures computed from its placements (`Figures`)."""
     fleet, demand = domain.fleet, domain.demand
     families = demand.families
-    w = np.array([demand.index[row_key(p)] for p in plan.placements], dtype=np.int64)
-    n = np.array([fleet.index[p.node] for p in plan.placements], dtype=np.int64)
-    gpus_used = np.bincount(n, weights=demand.gpu_equivalents[w], minlength=len(fleet))
-    cpu_used = np.bincount(n, weights=demand.cpu_m[w], minlength=len(fleet))
-    ram_used = np.bincount(n, weights=demand.ram_mib[w], minlength=len(fleet))
-    in_use = np.bincount(n, minlength=len(fleet)) > 0
-
-    # Attribute each running node's cost by GPU share (CPU share on CPU-only nodes).
-    gpu_node = fleet.gpus[n] > 0
-    share = np.where(
-        gpu_node,
-        demand.gpu_equivalents[w] / np.maximum(fleet.gpus[n], 1),
-        demand.cpu_m[w] / np.maximum(fleet.cpu_m[n], 1),
-    )
-    attributed = np.bincount(w, weights=share * fleet.cost[n], minlength=len(demand))
-    placed = np.bincount(w, minlength=len(demand))
-    placed_f = np.bincount(demand.family[w], minlength=len(families))
-    attributed_f = families.total(attributed)
+    placement = replicas_of(domain, plan)
+    figures = Figures(domain, placement)
+    in_use = figures.in_use
+    placed = placement.placed()
     gpus_f = families.total(demand.gpu_equivalents * placed)
-    node_cost = float(fleet.cost[in_use].sum())
+    attributed_f = families.total(figures.attributed_cost)
 
     def breakdown(keys: np.ndarray) -> list[Utilization]:
         labels, of_node = np.unique(keys.astype(str), return_inverse=True)
@@ -132,11 +120,11 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
                     nodes=int(mask.sum()),
                     nodes_in_use=int(in_use[mask].sum()),
                     cost_per_hour=float(fleet.cost[mask & in_use].sum()),
-                    gpus_used=float(gpus_used[mask].sum()),
+                    gpus_used=float(figures.gpus_used[mask].sum()),
                     gpus_total=float(fleet.gpus[mask].sum()),
-                    cpu_used=float(cpu_used[mask].sum() / MILLI),
+                    cpu_used=float(figures.cpu_used_m[mask].sum() / MILLI),
                     cpu_total=float(fleet.cpu_m[mask].sum() / MILLI),
-                    ram_used_gib=float(ram_used[mask].sum() / MIB_PER_GIB),
+                    ram_used_gib=float(figures.ram_used_mib[mask].sum() / MIB_PER_GIB),
                     ram_total_gib=float(fleet.ram_mib[mask].sum() / MIB_PER_GIB),
                 )
             )
@@ -151,6 +139,7 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
         row["required"] += int(u.required)
 
     solver = plan.solver
+    terms = figures.objective_terms()
     return Report(
         name=plan.inventory.name,
         solver={
@@ -162,17 +151,17 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
             "total_s": solver.total_s,
             "levels": [lv.model_dump() for lv in solver.levels],
         },
-        cost_per_hour=plan.objective.cost_per_hour,
-        idle_cost_per_hour=max(node_cost - float(attributed.sum()), 0.0),
+        cost_per_hour=terms["cost_per_hour"],
+        idle_cost_per_hour=max(figures.node_cost - float(figures.attributed_cost.sum()), 0.0),
         nodes_in_use=int(in_use.sum()),
         nodes_total=len(fleet),
-        gpus_used=round(float(gpus_used.sum()), 3),
+        gpus_used=round(float(figures.gpus_used.sum()), 3),
         gpus_total=int(fleet.gpus.sum()),
         workloads=[
             WorkloadCost(
                 str(families.ids[f]),
                 int(families.priority[f]),
-                int(placed_f[f]),
+                int(figures.placed[f]),
                 0 if families.by_target[f] else int(families.max[f]),
                 int(families.min[f]),
                 round(float(gpus_f[f]), 3),
@@ -187,16 +176,16 @@ def build_report(domain: Domain, plan: PlanFile) -> Report:
         unplaced=list(unplaced.values()),
         moves=len(plan.moves),
         notes=list(solver.notes),
-        node_cost_per_hour=plan.objective.node_cost_per_hour,
-        storage_cost_per_hour=plan.objective.storage_cost_per_hour,
-        energy_cost_per_hour=plan.objective.energy_cost_per_hour,
-        storage=_storage_rows(domain, plan, placed),
+        node_cost_per_hour=figures.node_cost,
+        storage_cost_per_hour=figures.storage_cost,
+        energy_cost_per_hour=figures.energy_cost,
+        storage=_storage_rows(figures),
         links=_busiest_links(plan),
         power=_power_rows(domain, plan),
-        migration_cost_per_hour=plan.objective.migration_cost_per_hour,
-        moved_replicas=plan.objective.moved_replicas,
+        migration_cost_per_hour=figures.migration_cost,
+        moved_replicas=int(figures.moved.sum()),
         throughput=[t.model_dump() for t in plan.throughput],
-        spread=_spread_rows(domain, w, n),
+        spread=_spread_rows(domain, placement.workload, placement.node),
         preempted=[p.model_dump() for p in plan.preempted],
         exposed=[e.model_dump() for e in plan.exposed],
     )
@@ -225,34 +214,31 @@ def _spread_rows(domain: Domain, w: np.ndarray, n: np.ndarray) -> list[dict[str,
     return rows
 
 
-def _storage_rows(domain: Domain, plan: PlanFile, placed: np.ndarray) -> list[dict[str, Any]]:
+def _storage_rows(figures: Figures) -> list[dict[str, Any]]:
+    domain = figures.domain
     systems, demand = domain.storage, domain.demand
     if systems is None or len(systems) == 0:
         return []
-    rows = []
-    for s, sid in enumerate(systems.ids):
-        uses = [u for u in plan.storage if u.system == sid]
-        size = sum(u.size_tb for u in uses)
-        reads = (
-            sum(
-                demand.read_mbps[demand.index[u.workload]] * placed[demand.index[u.workload]]
-                for u in uses
-            )
-            / 1000
-        )
-        rows.append(
-            {
-                "system": str(sid),
-                "tier": TIERS[systems.tier[s]],
-                "datasets": len(uses),
-                "used_tb": size,
-                "capacity_tb": float(systems.capacity_tb[s]),
-                "read_gbps": float(reads),
-                "read_capacity_gbps": float(systems.read_mbps[s] / 1000),
-                "cost_per_hour": float(size * systems.cost_per_tb_hour[s]),
-            }
-        )
-    return rows
+    choice = figures.placement.dataset_on
+    on = np.flatnonzero(choice >= 0) if choice is not None else np.zeros(0, dtype=np.int64)
+    datasets = (
+        np.bincount(choice[on], minlength=len(systems)) if len(on) else np.zeros(len(systems))
+    )
+    size = np.bincount(choice[on], weights=demand.dataset_tb[on], minlength=len(systems))
+    reads = figures.storage_reads_mbps
+    return [
+        {
+            "system": str(sid),
+            "tier": TIERS[systems.tier[s]],
+            "datasets": int(datasets[s]),
+            "used_tb": float(size[s]),
+            "capacity_tb": float(systems.capacity_tb[s]),
+            "read_gbps": float(reads[s] / 1000),
+            "read_capacity_gbps": float(systems.read_mbps[s] / 1000),
+            "cost_per_hour": float(size[s] * systems.cost_per_tb_hour[s]),
+        }
+        for s, sid in enumerate(systems.ids)
+    ]
 
 
 def _power_rows(domain: Domain, plan: PlanFile) -> list[dict[str, Any]]:
