@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from allocator.model.pricing_bound import PatternBound
 from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance
 from solvers.base import SolveOptions, Solver, SolverError, Status
+
+if TYPE_CHECKING:
+    from allocator.solve.deadline import Deadline
 
 # A pattern improves the LP when it is worth more than its node's dual by this much
 # (relative); solvers' feasibility tolerances are around 1e-6, so anything smaller would
@@ -68,7 +72,7 @@ def generate_columns(
     inst: PackingInstance,
     pool: PatternPool,
     level_problem: Callable[[PatternPool], tuple[Formulation, Problem]],
-    deadline: float | None,
+    deadline: Deadline,
     lp_solver: Solver,
     pricing_solver: Solver,
     max_rounds: int = 500,
@@ -89,7 +93,9 @@ def generate_columns(
     for rounds in range(1, max_rounds + 1):
         form, problem = level_problem(pool)
         started = time.perf_counter()
-        lp = lp_solver.solve(problem.with_lp_relaxation(), SolveOptions(time_limit=_left(deadline)))
+        lp = lp_solver.solve(
+            problem.with_lp_relaxation(), SolveOptions(time_limit=deadline.left(0.05))
+        )
         lp_s += time.perf_counter() - started
         if lp.duals is None or lp.objective is None:
             if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
@@ -146,7 +152,7 @@ def generate_columns(
         if close:  # more patterns would improve the LP by no more than _GAP
             return ColumnGeneration(grown, bound, True, rounds, lp_s, pricing_s)
         pool = grown
-        if deadline is not None and time.perf_counter() >= deadline:
+        if deadline.passed():
             break
     # Stopped early: bound the LP over every pattern at the last duals.
     started = time.perf_counter()
@@ -169,7 +175,7 @@ def _exact_pricing(
     value: np.ndarray,
     ub: np.ndarray,
     threshold: float,
-    deadline: float | None,
+    deadline: Deadline,
     cap: float,
     solver: Solver,
 ):
@@ -181,7 +187,7 @@ def _exact_pricing(
     pricing = pricing_problem(
         inst, g, value, ub, at_least=threshold + 2 * _IMPROVES * max(1.0, abs(threshold))
     )
-    options = SolveOptions(time_limit=_left(deadline, cap=cap), solution_limit=_PRICING_SOLUTIONS)
+    options = SolveOptions(time_limit=deadline.left(0.05, cap), solution_limit=_PRICING_SOLUTIONS)
     result = solver.solve(pricing.problem, options)
     if result.status == Status.INFEASIBLE:
         return threshold, None
@@ -232,10 +238,3 @@ def _add_all(pool: PatternPool, found: list) -> PatternPool:
         by_config,
         stacked,
     )
-
-
-def _left(deadline: float | None, cap: float | None = None) -> float | None:
-    if deadline is None:
-        return cap
-    left = max(deadline - time.perf_counter(), 0.05)
-    return min(left, cap) if cap else left

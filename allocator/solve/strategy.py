@@ -34,6 +34,7 @@ from allocator.model.formulation import Formulation, Level, build_formulation, m
 from allocator.model.patterns import PatternPool, enumerate_pool
 from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
+from allocator.solve.deadline import Deadline
 from solvers import registry
 from solvers.base import (
     Capability,
@@ -109,8 +110,7 @@ def plan(
     pool = enumerate_pool(inst)
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
-    deadline = None if options.time_limit is None else started + options.time_limit
-    run = _LevelRun(inst, backend, options, deadline)
+    run = _LevelRun(inst, backend, options, Deadline.after(options.time_limit, started))
     incumbent = _best_feasible(run.formulation(pool), seeds)
     incumbent, pool = run.solve_all(pool, incumbent)
     status = (
@@ -145,19 +145,18 @@ def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> f
     pool = enumerate_pool(inst)
     for seed in _seeds(inst, 0):
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
-    run = _LevelRun(inst, registry.get("auto"), SolveOptions(), None)
+    run = _LevelRun(inst, registry.get("auto"), SolveOptions(), Deadline())
     if run.lp is None:
         raise SolverError("no installed backend reports the duals of an LP")
     k = level_names(domain).index(name)
     if pool.complete.all():
         _, problem = run.level_problem(pool, k)
         return run.lp.solve(problem.with_lp_relaxation(), SolveOptions()).objective
-    deadline = None if time_limit is None else started + time_limit
     generated = generate_columns(
         inst,
         pool,
         lambda p: run.level_problem(p, k),
-        deadline,
+        Deadline.after(time_limit, started),
         run.lp,
         run.pricer,
         max_rounds=1_000_000,
@@ -169,7 +168,7 @@ class _LevelRun:
     """Solves the objective levels one after another, keeping the best placement so far."""
 
     def __init__(
-        self, inst: PackingInstance, backend: Solver, options: SolveOptions, deadline: float | None
+        self, inst: PackingInstance, backend: Solver, options: SolveOptions, deadline: Deadline
     ):
         self.inst, self.backend, self.options, self.deadline = inst, backend, options, deadline
         self.outcomes: list[LevelOutcome] = []
@@ -241,12 +240,13 @@ class _LevelRun:
                 f"{level.name}: no installed backend reports LP duals; patterns not "
                 "generated, the plan uses those of the warm starts"
             )
-        if not pool.complete.all() and can_generate and not self._out_of_time():
+        if not pool.complete.all() and can_generate and not self.deadline.passed():
             cg = generate_columns(
                 self.inst,
                 pool,
                 lambda p: self.level_problem(p, k),
-                self._colgen_deadline(),
+                # Column generation may use a share of the time left; the MIP gets the rest.
+                self.deadline.share(COLGEN_SHARE),
                 self.lp,
                 self.pricer,
                 scale=abs(level.offset),
@@ -263,7 +263,7 @@ class _LevelRun:
             level = form.levels[k]
         if lp_bound is not None and level.integral:
             lp_bound = math.ceil(lp_bound - 1e-6)
-        if self._out_of_time():
+        if self.deadline.passed():
             return self._done(
                 level,
                 current,
@@ -278,7 +278,7 @@ class _LevelRun:
         x0 = columns_from_placement(form, incumbent)
         solve_started = time.perf_counter()
         solution = self.backend.solve(
-            problem, replace(self.options, time_limit=self._left(), warm_start=x0)
+            problem, replace(self.options, time_limit=self.deadline.left(0.01), warm_start=x0)
         )
         self.solve_s += time.perf_counter() - solve_started
         self.used = solution.solver if self.backend.name == "auto" else self.backend.name
@@ -340,21 +340,6 @@ class _LevelRun:
         self.kept.append((level.name, value))
         self.form = form
         return incumbent, pool
-
-    def _colgen_deadline(self) -> float | None:
-        """Column generation may use a share of the time left, so the MIP gets the rest."""
-        if self.deadline is None:
-            return None
-        now = time.perf_counter()
-        return now + COLGEN_SHARE * max(self.deadline - now, 0.0)
-
-    def _left(self) -> float | None:
-        if self.deadline is None:
-            return None
-        return max(self.deadline - time.perf_counter(), 0.01)
-
-    def _out_of_time(self) -> bool:
-        return self.deadline is not None and time.perf_counter() >= self.deadline
 
 
 def _best_feasible(form: Formulation, seeds: list[Replicas]) -> Replicas:
