@@ -1,0 +1,1 @@
+"""The inventory file format: schema, loading and cross-checks, GPU catalog, synthetic fleets."""

@@ -1,0 +1,1 @@
+"""The plan file (schema, writing one from a placement) and the cost report."""

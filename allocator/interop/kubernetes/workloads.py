@@ -14,7 +14,6 @@ from allocator.interop.kubernetes.pods import KubePod, Owner, PodRequests
 from allocator.interop.kubernetes.scheduling import PodScheduling
 
 INFERENCE_OWNERS = ("Deployment", "StatefulSet", "ReplicaSet")
-BATCH_OWNERS = ("Job", "CronJob")
 TRAINING_OWNERS = ("PyTorchJob", "TFJob", "MPIJob", "JAXJob", "XGBoostJob", "PaddleJob", "TrainJob")
 # Pod labels that differ from pod to pod of one owner, or only restate the owner.
 VOLATILE_LABELS = (

@@ -1,4 +1,5 @@
-"""Readers for public cluster traces, returning plain dataclasses of numpy arrays."""
+"""The Alibaba GPU trace (openb): its node and task lists as arrays, the published
+simulator's arrival sampling (with Go's random numbers), and an importer to inventories."""
 
 from allocator.interop.openb.gorand import GoRand
 from allocator.interop.openb.trace import (

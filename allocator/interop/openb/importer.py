@@ -85,11 +85,6 @@ class ArrivedTasks:
     cpu_only: int
     capacity_milli: int
 
-    @property
-    def arrived_share(self) -> float:
-        """Arrived GPU request as a share of capacity."""
-        return self.gpu_request_milli / self.capacity_milli if self.capacity_milli else 0.0
-
 
 @dataclass
 class OpenbImport(ImportResult):
