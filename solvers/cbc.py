@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import time
 import warnings
-from typing import ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from solvers.base import (
     tail,
 )
 from solvers.registry import register
+
+if TYPE_CHECKING:
+    from pulp import LpProblem, LpVariable
 
 
 @register
@@ -53,11 +57,12 @@ class CbcSolver:
             raise SolverError("PuLP is not installed (pip install pulp)") from exc
         started = time.perf_counter()
         model, columns = _to_pulp(pulp, problem)
-        warm = options.warm_start is not None
-        if warm:
+        warm_start = options.warm_start
+        warm = warm_start is not None
+        if warm_start is not None:
             # PuLP refuses values outside a column's bounds; a partial warm start (model
             # columns it does not know) is clipped into them and CBC judges the rest.
-            start = np.clip(options.warm_start, problem.col_lo, problem.col_hi)
+            start = np.clip(warm_start, problem.col_lo, problem.col_hi)
             for var, value in zip(columns, start, strict=True):
                 var.setInitialValue(float(value))
         log_path = new_log_file("cbc")
@@ -89,7 +94,7 @@ class CbcSolver:
         return _result(pulp, model, columns, problem, log, time.perf_counter() - started)
 
 
-def _to_pulp(pulp: object, problem: Problem) -> tuple[object, list]:
+def _to_pulp(pulp: ModuleType, problem: Problem) -> tuple[LpProblem, list[LpVariable]]:
     model = pulp.LpProblem(problem.name.replace(" ", "_") or "problem", pulp.LpMinimize)
     columns = [
         model.add_variable(
@@ -127,7 +132,12 @@ def _to_pulp(pulp: object, problem: Problem) -> tuple[object, list]:
 
 
 def _result(
-    pulp: object, model: object, columns: list, problem: Problem, log: str, wall: float
+    pulp: ModuleType,
+    model: LpProblem,
+    columns: list[LpVariable],
+    problem: Problem,
+    log: str,
+    wall: float,
 ) -> Solution:
     solution_status = model.sol_status
     status = {

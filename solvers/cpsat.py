@@ -12,13 +12,17 @@ import math
 import os
 import time
 from fractions import Fraction
-from typing import ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from allocator.model.problem import Problem
 from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
 from solvers.registry import register
+
+if TYPE_CHECKING:
+    from ortools.sat.python.cp_model import CpModel, CpSolverSolutionCallback, IntVar
 
 _MAX_SCALE_DIGITS = 6
 _MAX_ABS = 2**53
@@ -66,7 +70,7 @@ class CpSatSolver:
             setattr(params, key, value)
         lines: list[str] = []
         solver.log_callback = lines.append
-        limit = _stop_after(cp_model, options.solution_limit) if options.solution_limit else None
+        limit = _stop_after(options.solution_limit) if options.solution_limit else None
         code = solver.solve(model, limit)
         log = "\n".join(notes + lines)
         if options.log:
@@ -95,10 +99,11 @@ class CpSatSolver:
         )
 
 
-def _stop_after(cp_model: object, count: int) -> object:
+def _stop_after(count: int) -> CpSolverSolutionCallback:
     """A callback that stops the search after `count` improving solutions."""
+    from ortools.sat.python.cp_model import CpSolverSolutionCallback
 
-    class SolutionLimit(cp_model.CpSolverSolutionCallback):
+    class SolutionLimit(CpSolverSolutionCallback):
         def __init__(self) -> None:
             super().__init__()
             self.found = 0
@@ -111,7 +116,9 @@ def _stop_after(cp_model: object, count: int) -> object:
     return SolutionLimit()
 
 
-def _to_cp_model(cp_model: object, problem: Problem, notes: list[str]) -> tuple[object, list, int]:
+def _to_cp_model(
+    cp_model: ModuleType, problem: Problem, notes: list[str]
+) -> tuple[CpModel, list[IntVar], int]:
     if not problem.integer.all():
         raise SolverError("CP-SAT needs every column integer; this problem has continuous ones")
     if not (np.isfinite(problem.col_lo).all() and np.isfinite(problem.col_hi).all()):

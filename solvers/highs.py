@@ -7,7 +7,8 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from solvers.base import (
     tail,
 )
 from solvers.registry import register
+
+if TYPE_CHECKING:
+    from highspy import Highs, HighsLp
 
 _BIG = 1e30
 # HiGHS keeps one thread scheduler per process; changing the thread count needs a reset.
@@ -90,7 +94,7 @@ def _silenced_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _configure(h: object, highspy: object, options: SolveOptions) -> str:
+def _configure(h: Highs, highspy: ModuleType, options: SolveOptions) -> str:
     global _scheduler_threads
     threads = options.threads or 1
     if _scheduler_threads is not None and _scheduler_threads != threads:
@@ -115,7 +119,7 @@ def _configure(h: object, highspy: object, options: SolveOptions) -> str:
     return log_path
 
 
-def _to_lp(highspy: object, problem: Problem) -> object:
+def _to_lp(highspy: ModuleType, problem: Problem) -> HighsLp:
     lp = highspy.HighsLp()
     lp.num_col_ = problem.n_cols
     lp.num_row_ = problem.n_rows
@@ -137,7 +141,7 @@ def _to_lp(highspy: object, problem: Problem) -> object:
 
 
 def _read_result(
-    h: object, highspy: object, problem: Problem, started: float, log: str
+    h: Highs, highspy: ModuleType, problem: Problem, started: float, log: str
 ) -> Solution:
     status = h.getModelStatus()
     info = h.getInfo()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 
 from allocator import rules
 from allocator.domain.tables import Demand, Domain, Fleet, Storage
@@ -76,7 +77,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
     counts = np.array([n.count for n in nodes], dtype=np.int64)
     entry = np.repeat(np.arange(len(nodes)), counts)
 
-    def per_node(values: list, dtype: object) -> np.ndarray:
+    def per_node(values: list, dtype: npt.DTypeLike) -> np.ndarray:
         return np.asarray(values, dtype=dtype)[entry]
 
     label_sets, label_code = _codes([dict(n.labels) for n in nodes])
@@ -96,7 +97,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
     fleet = Fleet(
         ids=np.array([i for ids in expanded_node_ids(inventory) for i in ids], dtype=object),
         entry=entry,
-        gpu_type=per_node([type_index.get(n.gpu_type, -1) for n in nodes], np.int64),
+        gpu_type=per_node([type_index[n.gpu_type] if n.gpu_type else -1 for n in nodes], np.int64),
         gpus=per_node([n.gpus for n in nodes], np.int64),
         cpu_m=per_node([to_milli(n.cpus) for n in nodes], np.int64),
         ram_mib=per_node([to_mib(n.ram_gib) for n in nodes], np.int64),
@@ -243,8 +244,9 @@ def _storage_vertex(system: StorageSystemSpec) -> str:
 def _watts(node: NodeSpec, catalog: dict[str, GpuType]) -> tuple[float, float]:
     """(idle, busy) power of a node: as given, or derived from its GPUs' board power."""
     tdp = 0.0
-    if node.gpu_type and catalog.get(node.gpu_type) and catalog[node.gpu_type].tdp_watts:
-        tdp = catalog[node.gpu_type].tdp_watts
+    gpu = catalog.get(node.gpu_type) if node.gpu_type else None
+    if gpu is not None and gpu.tdp_watts:
+        tdp = gpu.tdp_watts
     busy = node.busy_watts
     if busy is None:
         busy = 1.4 * node.gpus * tdp + 4 * node.cpus + 150

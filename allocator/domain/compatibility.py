@@ -3,7 +3,7 @@ and the placement rules (zones, regions, node labels, taints)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -12,10 +12,39 @@ from allocator.inventory.catalog import GpuType
 from allocator.rules import selectors
 
 if TYPE_CHECKING:
-    from allocator.domain.tables import Demand, Fleet
+    from allocator.domain.tables import Demand
 
 
-def compatibility(fleet: Fleet, demand: Demand) -> np.ndarray:
+class NodeColumns(Protocol):
+    """The node columns compatibility reads: a fleet has them, and so do node groups."""
+
+    @property
+    def gpu_type(self) -> np.ndarray: ...
+    @property
+    def gpus(self) -> np.ndarray: ...
+    @property
+    def gpu_memory_mib(self) -> np.ndarray: ...
+    @property
+    def gpu_types(self) -> tuple[GpuType, ...]: ...
+    @property
+    def mig(self) -> np.ndarray: ...
+    @property
+    def state(self) -> np.ndarray: ...
+    @property
+    def zone(self) -> np.ndarray: ...
+    @property
+    def region(self) -> np.ndarray: ...
+    @property
+    def label_set(self) -> np.ndarray: ...
+    @property
+    def label_sets(self) -> tuple[dict[str, str], ...]: ...
+    @property
+    def taint_set(self) -> np.ndarray: ...
+    @property
+    def taint_sets(self) -> tuple[frozenset[str], ...]: ...
+
+
+def compatibility(fleet: NodeColumns, demand: Demand) -> np.ndarray:
     """Which node could host one replica of which workload, each alone on the node.
 
     `fleet` may be any table with the node columns (the node groups are one).

@@ -56,8 +56,10 @@ class Network:
             if source == target:
                 path: list[str] = [source]
             else:
-                path = self._pinned_path(source, target)
-                if path is None:
+                pinned = self._pinned_path(source, target)
+                if pinned is not None:
+                    path = pinned
+                else:
                     try:
                         path = nx.shortest_path(self.graph, source, target)
                     except nx.NetworkXNoPath:

@@ -61,6 +61,7 @@ def replica_bounds(w: WorkloadSpec, ways: list[Way], fleet_types: list[str]) -> 
     the target intact, plus the domains a spread rule asks for.
     """
     if w.throughput is None:
+        assert w.replicas is not None, "validation requires replicas without a throughput target"
         return w.replicas.min, w.replicas.max
     rates = [
         way.rate[t]

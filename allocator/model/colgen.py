@@ -195,7 +195,8 @@ def _exact_pricing(
         relaxed = solver.solve(
             pricing_problem(inst, g, value, ub).problem.with_lp_relaxation(), SolveOptions()
         )
-        return -relaxed.objective, None
+        # Without even the relaxation's value nothing bounds the pattern's worth.
+        return (np.inf if relaxed.objective is None else -relaxed.objective), None
     best = -result.bound if result.bound is not None else np.inf
     return best, read_pattern(pricing, result.x, len(inst.shapes))
 

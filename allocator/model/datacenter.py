@@ -30,10 +30,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from allocator.domain.topology import Network
 from allocator.model.problem import Block, ProblemBuilder
 from allocator.model.reduce import PackingInstance
 
 PEER_LINKS = ("up", "down")
+
+# Traffic one family of columns puts on the links: per column, the links of its route;
+# the columns' block and indices; and the Mbps each unit of a column carries.
+LinkLoad = tuple[list[tuple[int, ...]], Block, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -67,7 +72,9 @@ class DatacenterIndex:
         )
 
 
-def node_watts(inst: PackingInstance, pair_w: np.ndarray, pair_g: np.ndarray):
+def node_watts(
+    inst: PackingInstance, pair_w: np.ndarray, pair_g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(idle watts per node of each group, extra watts per replica of each pair).
 
     A node draws its idle power when on, plus (busy - idle) in proportion to the share of
@@ -106,16 +113,18 @@ def _storage_and_network(
     domain = inst.domain
     demand, systems, network = domain.demand, domain.storage, domain.network
     index = DatacenterIndex.empty()
-    link_loads: list = []
+    link_loads: list[LinkLoad] = []
     if network is not None:
         peers = demand.interconnect_mbps[pair_w] > 0
         if peers.any():
-            site_w, site_name = _peer_traffic(b, inst, assign, pair_w, pair_g, peers, link_loads)
+            site_w, site_name = _peer_traffic(
+                b, inst, network, assign, pair_w, pair_g, peers, link_loads
+            )
             index = replace(index, site_w=site_w, site_name=site_name)
     wants = np.flatnonzero(demand.dataset_tier >= 0)
     if systems is None or len(systems) == 0 or len(wants) == 0:
         if network is not None:
-            _links(b, inst, link_loads)
+            _links(b, network, link_loads)
         return index
     eligible = (systems.tier[None, :] >= demand.dataset_tier[wants, None]) & (
         systems.capacity_tb[None, :] >= demand.dataset_tb[wants, None]
@@ -144,7 +153,7 @@ def _storage_and_network(
         )
         index = replace(index, reads_w=reads_w, reads_rack=reads_rack, reads_s=reads_s)
     if network is not None:
-        _links(b, inst, link_loads)
+        _links(b, network, link_loads)
     return index
 
 
@@ -154,8 +163,20 @@ def _rack_codes(inst: PackingInstance) -> tuple[np.ndarray, np.ndarray]:
     return code.ravel(), names
 
 
-def _reads(b, inst, assign, pair_w, pair_g, readers, dataset, dw, ds, link_loads) -> None:
+def _reads(
+    b: ProblemBuilder,
+    inst: PackingInstance,
+    assign: Block,
+    pair_w: np.ndarray,
+    pair_g: np.ndarray,
+    readers: np.ndarray,
+    dataset: Block,
+    dw: np.ndarray,
+    ds: np.ndarray,
+    link_loads: list[LinkLoad],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     demand, systems, network = inst.domain.demand, inst.domain.storage, inst.domain.network
+    assert systems is not None, "datasets are read only where there are storage systems"
     rack_of_group, rack_names = _rack_codes(inst)
     # One readers row per (workload, rack) among the reading pairs.
     key = pair_w[readers] * len(rack_names) + rack_of_group[pair_g[readers]]
@@ -185,10 +206,19 @@ def _reads(b, inst, assign, pair_w, pair_g, readers, dataset, dw, ds, link_loads
     return wr_w[ri], rack_names[wr_r[ri]], ds[dj]
 
 
-def _peer_traffic(b, inst, assign, pair_w, pair_g, peers, link_loads) -> None:
+def _peer_traffic(
+    b: ProblemBuilder,
+    inst: PackingInstance,
+    network: Network,
+    assign: Block,
+    pair_w: np.ndarray,
+    pair_g: np.ndarray,
+    peers: np.ndarray,
+    link_loads: list[LinkLoad],
+) -> tuple[np.ndarray, np.ndarray]:
     """Traffic between replicas crosses their rack's uplink both ways, and such a workload
     stays within one site (nobody trains across a WAN)."""
-    demand, network = inst.domain.demand, inst.domain.network
+    demand = inst.domain.demand
     sites = np.unique(inst.groups.site.astype(str))
     rack_of_group = inst.groups.rack.astype(str)
     cols = np.flatnonzero(peers)
@@ -227,8 +257,7 @@ def _peer_traffic(b, inst, assign, pair_w, pair_g, peers, link_loads) -> None:
     return np.repeat(loads, len(sites)), np.tile(sites, len(loads)).astype(object)
 
 
-def _links(b: ProblemBuilder, inst: PackingInstance, link_loads) -> None:
-    network = inst.domain.network
+def _links(b: ProblemBuilder, network: Network, link_loads: list[LinkLoad]) -> None:
     finite = np.flatnonzero(np.isfinite(network.capacity_gbps))
     if not link_loads or len(finite) == 0:
         return

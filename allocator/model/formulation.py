@@ -29,7 +29,9 @@ pattern columns to a copy, so column generation and the objective levels never r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from typing import overload
 
 import numpy as np
 
@@ -292,15 +294,21 @@ def _levels(
     return shortfall, unplaced, cost
 
 
-class _LazyLabels:
+class _LazyLabels(Sequence[str]):
     """Names computed on demand, so big models pay nothing for diagnostics they never print."""
 
-    def __init__(self, make: object, size: int):
+    def __init__(self, make: Callable[[int], str], size: int):
         self._make = make
         self._size = size
 
     def __len__(self) -> int:
         return self._size
 
-    def __getitem__(self, k: int) -> str:
-        return self._make(k)  # type: ignore[operator]
+    @overload
+    def __getitem__(self, k: int) -> str: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[str]: ...
+    def __getitem__(self, k: int | slice) -> str | list[str]:
+        if isinstance(k, slice):
+            return [self._make(i) for i in range(self._size)[k]]
+        return self._make(range(self._size)[k])

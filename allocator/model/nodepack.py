@@ -29,7 +29,7 @@ class NodePacker:
         """Which of these shapes could still get one more replica on the node, judged by its
         resources left and its GPUs (free, or shared with room), not by the node rules."""
         shapes = self.inst.shapes
-        ok = (shapes.demand[shapes_, 1:] <= self.free).all(axis=1)
+        ok = np.asarray((shapes.demand[shapes_, 1:] <= self.free).all(axis=1))
         free_gpus = int((self.mode == 0).sum())
         kind = shapes.kind[shapes_]
         whole = kind == WHOLE

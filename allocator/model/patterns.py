@@ -102,7 +102,7 @@ def _merge_configs(table: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.n
         return table, np.zeros(0, dtype=np.int64)
     index = {row.tobytes(): q for q, row in enumerate(table.astype(np.int32))}
     remap = np.empty(len(new), dtype=np.int64)
-    added = []
+    added: list[np.ndarray] = []
     for k, row in enumerate(np.asarray(new, dtype=np.int32)):
         q = index.get(row.tobytes())
         if q is None:
@@ -116,10 +116,8 @@ def _merge_configs(table: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _reindex_columns(matrix: np.ndarray, remap: np.ndarray, n_cols: int) -> sp.csr_array:
-    matrix = sp.coo_array(np.asarray(matrix) if not sp.issparse(matrix) else matrix)
-    return sp.csr_array(
-        (matrix.data, (matrix.row, remap[matrix.col])), shape=(matrix.shape[0], n_cols)
-    )
+    coo = sp.coo_array(np.asarray(matrix) if not sp.issparse(matrix) else matrix)
+    return sp.csr_array((coo.data, (coo.row, remap[coo.col])), shape=(coo.shape[0], n_cols))
 
 
 def _resize(matrix: sp.csr_array, n_cols: int) -> sp.csr_array:
@@ -147,7 +145,7 @@ def gpu_demand(inst: PackingInstance, g: int, kind: int) -> tuple[np.ndarray, np
         gpu_type = groups.gpu_types[groups.gpu_type[g]]
         for s in np.flatnonzero(shapes.kind == MIG):
             if shapes.mig_profile[s] in gpu_type.mig_profiles:
-                demand[s] = shapes.mig_slices(s, gpu_type)
+                demand[s] = shapes.mig_slices(int(s), gpu_type)
     return demand, np.array([MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES])
 
 
@@ -170,7 +168,7 @@ def enumerate_pool(inst: PackingInstance, limit: int = ENUMERATION_LIMIT) -> Pat
             ).tobytes()
         )
         if key not in cache:
-            cache[key] = _group_patterns(inst, g, bounds[g], limit)
+            cache[key] = _group_patterns(inst, int(g), bounds[g], limit)
         found = cache[key]
         if found is None:
             continue
@@ -214,7 +212,9 @@ def _group_patterns(
     for a, b in (*shapes.apart, *shapes.together):
         if on_group[a] and on_group[b]:
             return None
-    tenants = np.unique(shapes.tenant[on_group].astype(str)) if on_group.any() else []
+    tenants: np.ndarray | list[str] = (
+        np.unique(shapes.tenant[on_group].astype(str)) if on_group.any() else []
+    )
     if len(tenants) > 1:
         parts = []
         for tenant in tenants:
@@ -352,4 +352,4 @@ def _is_maximal(
 ) -> np.ndarray:
     fits = (demand[None, :, :] <= remaining[:, None, :]).all(axis=2)
     room_left = patterns[:, active] < ub[None, :]
-    return ~(fits & room_left).any(axis=1)
+    return ~np.asarray((fits & room_left).any(axis=1))

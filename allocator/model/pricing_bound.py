@@ -72,7 +72,7 @@ class PatternBound:
         for _ in range(_SWEEPS):
             before = best
             for d in used:
-                best = self._line_search(value, d, best)
+                best = self._line_search(value, int(d), best)
             if best >= before - 1e-9 * max(1.0, abs(before)):
                 break
         return best

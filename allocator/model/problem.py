@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 INF = np.inf
@@ -83,7 +84,7 @@ class Problem:
         return _find(self.col_blocks, name)
 
     def row_names(self) -> set[str]:
-        return {r[0].name for r in self._rows}
+        return {block.name for block in self.row_blocks}
 
     def row_block(self, name: str) -> Block:
         return _find(self.row_blocks, name)
@@ -222,16 +223,21 @@ class ProblemBuilder:
         return block
 
     def add_entries(
-        self, rows: Block, row: np.ndarray, cols: Block, col: np.ndarray, value: float | np.ndarray
+        self,
+        rows: Block,
+        row: np.ndarray | Sequence[int],
+        cols: Block,
+        col: np.ndarray | Sequence[int],
+        value: float | np.ndarray,
     ) -> None:
         """Coefficients A[rows.start + row, cols.start + col] += value."""
-        row = np.asarray(row, dtype=np.int64)
-        col = np.asarray(col, dtype=np.int64)
-        value = np.broadcast_to(np.asarray(value, dtype=np.float64), row.shape)
-        self._entries.append((row + rows.start, col + cols.start, value))
+        r = np.asarray(row, dtype=np.int64)
+        c = np.asarray(col, dtype=np.int64)
+        v = np.broadcast_to(np.asarray(value, dtype=np.float64), r.shape)
+        self._entries.append((r + rows.start, c + cols.start, v))
 
     def build(self, offset: float = 0.0) -> Problem:
-        def cat(parts: list[np.ndarray], dtype: object) -> np.ndarray:
+        def cat(parts: list[np.ndarray], dtype: npt.DTypeLike) -> np.ndarray:
             return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
         if self._entries:

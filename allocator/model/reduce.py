@@ -50,9 +50,9 @@ class NodeGroups:
     fabric: np.ndarray
     region: np.ndarray
     label_set: np.ndarray
-    label_sets: tuple
+    label_sets: tuple[dict[str, str], ...]
     taint_set: np.ndarray
-    taint_sets: tuple
+    taint_sets: tuple[frozenset[str], ...]
 
     def __len__(self) -> int:
         return len(self.gpus)
@@ -157,7 +157,7 @@ class PackingInstance:
             for g in np.flatnonzero(groups.mig & (groups.gpu_type >= 0)):
                 gpu_type = groups.gpu_types[groups.gpu_type[g]]
                 if shapes.mig_profile[s] in gpu_type.mig_profiles:
-                    compute, memory = shapes.mig_slices(s, gpu_type)
+                    compute, memory = shapes.mig_slices(int(s), gpu_type)
                     per_gpu[g] = min(MIG_COMPUTE_SLICES // compute, MIG_MEMORY_SLICES // memory)
             fit[s] = np.minimum(fit[s], per_gpu * groups.gpus)
         return fit

@@ -145,9 +145,9 @@ def room(counts: PlaceCounts, f: int, nodes: np.ndarray) -> np.ndarray | None:
             ruled = True
             there = counts.at(int(t.scope[r]), int(t.other[r]), nodes) > 0
             closed |= there if t.apart[r] else ~there
-    for r in np.flatnonzero((t.other == f) & t.apart & (t.scope != NODE)):
+    for q in np.flatnonzero((t.other == f) & t.apart & (t.scope != NODE)):
         ruled = True
-        closed |= counts.at(int(t.scope[r]), int(t.f[r]), nodes) > 0
+        closed |= counts.at(int(t.scope[q]), int(t.f[q]), nodes) > 0
     return np.where(closed, 0, counts.many) if ruled else None
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from allocator.rules.base import Placed, RuleFamily, Violation
 
 if TYPE_CHECKING:
-    from allocator.domain.tables import Demand, Domain, Fleet
+    from allocator.domain.compatibility import NodeColumns
+    from allocator.domain.tables import Demand, Domain
 
 
 def _allowed_values(values: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +29,7 @@ def _allowed_values(values: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray,
     return ok, code.ravel()
 
 
-def _labels_ok(fleet: Fleet, demand: Demand) -> np.ndarray:
+def _labels_ok(fleet: NodeColumns, demand: Demand) -> np.ndarray:
     """(rows x distinct label sets) whether the set has every label the row selects."""
     return np.array(
         [
@@ -39,7 +40,7 @@ def _labels_ok(fleet: Fleet, demand: Demand) -> np.ndarray:
     ).reshape(len(demand), len(fleet.label_sets))
 
 
-def _taints_ok(fleet: Fleet, demand: Demand) -> np.ndarray:
+def _taints_ok(fleet: NodeColumns, demand: Demand) -> np.ndarray:
     """(rows x distinct taint sets) whether the row tolerates every taint of the set."""
     return np.array(
         [[taints <= tolerated for taints in fleet.taint_sets] for tolerated in demand.tolerations],
@@ -47,7 +48,7 @@ def _taints_ok(fleet: Fleet, demand: Demand) -> np.ndarray:
     ).reshape(len(demand), len(fleet.taint_sets))
 
 
-def allowed(fleet: Fleet, demand: Demand) -> np.ndarray:
+def allowed(fleet: NodeColumns, demand: Demand) -> np.ndarray:
     """(rows x nodes) where each demand row may run by its selectors."""
     zones, zone = _allowed_values(fleet.zone, demand.zones)
     regions, region = _allowed_values(fleet.region, demand.regions)
@@ -77,7 +78,8 @@ def check(domain: Domain, placed: Placed) -> list[Violation]:
     out = []
     for k in np.flatnonzero(~kept & np.any(list(bad.values()), axis=0)):
         wi, ni = int(w[k]), int(n[k])
-        who = f"{demand.ids[wi]} replica {placed.replica[k]} on {fleet.ids[ni]}"
+        replica = f" replica {placed.replica[k]}" if placed.replica is not None else ""
+        who = f"{demand.ids[wi]}{replica} on {fleet.ids[ni]}"
         if bad["zone"][k]:
             out.append(Violation("placement_rule", f"{who}: zone {fleet.zone[ni]} is not allowed"))
         if bad["region"][k]:

@@ -61,7 +61,8 @@ def table(workloads: Sequence[WorkloadSpec]) -> SpreadTable:
         for r in w.spread
     ]
     cols = np.array(entries, dtype=np.int64).reshape(-1, 4).T
-    return SpreadTable(*cols, ptr=by_family(cols[0], len(workloads)))
+    f, scope, most, fewest = cols
+    return SpreadTable(f, scope, most, fewest, ptr=by_family(f, len(workloads)))
 
 
 def problems(inv: Inventory, report: Report) -> None:

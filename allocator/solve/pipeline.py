@@ -73,7 +73,8 @@ def current_from_plan(inventory: Inventory, path: str | Path) -> dict[str, list[
     rows = {w.id for w in inventory.workloads}
     rows |= {row_id(w.id, v.name) for w in inventory.workloads for v in w.variants}
     nodes = {n for ids in expanded_node_ids(inventory) for n in ids}
-    problems, running = [], {}
+    problems: list[InputProblem] = []
+    running: dict[str, list[str]] = {}
     for k, p in enumerate(plan.placements):
         if row_key(p) not in rows:
             what = f"variant {p.variant!r} of " if p.variant else ""

@@ -152,6 +152,8 @@ def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> f
     if pool.complete.all():
         _, problem = run.level_problem(pool, k)
         return run.lp.solve(problem.with_lp_relaxation(), SolveOptions()).objective
+    if run.pricer is None:
+        raise SolverError("no installed backend solves the pricing problems of column generation")
     generated = generate_columns(
         inst,
         pool,
@@ -240,7 +242,12 @@ class _LevelRun:
                 f"{level.name}: no installed backend reports LP duals; patterns not "
                 "generated, the plan uses those of the warm starts"
             )
-        if not pool.complete.all() and can_generate and not self.deadline.passed():
+        if (
+            not pool.complete.all()
+            and self.lp is not None
+            and self.pricer is not None
+            and not self.deadline.passed()
+        ):
             cg = generate_columns(
                 self.inst,
                 pool,
