@@ -39,7 +39,7 @@ from allocator.heuristics.online import simulate
 from allocator.interop.openb import OpenbTrace, build_arrivals, load_trace
 from allocator.interop.openb.importer import ArrivedTasks, openb_inventory
 from allocator.output.plan import InventoryRef
-from allocator.solve.pipeline import Outcome, solve_domain
+from allocator.solve.pipeline import SolveOutcome, solve_domain
 from allocator.solve.strategy import level_bound
 from solvers.base import SolveOptions
 
@@ -214,7 +214,7 @@ def plan_arrived(
 
 
 def measure(
-    outcome: Outcome,
+    outcome: SolveOutcome,
     arrived: ArrivedTasks,
     wall_s: float,
     pattern_lp_bound: float | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from allocator.solve.pipeline import Outcome
+from allocator.solve.pipeline import SolveOutcome
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class PlanStats:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, outcome: Outcome, wall_s: float) -> PlanStats:
+    def of(cls, outcome: SolveOutcome, wall_s: float) -> PlanStats:
         report = outcome.plan.solver
         return cls(
             solver=report.name,

@@ -55,23 +55,6 @@ class Replicas:
             n_workloads,
         )
 
-    @classmethod
-    def concat(cls, parts: list[Replicas], n_nodes: int, n_workloads: int) -> Replicas:
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty(n_nodes, n_workloads)
-        offsets = np.cumsum([0] + [len(p.gpu_index) for p in parts[:-1]])
-        return cls(
-            np.concatenate([p.workload for p in parts]),
-            np.concatenate([p.node for p in parts]),
-            np.concatenate(
-                [[0]] + [p.gpu_ptr[1:] + o for p, o in zip(parts, offsets, strict=True)]
-            ),
-            np.concatenate([p.gpu_index for p in parts]),
-            n_nodes,
-            n_workloads,
-        )
-
     def gpus(self, r: int) -> np.ndarray:
         return self.gpu_index[self.gpu_ptr[r] : self.gpu_ptr[r + 1]]
 

@@ -83,9 +83,6 @@ class Problem:
     def col_block(self, name: str) -> Block:
         return _find(self.col_blocks, name)
 
-    def row_names(self) -> set[str]:
-        return {block.name for block in self.row_blocks}
-
     def row_block(self, name: str) -> Block:
         return _find(self.row_blocks, name)
 

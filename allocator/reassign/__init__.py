@@ -8,12 +8,12 @@ The ROADEF/EURO 2012 importer (`allocator.interop.roadef.convert`) produces one.
 
 from allocator.reassign.costs import Costs, costs, lower_bound, violations
 from allocator.reassign.model import Reassignment
-from allocator.reassign.strategy import InfeasibleStart, Outcome, solve
+from allocator.reassign.strategy import InfeasibleStart, ReassignOutcome, solve
 
 __all__ = [
     "Costs",
     "InfeasibleStart",
-    "Outcome",
+    "ReassignOutcome",
     "Reassignment",
     "costs",
     "lower_bound",

@@ -11,7 +11,7 @@ import yaml
 
 from allocator.io.atomic import write_text_atomic
 from allocator.reassign.model import Reassignment
-from allocator.reassign.strategy import Outcome
+from allocator.reassign.strategy import ReassignOutcome
 
 
 def to_document(model: Reassignment) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def write_document(path: str | Path, document: dict[str, Any], header: str = "")
     write_text_atomic(path, comment + body)
 
 
-def plan_document(model: Reassignment, outcome: Outcome) -> dict[str, Any]:
+def plan_document(model: Reassignment, outcome: ReassignOutcome) -> dict[str, Any]:
     """Where every replica runs, the moves, and the cost term by term."""
     m = model
     moved = np.flatnonzero(outcome.assignment != m.current)

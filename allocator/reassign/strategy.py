@@ -31,7 +31,7 @@ HOT, COLD = 10.0, 0.01  # annealing temperatures, in typical move costs
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ReassignOutcome:
     assignment: np.ndarray
     costs: Costs
     start: Costs  # of the current assignment
@@ -51,7 +51,7 @@ class InfeasibleStart(ValueError):
 
 def solve(
     model: Reassignment, time_limit: float = 300.0, seed: int = 0, solver: str = "highs"
-) -> Outcome:
+) -> ReassignOutcome:
     started = time.perf_counter()
     deadline = started + time_limit
     broken = violations(model, model.current)
@@ -86,14 +86,14 @@ def _outcome(
     method: str,
     started: float,
     proven: bool,
-) -> Outcome:
+) -> ReassignOutcome:
     if violations(model, assignment):  # never hand out a broken plan
         assignment = model.current
     state = State(model, assignment)
     settle(state)
     assignment = state.assignment
     found = costs(model, assignment)
-    return Outcome(
+    return ReassignOutcome(
         assignment=assignment,
         costs=found,
         start=costs(model, model.current),

@@ -30,7 +30,7 @@ from solvers.base import SolveOptions
 
 
 @dataclass
-class Outcome:
+class SolveOutcome:
     domain: Domain
     result: PlanningResult
     plan: PlanFile
@@ -55,7 +55,7 @@ def solve_file(
     solver: str = "auto",
     options: SolveOptions | None = None,
     current_plan: str | Path | None = None,
-) -> Outcome:
+) -> SolveOutcome:
     """Plan an inventory file; with `current_plan`, what runs now is that plan's placement
     (instead of the inventory's `current_placement`)."""
     inventory = load_inventory(path)
@@ -100,11 +100,11 @@ def current_from_plan(inventory: Inventory, path: str | Path) -> dict[str, list[
 
 def solve_domain(
     domain: Domain, ref: InventoryRef, solver: str = "auto", options: SolveOptions | None = None
-) -> Outcome:
+) -> SolveOutcome:
     options = options or SolveOptions()
     result = plan(domain, solver, options)
     written = plan_file(domain, ref, result.placement, solver_report(result, options))
-    return Outcome(domain, result, written, check_plan(domain, written))
+    return SolveOutcome(domain, result, written, check_plan(domain, written))
 
 
 def solver_report(result: PlanningResult, options: SolveOptions) -> SolverReport:
