@@ -2,6 +2,11 @@
 
 Error messages name the line and column of the offending value, so the loader keeps
 a map from each path in the document (e.g. ``("nodes", 3, "cpus")``) to its position.
+
+Reading is bounded before anything is expanded: the file's size, how deeply values
+nest, and how many values the document holds once YAML aliases are followed (a few
+lines of aliases can stand for billions of values). A document over a bound is refused
+with a message, never half-read.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ import yaml
 from allocator.io.errors import InputError
 
 Loc = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 256 * 2**20
+MAX_DEPTH = 64  # nested mappings and lists
+MAX_VALUES = 2_000_000  # scalars, mappings and lists, with aliases followed
 
 
 @dataclass
@@ -40,6 +49,12 @@ def read_document(path: str | Path) -> SourceDocument:
     path = Path(path)
     name = str(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError.single(
+                name,
+                f"file is {path.stat().st_size / 2**20:,.0f} MiB; at most "
+                f"{MAX_FILE_BYTES / 2**20:,.0f} MiB is read",
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError.single(name, "file not found") from None
@@ -56,6 +71,8 @@ def read_document(path: str | Path) -> SourceDocument:
         ) from None
     if not text.strip():
         raise InputError.single(name, "file is empty; expected a YAML or JSON document")
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError.single(name, f"more than {MAX_FILE_BYTES / 2**20:,.0f} MiB; refused")
     looks_json = path.suffix.lower() == ".json" or (
         path.suffix.lower() not in (".yaml", ".yml") and text.lstrip()[:1] in "{["
     )
@@ -80,6 +97,9 @@ def _parse_json(name: str, text: str) -> SourceDocument:
 
     try:
         data = json.loads(text, object_pairs_hook=no_duplicates)
+        _check_depth(name, data)
+    except RecursionError:
+        raise InputError.single(name, _too_deep()) from None
     except json.JSONDecodeError as exc:
         raise InputError.single(
             name, f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno
@@ -101,9 +121,14 @@ def _parse_json(name: str, text: str) -> SourceDocument:
         ) from None
     doc = SourceDocument(name, data)
     try:  # JSON is (almost always) YAML too: borrow YAML's marks for positions.
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        _collect_positions(name, node, (), doc.positions)
-    except (yaml.YAMLError, InputError):
+        loader = _BoundedLoader(name, text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if node is not None:
+            _collect_positions(name, node, (), doc.positions)
+    except (yaml.YAMLError, InputError, RecursionError):
         pass
     return doc
 
@@ -113,12 +138,102 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing documents nested deeper than MAX_DEPTH while it
+    composes them (before any value is built)."""
+
+    def __init__(self, name: str, text: str):
+        super().__init__(text)
+        self._name = name
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise InputError.single(
+                    self._name, _too_deep(), line=mark.line + 1, column=mark.column + 1
+                )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+
+def _too_deep() -> str:
+    return f"values nest more than {MAX_DEPTH} levels deep; refused"
+
+
+def _check_expansion(name: str, root: yaml.Node) -> None:
+    """Refuse a node graph that aliases make cyclic, deeper than MAX_DEPTH, or larger than
+    MAX_VALUES once every alias is followed; each node is visited once."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def visit(node: yaml.Node) -> None:
+        key = id(node)
+        if key in size:
+            return
+        if len(open_) >= MAX_DEPTH:
+            mark = node.start_mark
+            raise InputError.single(name, _too_deep(), line=mark.line + 1, column=mark.column + 1)
+        if key in open_:
+            mark = node.start_mark
+            raise InputError.single(
+                name,
+                "malformed YAML: an alias refers to a value that contains it",
+                line=mark.line + 1,
+                column=mark.column + 1,
+            )
+        open_.add(key)
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        for child in children:
+            visit(child)
+        open_.discard(key)
+        size[key] = 1 + sum(size[id(c)] for c in children)
+        depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+        if size[key] > MAX_VALUES or depth[key] > MAX_DEPTH:
+            mark = node.start_mark
+            what = (
+                f"stands for more than {MAX_VALUES:,} values once its aliases are followed"
+                if size[key] > MAX_VALUES
+                else f"nests more than {MAX_DEPTH} levels deep once its aliases are followed"
+            )
+            raise InputError.single(
+                name, f"the document {what}; refused", line=mark.line + 1, column=mark.column + 1
+            )
+
+    visit(root)
+
+
+def _check_depth(name: str, data: Any) -> None:
+    """Refuse parsed JSON nested deeper than MAX_DEPTH."""
+    level = [data]
+    for _ in range(MAX_DEPTH + 1):
+        level = [
+            child
+            for value in level
+            if isinstance(value, dict | list)
+            for child in (value.values() if isinstance(value, dict) else value)
+        ]
+        if not level:
+            return
+    raise InputError.single(name, _too_deep())
+
+
 def _parse_yaml(name: str, text: str) -> SourceDocument:
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(name, text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise InputError.single(name, "file is empty; expected a YAML or JSON document")
+        _check_expansion(name, node)
         positions: dict[Loc, tuple[int, int]] = {}
         _collect_positions(name, node, (), positions)
         data = loader.construct_document(node)
@@ -137,10 +252,20 @@ def _parse_yaml(name: str, text: str) -> SourceDocument:
 
 
 def _collect_positions(
-    name: str, node: yaml.Node, loc: Loc, out: dict[Loc, tuple[int, int]]
+    name: str,
+    node: yaml.Node,
+    loc: Loc,
+    out: dict[Loc, tuple[int, int]],
+    seen_nodes: set[int] | None = None,
 ) -> None:
-    """Walk the YAML node tree, recording marks and rejecting duplicate keys."""
+    """Walk the YAML node tree, recording marks and rejecting duplicate keys. A value
+    reached again through an alias is not walked again: paths inside it fall back to the
+    alias's own position."""
     out[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -154,8 +279,8 @@ def _collect_positions(
                 )
             seen.add(key)
             out[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _collect_positions(name, value_node, (*loc, key), out)
+            _collect_positions(name, value_node, (*loc, key), out, seen_nodes)
             out[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _collect_positions(name, item, (*loc, index), out)
+            _collect_positions(name, item, (*loc, index), out, seen_nodes)

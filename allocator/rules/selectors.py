@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 
 def _allowed_values(values: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows x distinct values) whether each row allows each value, and each node's value."""
+    """(rows x distinct values) whether each row allows each value, and each node's value.
+    Only rows that name values are looked at; the others allow every value."""
     names, code = np.unique(values.astype(str), return_inverse=True)
-    ok = np.array(
-        [np.ones(len(names), bool) if w is None else np.isin(names, list(w)) for w in wanted],
-        dtype=bool,
-    ).reshape(len(wanted), len(names))
+    ok = np.ones((len(wanted), len(names)), dtype=bool)
+    for row in np.flatnonzero([w is not None for w in wanted]):
+        ok[row] = np.isin(names, list(wanted[row]))
     return ok, code.ravel()
 
 
