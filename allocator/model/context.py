@@ -10,10 +10,10 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from allocator.domain.grouping import by_family, expand, members
 from allocator.model.patterns import PatternPool
 from allocator.model.problem import Block, ProblemBuilder
 from allocator.model.reduce import PackingInstance
-from allocator.rules.base import by_family, expand, members
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from allocator.domain.grouping import members
 from allocator.domain.topology import Network
 from allocator.model.problem import Block, ProblemBuilder
 from allocator.model.reduce import PackingInstance
@@ -183,10 +184,7 @@ def _reads(
     wr, wr_of_pair = np.unique(key, return_inverse=True)
     wr_w, wr_r = wr // len(rack_names), wr % len(rack_names)
     # reads[(w, r), S] for every system S holding a candidate dataset of w.
-    cand = [np.flatnonzero(dw == w) for w in range(len(demand))]
-    pairs = [(i, j) for i, w in enumerate(wr_w) for j in cand[w]]
-    ri = np.array([p[0] for p in pairs], dtype=np.int64)
-    dj = np.array([p[1] for p in pairs], dtype=np.int64)
+    ri, dj = members(dw, wr_w, len(demand))
     reads = b.add_columns("reads", len(ri), hi=demand.max[wr_w[ri]].astype(float))
     rows = b.add_rows("readers", len(wr), lo=0.0, hi=0.0)
     b.add_entries(rows, ri, reads, np.arange(len(ri)), 1.0)

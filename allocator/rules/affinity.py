@@ -21,19 +21,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from allocator.domain.grouping import by_family, group_keys, members
 from allocator.domain.scopes import NODE, SCOPES, scope_index
 from allocator.io.validation import suggest
-from allocator.rules.base import (
-    Placed,
-    Report,
-    RuleFamily,
-    ShapeRules,
-    Violation,
-    by_family,
-    group_keys,
-    members,
-    scope_problem,
-)
+from allocator.rules.base import Placed, Report, RuleFamily, ShapeRules, Violation, scope_problem
 
 if TYPE_CHECKING:
     from allocator.domain.tables import Domain

@@ -19,17 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from allocator.domain.grouping import group_keys, members
 from allocator.domain.scopes import NO_SCOPE, NODE, SCOPES, scope_index
-from allocator.rules.base import (
-    Placed,
-    Report,
-    RuleFamily,
-    ShapeRules,
-    Violation,
-    group_keys,
-    members,
-    scope_problem,
-)
+from allocator.rules.base import Placed, Report, RuleFamily, ShapeRules, Violation, scope_problem
 
 if TYPE_CHECKING:
     from allocator.domain.tables import Domain

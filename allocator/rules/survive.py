@@ -20,15 +20,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from allocator.domain.grouping import expand, group_keys
 from allocator.domain.scopes import NO_SCOPE, NODE, SCOPES, scope_index
-from allocator.rules.base import (
-    Report,
-    RuleFamily,
-    ShapeRules,
-    expand,
-    group_keys,
-    scope_problem,
-)
+from allocator.rules.base import Report, RuleFamily, ShapeRules, scope_problem
 
 if TYPE_CHECKING:
     from allocator.domain.tables import Domain
