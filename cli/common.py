@@ -21,6 +21,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+SHOWN_PROBLEMS = 200  # located problems printed for one bad input; the rest are counted
 
 
 class Format(StrEnum):
@@ -48,8 +49,10 @@ def handles_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except InputError as exc:
-            for problem in exc.problems:
+            for problem in exc.problems[:SHOWN_PROBLEMS]:
                 error(str(problem))
+            if len(exc.problems) > SHOWN_PROBLEMS:
+                error(f"{len(exc.problems) - SHOWN_PROBLEMS:,} more problems not shown")
             raise typer.Exit(int(ExitCode.BAD_INPUT)) from None
         except UnsupportedRequest as exc:
             raise fail(str(exc), ExitCode.BAD_INPUT) from None

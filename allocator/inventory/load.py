@@ -6,6 +6,7 @@ Every problem found is reported at once (InputError), each naming file, entry an
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from allocator.inventory.catalog import BUILTIN_GPU_TYPES, GpuType, resolve_gpu_types
-from allocator.inventory.schema import Inventory, ResourcesSpec, expanded_node_ids, row_id
+from allocator.inventory.schema import (
+    MAX_NODES,
+    MAX_REPLICAS,
+    MAX_TOTAL_REPLICAS,
+    Inventory,
+    ResourcesSpec,
+    expanded_node_ids,
+    row_id,
+)
 from allocator.io.errors import InputError, InputProblem
 from allocator.io.source import SourceDocument, read_document
 from allocator.io.validation import problem_at, suggest, translate
@@ -94,6 +103,10 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
 
     def report(loc: tuple, message: str) -> None:
         problems.append(problem_at(doc, loc, message))
+
+    _size_problems(inv, report)
+    if problems:  # nothing is expanded past the documented limits
+        return problems
 
     for name, spec in inv.gpu_types.items():
         if name not in BUILTIN_GPU_TYPES and spec.memory_gib is None:
@@ -185,6 +198,39 @@ def cross_reference_problems(doc: SourceDocument, inv: Inventory) -> list[InputP
                 report((*loc, k), f"unknown node {node_id!r}{suggest(node_id, owner)}")
     problems += _storage_and_topology_problems(doc, inv, report)
     return problems
+
+
+def _size_problems(inv: Inventory, report: Any) -> None:
+    """The fleet and the demand within the documented limits, judged before any node group
+    is expanded or any replica counted out: nodes in all, and replicas wanted in all
+    (a throughput target without `replicas.max` wants as many as the slowest way needs)."""
+    nodes = sum(n.count for n in inv.nodes)
+    if nodes > MAX_NODES:
+        report(
+            ("nodes",),
+            f"{nodes:,} nodes in all (node groups counted); at most {MAX_NODES:,} are planned",
+        )
+    total = 0
+    for i, w in enumerate(inv.workloads):
+        wanted = w.replicas.max if w.replicas is not None else 0
+        if w.throughput is not None and w.replicas is None:
+            rates = [r for r in w.throughput.per_replica.values() if r > 0]
+            rates += [r for v in w.variants for r in v.throughput.values() if r > 0]
+            if rates:
+                wanted = math.ceil(w.throughput.target / min(rates)) * (2 if w.survive else 1)
+                if wanted > MAX_REPLICAS:
+                    report(
+                        ("workloads", i, "throughput", "target"),
+                        f"the target needs {wanted:,} replicas at the slowest rate given "
+                        f"({min(rates):g}); at most {MAX_REPLICAS:,} are planned per workload "
+                        "(give replicas.max, or a rate for each GPU type it runs on)",
+                    )
+        total += min(wanted, MAX_REPLICAS)
+    if total > MAX_TOTAL_REPLICAS:
+        report(
+            ("workloads",),
+            f"{total:,} replicas wanted in all; at most {MAX_TOTAL_REPLICAS:,} are planned",
+        )
 
 
 def _storage_and_topology_problems(doc: SourceDocument, inv: Inventory, report: Any) -> list:

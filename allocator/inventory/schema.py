@@ -26,8 +26,20 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 Labels = dict[str, str]
 
 
+# Bounds that keep every later array finite and small enough to build: the documented
+# limits of the format (docs/inventory.md).
+MAX_NODES = 200_000  # nodes in all, node groups expanded
+MAX_GPUS_PER_NODE = 128
+MAX_REPLICAS = 1_000_000  # replicas.max of one workload
+MAX_TOTAL_REPLICAS = 2_000_000  # replicas wanted by all workloads together
+AMOUNT = 1e9  # cores, GiB, TB, Gbps, watts, $/h, throughput: any amount per item
+PRICE = 1e9
+Rate = Annotated[float, Field(ge=0, le=AMOUNT)]  # throughput of one replica
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Numbers must be finite: infinity and NaN are refused wherever a float is read.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class MigProfileSpec(_Strict):
@@ -35,20 +47,25 @@ class MigProfileSpec(_Strict):
 
     compute_slices: int = Field(ge=1, le=7, description="compute slices out of 7")
     memory_slices: int = Field(ge=1, le=8, description="memory slices out of 8")
-    memory_gib: float = Field(gt=0, description="memory of the instance in GiB")
+    memory_gib: float = Field(gt=0, le=AMOUNT, description="memory of the instance in GiB")
 
 
 class GpuTypeSpec(_Strict):
     """A GPU type: a new one, or fields that override a built-in catalog entry."""
 
     memory_gib: float | None = Field(
-        None, gt=0, description="memory of one GPU in GiB (required for types not in the catalog)"
+        None,
+        gt=0,
+        le=AMOUNT,
+        description="memory of one GPU in GiB (required for types not in the catalog)",
     )
-    tflops_bf16: float | None = Field(None, gt=0, description="dense BF16/FP16 tensor TFLOPS")
-    tdp_watts: float | None = Field(None, gt=0, description="board power in watts")
+    tflops_bf16: float | None = Field(
+        None, gt=0, le=AMOUNT, description="dense BF16/FP16 tensor TFLOPS"
+    )
+    tdp_watts: float | None = Field(None, gt=0, le=AMOUNT, description="board power in watts")
     vendor: Name | None = Field(None, description="vendor, e.g. nvidia or amd")
     price_per_gpu_hour: float | None = Field(
-        None, ge=0, description="indicative price per GPU-hour (informational)"
+        None, ge=0, le=PRICE, description="indicative price per GPU-hour (informational)"
     )
     mig_profiles: dict[Name, MigProfileSpec] | None = Field(
         None, description="MIG profiles the type can be partitioned into (replaces the catalog's)"
@@ -68,12 +85,14 @@ class NodeSpec(_Strict):
     """A node, or a group of identical nodes when `count` > 1."""
 
     id: Id = Field(description="node id; a group of `count` nodes gets ids `<id>-<n>`")
-    count: int = Field(1, ge=1, description="number of identical nodes this entry stands for")
+    count: int = Field(
+        1, ge=1, le=MAX_NODES, description="number of identical nodes this entry stands for"
+    )
     gpu_type: Name | None = Field(None, description="GPU type name (catalog or gpu_types)")
-    gpus: int = Field(0, ge=0, description="number of GPUs per node")
-    cpus: float = Field(gt=0, description="CPU cores per node")
-    ram_gib: float = Field(gt=0, description="RAM per node in GiB")
-    cost_per_hour: float = Field(ge=0, description="cost of running the node, $/h")
+    gpus: int = Field(0, ge=0, le=MAX_GPUS_PER_NODE, description="number of GPUs per node")
+    cpus: float = Field(gt=0, le=AMOUNT, description="CPU cores per node")
+    ram_gib: float = Field(gt=0, le=AMOUNT, description="RAM per node in GiB")
+    cost_per_hour: float = Field(ge=0, le=PRICE, description="cost of running the node, $/h")
     region: Name | None = Field(None, description="region the node is in")
     zone: Name | None = Field(None, description="zone (failure domain) the node is in")
     rack: Annotated[list[Name] | None, BeforeValidator(_one_or_many_racks)] = Field(
@@ -98,16 +117,22 @@ class NodeSpec(_Strict):
         description="up; draining (keeps what runs there now, gets nothing new); down (gets"
         " nothing)",
     )
-    nvme_gib: float = Field(0, ge=0, description="local NVMe for replicas' scratch space, GiB")
+    nvme_gib: float = Field(
+        0, ge=0, le=AMOUNT, description="local NVMe for replicas' scratch space, GiB"
+    )
     nic_gbps: float | None = Field(
-        None, gt=0, description="network bandwidth of the node's NICs (default: unlimited)"
+        None,
+        gt=0,
+        le=AMOUNT,
+        description="network bandwidth of the node's NICs (default: unlimited)",
     )
     idle_watts: float | None = Field(
-        None, ge=0, description="power when on but idle (default: 30% of busy_watts)"
+        None, ge=0, le=AMOUNT, description="power when on but idle (default: 30% of busy_watts)"
     )
     busy_watts: float | None = Field(
         None,
         ge=0,
+        le=AMOUNT,
         description="power when fully busy (default: 1.4 x GPUs x GPU TDP + 4 W per core + 150 W)",
     )
 
@@ -122,8 +147,8 @@ def _replicas_from_int(value: Any) -> Any:
 class ReplicasSpec(_Strict):
     """How many replicas: `min` are required, up to `max` are placed by priority."""
 
-    min: int = Field(ge=0, description="replicas that must be placed (hard)")
-    max: int = Field(ge=1, description="replicas wanted at most")
+    min: int = Field(ge=0, le=MAX_REPLICAS, description="replicas that must be placed (hard)")
+    max: int = Field(ge=1, le=MAX_REPLICAS, description="replicas wanted at most")
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> ReplicasSpec:
@@ -135,7 +160,9 @@ class ReplicasSpec(_Strict):
 class ResourcesSpec(_Strict):
     """What one replica needs."""
 
-    gpus: int = Field(0, ge=0, description="whole GPUs per replica, all on one node")
+    gpus: int = Field(
+        0, ge=0, le=MAX_GPUS_PER_NODE, description="whole GPUs per replica, all on one node"
+    )
     gpu_fraction: float | None = Field(
         None, gt=0, lt=1, description="a share of one GPU (in steps of 0.001), shared with others"
     )
@@ -143,13 +170,14 @@ class ResourcesSpec(_Strict):
     gpu_memory_gib: float = Field(
         0,
         ge=0,
+        le=AMOUNT,
         description="GPU memory per replica in GiB, summed over its GPUs (for a fraction: on"
         " the shared GPU)",
     )
-    cpus: float = Field(ge=0, description="CPU cores per replica")
-    ram_gib: float = Field(ge=0, description="RAM per replica in GiB")
+    cpus: float = Field(ge=0, le=AMOUNT, description="CPU cores per replica")
+    ram_gib: float = Field(ge=0, le=AMOUNT, description="RAM per replica in GiB")
     scratch_gib: float = Field(
-        0, ge=0, description="per-replica scratch space on the node's local NVMe, GiB"
+        0, ge=0, le=AMOUNT, description="per-replica scratch space on the node's local NVMe, GiB"
     )
 
 
@@ -159,9 +187,11 @@ Tier = Literal["nvme", "ssd", "hdd", "object"]
 class DatasetSpec(_Strict):
     """A workload's shared data: one copy on one storage system, read by every replica."""
 
-    size_tb: float = Field(gt=0, description="size of the dataset or model weights, TB")
+    size_tb: float = Field(gt=0, le=AMOUNT, description="size of the dataset or model weights, TB")
     tier: Tier = Field("object", description="slowest acceptable tier (nvme > ssd > hdd > object)")
-    read_gbps: float = Field(0, ge=0, description="read bandwidth each replica needs, Gbps")
+    read_gbps: float = Field(
+        0, ge=0, le=AMOUNT, description="read bandwidth each replica needs, Gbps"
+    )
 
 
 Scope = Literal["node", "rack", "fabric", "zone", "region", "site"]
@@ -170,9 +200,11 @@ Scope = Literal["node", "rack", "fabric", "zone", "region", "site"]
 class ThroughputSpec(_Strict):
     """A service level the replicas must reach together, e.g. tokens/s."""
 
-    target: float = Field(gt=0, description="throughput the replicas must reach together")
+    target: float = Field(
+        gt=0, le=AMOUNT, description="throughput the replicas must reach together"
+    )
     unit: Name = Field("requests/s", description="unit of the figures, for reports")
-    per_replica: dict[Name, float] = Field(
+    per_replica: dict[Name, Rate] = Field(
         default_factory=dict,
         description="throughput of one replica on each GPU type (types not listed give none)",
     )
@@ -184,7 +216,7 @@ class VariantSpec(_Strict):
     name: Id = Field(description="variant name")
     resources: ResourcesSpec = Field(description="per-replica needs of this variant")
     gpu_types: list[Name] | None = Field(None, min_length=1, description="allowed GPU types")
-    throughput: dict[Name, float] = Field(
+    throughput: dict[Name, Rate] = Field(
         default_factory=dict, description="throughput of one replica per GPU type"
     )
 
@@ -234,6 +266,7 @@ class WorkloadSpec(_Strict):
     interconnect_gbps: float = Field(
         0,
         ge=0,
+        le=AMOUNT,
         description="traffic each replica exchanges with the others (training); such a"
         " workload stays within one site",
     )
@@ -265,6 +298,7 @@ class WorkloadSpec(_Strict):
     move_cost: float | None = Field(
         None,
         ge=0,
+        le=PRICE,
         description="$/h-equivalent per replica moved off its node (default: the objective's)",
     )
 
@@ -279,7 +313,10 @@ class MigrationSpec(_Strict):
     """What moving running replicas costs when there is a current placement."""
 
     move_cost: float = Field(
-        1.0, ge=0, description="$/h-equivalent per replica moved off (or stopped on) its node"
+        1.0,
+        ge=0,
+        le=PRICE,
+        description="$/h-equivalent per replica moved off (or stopped on) its node",
     )
     max_moves: int | None = Field(None, ge=0, description="most replicas moved or stopped")
 
@@ -287,13 +324,19 @@ class MigrationSpec(_Strict):
 class WeightsSpec(_Strict):
     """Weights of the objective terms in weighted mode."""
 
-    cost: float = Field(1.0, ge=0, description="weight of $/h of nodes and storage in use")
+    cost: float = Field(
+        1.0, ge=0, le=PRICE, description="weight of $/h of nodes and storage in use"
+    )
     energy: float = Field(
-        1.0, ge=0, description="weight of energy $/h (site price x PUE x power) in the cost"
+        1.0,
+        ge=0,
+        le=PRICE,
+        description="weight of energy $/h (site price x PUE x power) in the cost",
     )
     unplaced: float = Field(
         100.0,
         ge=0,
+        le=PRICE,
         description="$/h-equivalent penalty per priority point of each optional replica left"
         " unplaced",
     )
@@ -324,9 +367,11 @@ class StorageSystemSpec(_Strict):
 
     id: Id = Field(description="storage system id")
     tier: Tier = Field(description="nvme, ssd, hdd or object")
-    capacity_tb: float = Field(gt=0, description="usable capacity, TB")
-    read_gbps: float = Field(gt=0, description="aggregate read throughput, Gbps")
-    cost_per_tb_month: float = Field(0, ge=0, description="price of stored data, $/TB-month")
+    capacity_tb: float = Field(gt=0, le=AMOUNT, description="usable capacity, TB")
+    read_gbps: float = Field(gt=0, le=AMOUNT, description="aggregate read throughput, Gbps")
+    cost_per_tb_month: float = Field(
+        0, ge=0, le=PRICE, description="price of stored data, $/TB-month"
+    )
     rack: Name | None = Field(None, description="rack whose switch it hangs off")
     site: Name | None = Field(None, description="site whose spine it hangs off (no rack)")
 
@@ -336,7 +381,9 @@ class RowSpec(_Strict):
 
     id: Id = Field(description="row id")
     racks: list[Name] = Field(min_length=1, description="racks in the row")
-    power_cap_kw: float | None = Field(None, gt=0, description="most IT power the row may draw")
+    power_cap_kw: float | None = Field(
+        None, gt=0, le=AMOUNT, description="most IT power the row may draw"
+    )
 
 
 class SiteSpec(_Strict):
@@ -345,15 +392,20 @@ class SiteSpec(_Strict):
     id: Id = Field(description="site id")
     rows: list[RowSpec] = Field(default_factory=list, description="racks grouped in power rows")
     racks: list[Name] = Field(default_factory=list, description="racks outside any row")
-    energy_price_per_kwh: float = Field(0, ge=0, description="price of energy, $/kWh")
-    pue: float = Field(1.0, ge=1, description="power usage effectiveness (facility / IT power)")
-    power_cap_kw: float | None = Field(None, gt=0, description="most IT power the site may draw")
+    energy_price_per_kwh: float = Field(0, ge=0, le=PRICE, description="price of energy, $/kWh")
+    pue: float = Field(
+        1.0, ge=1, le=100, description="power usage effectiveness (facility / IT power)"
+    )
+    power_cap_kw: float | None = Field(
+        None, gt=0, le=AMOUNT, description="most IT power the site may draw"
+    )
     rack_uplink_gbps: float | None = Field(
-        None, gt=0, description="bandwidth from each rack switch to the spine"
+        None, gt=0, le=AMOUNT, description="bandwidth from each rack switch to the spine"
     )
     oversubscription: float | None = Field(
         None,
         gt=0,
+        le=AMOUNT,
         description="rack uplink = total NIC bandwidth of the rack's nodes / this (used when"
         " rack_uplink_gbps is not given)",
     )
@@ -363,7 +415,7 @@ class WanLinkSpec(_Strict):
     """A link between two sites' spines."""
 
     between: list[Name] = Field(min_length=2, max_length=2, description="the two sites")
-    gbps: float = Field(gt=0, description="bandwidth in each direction, Gbps")
+    gbps: float = Field(gt=0, le=AMOUNT, description="bandwidth in each direction, Gbps")
 
 
 class RouteSpec(_Strict):

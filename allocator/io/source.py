@@ -12,6 +12,7 @@ with a message, never half-read.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from allocator.io.errors import InputError
 
 Loc = tuple[str | int, ...]
 
-MAX_FILE_BYTES = 256 * 2**20
+MAX_FILE_BYTES = 256 * 2**20  # JSON (cluster dumps can be large)
+MAX_YAML_BYTES = 32 * 2**20  # YAML costs far more memory per value while it is parsed
+POSITIONS_UP_TO = 16 * 2**20  # larger JSON is not re-read for line numbers
 MAX_DEPTH = 64  # nested mappings and lists
 MAX_VALUES = 2_000_000  # scalars, mappings and lists, with aliases followed
 
@@ -34,6 +37,8 @@ class SourceDocument:
     path: str
     data: Any
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    # Per list of the document (by identity): how often each `id` occurs in it.
+    id_counts: dict[int, Counter[Any]] = field(default_factory=dict, repr=False)
 
     def position(self, loc: Loc) -> tuple[int, int] | None:
         """Position of ``loc``, or of its nearest ancestor that has one."""
@@ -78,6 +83,13 @@ def read_document(path: str | Path) -> SourceDocument:
     )
     if looks_json:
         return _parse_json(name, text)
+    if len(raw) > MAX_YAML_BYTES:
+        raise InputError.single(
+            name,
+            f"a YAML file of {len(raw) / 2**20:,.0f} MiB; YAML is read up to "
+            f"{MAX_YAML_BYTES / 2**20:,.0f} MiB (write it as JSON, or describe identical "
+            "nodes as one group with `count`)",
+        )
     return _parse_yaml(name, text)
 
 
@@ -120,8 +132,10 @@ def _parse_json(name: str, text: str) -> SourceDocument:
             name, f"malformed JSON: key {exc.key!r} appears twice in the same object"
         ) from None
     doc = SourceDocument(name, data)
+    if len(text) > POSITIONS_UP_TO:
+        return doc
     try:  # JSON is (almost always) YAML too: borrow YAML's marks for positions.
-        loader = _BoundedLoader(name, text)
+        loader = yaml.CSafeLoader(text) if yaml.__with_libyaml__ else _BoundedLoader(name, text)
         try:
             node = loader.get_single_node()
         finally:
@@ -228,16 +242,50 @@ def _check_depth(name: str, data: Any) -> None:
 
 
 def _parse_yaml(name: str, text: str) -> SourceDocument:
-    loader = _BoundedLoader(name, text)
+    """Parse with LibYAML where it is installed (several times faster; it refuses nesting
+    past its own limit while parsing, and `_check_expansion` applies ours before any value
+    is built); a document it rejects is parsed again by the pure-Python loader, whose
+    messages are the ones users see on every installation."""
+    if getattr(yaml, "__with_libyaml__", False):
+        try:
+            return _parse_with(name, text, yaml.CSafeLoader(text))
+        except yaml.YAMLError:
+            pass
+    return _parse_with(name, text, None)
+
+
+def _parse_with(name: str, text: str, loader: yaml.SafeLoader | None) -> SourceDocument:
+    """Parse with `loader`, or with the bounded pure-Python loader; syntax errors become
+    located input errors (only for the pure-Python loader: LibYAML's are re-raised)."""
+    fast = loader is not None
+    try:
+        if loader is None:
+            loader = _BoundedLoader(name, text)
+    except yaml.reader.ReaderError as exc:
+        position = int(exc.position)
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        raise InputError.single(
+            name,
+            f"not a text document: character code {exc.character} is not allowed in YAML or JSON",
+            line=line,
+            column=column,
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
             raise InputError.single(name, "file is empty; expected a YAML or JSON document")
-        _check_expansion(name, node)
+        aliased = "*" in text  # without an alias the node graph is a tree of the text's size
+        if aliased:
+            _check_expansion(name, node)
         positions: dict[Loc, tuple[int, int]] = {}
         _collect_positions(name, node, (), positions)
         data = loader.construct_document(node)
+        if not aliased:
+            _check_depth(name, data)
     except yaml.MarkedYAMLError as exc:
+        if fast:
+            raise
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "syntax error"
         if exc.context and exc.context not in problem:
@@ -245,6 +293,8 @@ def _parse_yaml(name: str, text: str) -> SourceDocument:
         where = {"line": mark.line + 1, "column": mark.column + 1} if mark else {}
         raise InputError.single(name, f"malformed YAML: {problem}", **where) from None
     except yaml.YAMLError as exc:
+        if fast:
+            raise
         raise InputError.single(name, f"malformed YAML: {exc}") from None
     finally:
         loader.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,9 +22,15 @@ from allocator.io.source import Loc, SourceDocument
 NAMED_SECTIONS = ("gpu_types", "current_placement")
 
 
+SUGGEST_AMONG = 2_000  # a longer list of names is not searched for a close match
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' when a close match exists, else ''."""
+    """' (did you mean 'x'?)' when a close match exists, else ''. Lists longer than
+    SUGGEST_AMONG are not searched, so that many unknown names cost linear time."""
     lowered = {c.lower(): c for c in choices}
+    if len(lowered) > SUGGEST_AMONG:
+        return ""
     match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean {lowered[match[0]]!r}?)" if match else ""
 
@@ -44,11 +51,7 @@ def entry_label(doc: SourceDocument, loc: Loc) -> tuple[str | None, Loc]:
         if isinstance(part, int) and isinstance(data, list) and 0 <= part < len(data):
             item = data[part]
             item_id = item.get("id") if isinstance(item, dict) else None
-            unique = (
-                isinstance(item_id, str)
-                and item_id
-                and sum(isinstance(o, dict) and o.get("id") == item_id for o in data) == 1
-            )
+            unique = isinstance(item_id, str) and item_id and _id_counts(doc, data)[item_id] == 1
             text += f'["{item_id}"]' if unique else f"[{part}]"
             label, split = text, depth + 1
         elif depth == 1 and isinstance(data, dict) and str(loc[0]) in NAMED_SECTIONS:
@@ -60,6 +63,19 @@ def entry_label(doc: SourceDocument, loc: Loc) -> tuple[str | None, Loc]:
             text += f".{part}"
         data = _child(data, part)
     return label, loc[split:]
+
+
+def _id_counts(doc: SourceDocument, items: list) -> Counter[Any]:
+    """How often each `id` occurs in a list of the document, counted once per list (so
+    that naming entries stays linear in the number of problems)."""
+    key = id(items)
+    counts = doc.id_counts.get(key)
+    if counts is None:
+        counts = Counter(
+            o.get("id") for o in items if isinstance(o, dict) and isinstance(o.get("id"), str)
+        )
+        doc.id_counts[key] = counts
+    return counts
 
 
 def _child(data: Any, part: str | int) -> Any:
@@ -108,6 +124,13 @@ def translate(
     return problems
 
 
+def _number(value: float) -> str:
+    """A bound as people write it: 1,000,000 rather than 1e+06."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
 def _is_branch_tag(part: Any) -> bool:
     """Pydantic inserts validator names such as 'function-before[...]' into locations."""
     return isinstance(part, str) and part.startswith(("function-", "constrained-"))
@@ -133,9 +156,11 @@ def _message(root: type[BaseModel], loc: Loc, err: dict[str, Any]) -> str:
             "less_than_equal": "<=",
         }[kind]
         bound = next(iter(ctx.values()))
-        shown = f"{bound:g}" if isinstance(bound, int | float) else bound
+        shown = _number(bound) if isinstance(bound, int | float) else bound
         what = "a positive number" if (op, bound) == (">", 0) else f"a number {op} {shown}"
         return f"expected {what}, got {got}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {got}"
     if kind in ("int_type", "int_from_float", "int_parsing"):
         return f"expected a whole number, got {got}"
     if kind in ("float_type", "float_parsing"):

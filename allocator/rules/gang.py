@@ -39,7 +39,9 @@ class GangTable:
 def table(workloads: Sequence[WorkloadSpec]) -> GangTable:
     return GangTable(
         np.array([w.gang is not None for w in workloads], dtype=bool),
-        np.array([scope_index(w.gang.within) if w.gang else NO_SCOPE for w in workloads]),
+        np.array(
+            [scope_index(w.gang.within) if w.gang else NO_SCOPE for w in workloads], dtype=np.int64
+        ),
     )
 
 

@@ -102,6 +102,8 @@ def plan(
     SolverError when the named backend is unknown or missing."""
     options = options or SolveOptions()
     started = time.perf_counter()
+    if not len(domain.demand):
+        return _nothing_to_place(domain, solver, started)
     if solver in PLACERS:
         return _plan_heuristic(reduce(domain), PLACERS[solver], options, started)
     backend = registry.get(solver)
@@ -413,6 +415,27 @@ def _plan_heuristic(
         levels=levels,
         timings={"build_s": 0.0, "solve_s": finished - started, "total_s": finished - started},
         size=_size(inst, PatternPool.empty(len(inst.groups), len(inst.shapes)), None),
+    )
+
+
+def _nothing_to_place(domain: Domain, solver: str, started: float) -> PlanningResult:
+    """An inventory without workloads (an idle cluster, a fleet being set up): the empty
+    plan, optimal on every level."""
+    empty = Replicas.empty(len(domain.fleet), 0)
+    values = level_values(reduce(domain), empty)
+    levels = [
+        LevelOutcome(name, value, value, Status.OPTIMAL, 0.0, "nothing to place")
+        for name, value in zip(level_names(domain), values, strict=True)
+    ]
+    finished = time.perf_counter()
+    return PlanningResult(
+        domain=domain,
+        placement=empty,
+        solver=solver,
+        status=Status.OPTIMAL,
+        levels=levels,
+        timings={"build_s": 0.0, "solve_s": 0.0, "total_s": finished - started},
+        size={"nodes": len(domain.fleet), "workloads": 0},
     )
 
 
