@@ -138,3 +138,66 @@ def test_moves_must_match_the_current_placement(tiny):
     domain, plan = tiny
     bogus = [Move(workload="embed", from_node="l4-0", to_node="l4-1")]
     assert "moves" in rules(domain, edited(plan, moves=bogus))
+
+
+OBJECTIVE_FIGURES = (
+    "hard_shortfall",
+    "unplaced_priority",
+    "cost_per_hour",
+    "node_cost_per_hour",
+    "storage_cost_per_hour",
+    "energy_cost_per_hour",
+    "migration_cost_per_hour",
+)
+
+
+@pytest.mark.parametrize("figure", OBJECTIVE_FIGURES)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_objective_figure_is_rejected(tiny, figure, bad):
+    domain, plan = tiny
+    tampered = edited(plan, objective=plan.objective.model_copy(update={figure: bad}))
+    found = rules(domain, tampered)
+    assert "non_finite" in found
+    assert f"objective_{figure}" in found or "survive" in found
+
+
+def test_a_nan_shortfall_does_not_hide_a_loss_the_plan_does_not_survive():
+    doc = inventory(
+        [node("a", count=3, rack="only-rack")],
+        [workload("svc", replicas={"min": 2, "max": 3}, survive="rack")],
+    )
+    domain = build_domain(Inventory.model_validate(doc))
+    plan = solve_domain(domain, InventoryRef(name="x"), "highs").plan
+    hidden = plan.objective.model_copy(update={"hard_shortfall": float("nan")})
+    violations = check_plan(domain, edited(plan, objective=hidden))
+    assert any(
+        v.rule == "survive" and "losing rack only-rack leaves 0 replica(s)" in v.message
+        for v in violations
+    )
+
+
+def test_the_solver_report_is_recomputed(tiny):
+    domain, plan = tiny
+    solver = plan.solver
+    last = solver.levels[-1]
+
+    def with_levels(*levels, **changes):
+        return edited(plan, solver=solver.model_copy(update={"levels": list(levels), **changes}))
+
+    better = last.model_copy(update={"value": last.value - 10})
+    assert "solver_levels" in rules(domain, with_levels(*solver.levels[:-1], better))
+    above = last.model_copy(update={"bound": last.value + 10, "gap": 10 / last.value})
+    assert "solver_bound" in rules(domain, with_levels(*solver.levels[:-1], above))
+    assert "solver_objective" in rules(domain, with_levels(*solver.levels, objective=1.0))
+    assert "solver_levels" in rules(domain, with_levels(*solver.levels[:-1]))
+    nan_bound = last.model_copy(update={"bound": float("nan")})
+    assert "non_finite" in rules(domain, with_levels(*solver.levels[:-1], nan_bound))
+
+
+def test_a_plan_with_a_non_finite_number_is_never_written(tmp_path):
+    from allocator.io.atomic import write_json_atomic
+
+    target = tmp_path / "p.json"
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        write_json_atomic(target, {"cost": float("inf")})
+    assert not target.exists()

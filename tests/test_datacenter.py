@@ -164,7 +164,10 @@ def test_the_checker_rejects_storage_link_and_power_breaches():
         Inventory.model_validate(variant(topology__sites__0__rows__0__power_cap_kw=12))
     )
     assert "power" in {v.rule for v in check_plan(capped, plan)}
-    assert rules_of(links=[LinkLoad(link="x", gbps=1, capacity_gbps=None)]) == set()
+    # What the plan states about its links and power is recomputed, not trusted.
+    assert "links" in rules_of(links=[LinkLoad(link="x", gbps=1, capacity_gbps=None)])
+    assert "links" in rules_of(links=plan.links[1:])
+    assert "power" in rules_of(power=[p.model_copy(update={"kw": p.kw / 2}) for p in plan.power])
 
 
 def test_peer_traffic_keeps_a_workload_in_one_site():

@@ -442,3 +442,28 @@ def test_a_loss_that_cannot_be_survived_is_a_shortfall_listed_as_exposed():
     assert exposed.remaining == 0 and exposed.min == 2
     assert outcome.plan.objective.hard_shortfall == 2
     assert outcome.exit_code == ExitCode.UNPLACED
+
+
+@pytest.mark.parametrize("solver", (*EXACT, "greedy"))
+def test_node_affinity_to_a_workload_that_runs_on_fewer_gpu_types(solver):
+    # embed runs only on L4 and L40S; serve-8b may run anywhere but only beside embed.
+    doc = yaml.safe_load((INSTANCES / "tiny.yaml").read_text())
+    for w in doc["workloads"]:
+        if w["id"] == "serve-8b":
+            w["affinity"] = [{"workload": "embed", "scope": "node"}]
+    _, outcome = solve(doc, solver)
+    embed_nodes = set(nodes_of(outcome, "embed"))
+    assert set(nodes_of(outcome, "serve-8b")) <= embed_nodes
+    if solver in EXACT:
+        assert outcome.exit_code == ExitCode.OK
+        assert len(nodes_of(outcome, "serve-8b")) >= 2
+
+
+@pytest.mark.parametrize("solver", (*EXACT, "greedy", "fgd"))
+def test_an_inventory_without_workloads_plans_the_empty_plan(solver):
+    doc = yaml.safe_load((INSTANCES / "tiny.yaml").read_text())
+    doc["workloads"] = []
+    _, outcome = solve(doc, solver)
+    assert outcome.exit_code == ExitCode.OK
+    assert outcome.plan.placements == [] and outcome.plan.objective.cost_per_hour == 0
+    assert [lv.status for lv in outcome.plan.solver.levels] == ["optimal"] * 3

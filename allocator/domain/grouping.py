@@ -36,3 +36,15 @@ def group_keys(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stacked = np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
     keys, inverse = np.unique(stacked, axis=0, return_inverse=True)
     return keys, inverse.ravel()
+
+
+def keys_at(keys: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each row of the columns sits among distinct sorted `keys` (of two integer
+    columns, from `group_keys`), and whether it is there at all."""
+    first, second = (np.asarray(c, dtype=np.int64) for c in columns)
+    if not len(keys):
+        return np.zeros(len(first), dtype=np.int64), np.zeros(len(first), dtype=bool)
+    width = int(max(keys[:, 1].max(initial=0), second.max(initial=0))) + 1
+    at = np.searchsorted(keys[:, 0] * width + keys[:, 1], first * width + second)
+    at = np.minimum(at, len(keys) - 1)
+    return at, (keys[at, 0] == first) & (keys[at, 1] == second)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 
 def write_json_atomic(path: str | Path, payload: object) -> None:
-    """Write JSON next to its destination, then rename over it."""
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    """Write JSON next to its destination, then rename over it. NaN and infinity are
+    refused (ValueError) before anything is written: standard JSON has neither."""
+    write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -144,7 +144,9 @@ def placement_from_columns(form: Formulation, x: np.ndarray) -> Replicas:
     pair_shape = shapes.of_workload[form.pair_w]
     pair_key = form.pair_g * len(shapes) + pair_shape
     slot_key = inst.groups.of_node[slot_node] * len(shapes) + slot_shape
-    slot_order = np.argsort(slot_key, kind="stable")
+    slot_order = np.lexsort(
+        (_beside_first(inst, pool, node_pattern, slot_node, slot_shape), slot_key)
+    )
     slot_start = np.searchsorted(
         slot_key[slot_order], np.arange(len(inst.groups) * len(shapes) + 1)
     )
@@ -187,6 +189,32 @@ def placement_from_columns(form: Formulation, x: np.ndarray) -> Replicas:
         len(domain.demand),
         dataset_choice(form, x),
     ).sorted()
+
+
+def _beside_first(
+    inst: PackingInstance,
+    pool: PatternPool,
+    node_pattern: np.ndarray,
+    slot_node: np.ndarray,
+    slot_shape: np.ndarray,
+) -> np.ndarray:
+    """0 for one slot of a needed shape on each node whose pattern holds a shape that runs
+    only beside it (node affinity), and for one slot on each node of a shape whose rule
+    counts its nodes; 1 for the others. The 0s are filled first, so that every such node
+    gets its replica (the model places enough of them)."""
+    first = np.ones(len(slot_node), dtype=np.int8)
+    for needer, needed in inst.shapes.together:
+        holds = pool.counts[node_pattern[slot_node], needer] > 0
+        candidates = np.flatnonzero((slot_shape == needed) & holds)
+        _, one_per_node = np.unique(slot_node[candidates], return_index=True)
+        first[candidates[one_per_node]] = 0
+    # Shapes whose rule counts the nodes they run on: one slot on every node first.
+    candidates = np.flatnonzero(inst.shapes.fill_each_node[slot_shape])
+    _, one_per_node = np.unique(
+        np.stack([slot_node[candidates], slot_shape[candidates]]), axis=1, return_index=True
+    )
+    first[candidates[one_per_node]] = 0
+    return first
 
 
 def _keep_slots(nodes: np.ndarray, running: np.ndarray, free: np.ndarray, limit: int) -> np.ndarray:

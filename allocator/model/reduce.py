@@ -93,6 +93,7 @@ class Shapes:
     tenant: np.ndarray  # dedicated tenant of the shape's workloads, "" for none
     apart: np.ndarray  # (pairs x 2) shapes that never share a node
     together: np.ndarray  # (pairs x 2) shape a runs only on nodes that run shape b
+    fill_each_node: np.ndarray  # bool: one replica on each node holding the shape, first
 
     def __len__(self) -> int:
         return len(self.demand)
@@ -291,6 +292,8 @@ def group_shapes(domain: Domain) -> Shapes:
     of_workload = of_workload.ravel()
     per_node_max = np.full(len(first), _UNLIMITED, dtype=np.int64)
     np.minimum.at(per_node_max, of_workload, node_rules.per_node_max)
+    fill_each_node = np.zeros(len(first), dtype=bool)
+    np.logical_or.at(fill_each_node, of_workload, node_rules.fill_each_node)
     return Shapes(
         of_workload=of_workload,
         demand=need[first],
@@ -302,17 +305,28 @@ def group_shapes(domain: Domain) -> Shapes:
         tenant=tenant[first] if len(d) else tenant,
         apart=of_workload[node_rules.apart].reshape(-1, 2),
         together=of_workload[node_rules.together].reshape(-1, 2),
+        fill_each_node=fill_each_node,
     )
 
 
 def reduce(domain: Domain) -> PackingInstance:
     groups = group_nodes(domain)
     pinned = pinned_replicas(domain, groups)
+    compat = compatibility(groups, domain.demand)
+    # A row that runs only on nodes running another runs only where that one may run.
+    together = shape_rules(domain).together
+    for _ in range(len(together)):
+        narrowed = compat.copy()
+        for needer, needed in together:
+            narrowed[needer] &= compat[needed]
+        if (narrowed == compat).all():
+            break
+        compat = narrowed
     return PackingInstance(
         domain=domain,
         groups=groups,
         shapes=group_shapes(domain),
-        compat=compatibility(groups, domain.demand) | (pinned > 0),
+        compat=compat | (pinned > 0),
         pinned=pinned,
         current=current_replicas(domain, groups),
     )

@@ -9,19 +9,23 @@ either may run, tied to "v runs in d" from both sides:
   with    y(f,d) <= max(f) there[r,d]
   apart   y(f,d) <= max(f) (1 - there[r,d])
 At scope node the rows of both workloads get shapes of their own and the node patterns
-obey the relation (shapes kept apart, or a shape only beside the other).
+obey the relation (shapes kept apart, or a shape only beside the other); f is compatible
+only with groups where v is, and since a pattern that holds f may leave its slots for v
+empty, each group places at least as many replicas of v as it has nodes whose pattern
+holds f (decoding then puts v's replicas on those nodes first):
+  with    sum of pattern[p] over patterns of g holding f - y(v,g) <= 0    every group g
 Greedy: a node is closed to f where its place lacks v (with) or holds v (apart, both ways).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from allocator.domain.grouping import by_family, group_keys, members
+from allocator.domain.grouping import by_family, group_keys, keys_at, members
 from allocator.domain.scopes import NODE, SCOPES, scope_index
 from allocator.io.validation import suggest
 from allocator.rules.base import Placed, Report, RuleFamily, ShapeRules, Violation, scope_problem
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     from allocator.domain.tables import Domain
     from allocator.heuristics.counts import PlaceCounts
     from allocator.inventory.schema import Inventory, WorkloadSpec
-    from allocator.model.context import ModelContext
+    from allocator.model.context import ModelContext, PatternContext
 
 FIELDS = ("affinity", "anti_affinity")
 
@@ -89,16 +93,41 @@ def shapes(domain: Domain) -> ShapeRules:
     out.own_shape[first[t.f[at_node]]] = True
     out.own_shape[first[t.other[at_node]]] = True
     pairs = np.stack([first[t.f], first[t.other]], axis=1).reshape(-1, 2)
-    return ShapeRules(
-        out.own_shape,
-        out.per_node_max,
-        pairs[at_node & t.apart],
-        pairs[at_node & ~t.apart],
-        out.tenant,
-    )
+    return replace(out, apart=pairs[at_node & t.apart], together=pairs[at_node & ~t.apart])
+
+
+def _with_on_nodes(ctx: ModelContext) -> tuple[np.ndarray, np.ndarray]:
+    """Relations "with" at scope node, and their (relation, group) rows: every group where
+    the workload may run."""
+    t = ctx.inst.domain.rules.relations
+    k = np.flatnonzero((t.scope == NODE) & ~t.apart)
+    r, cols = ctx.pairs.of_families(t.f[k])
+    keys, _ = group_keys(r, ctx.pairs.g[cols])
+    return k, keys
 
 
 def model_rows(ctx: ModelContext) -> None:
+    _place_rows(ctx)
+    k, keys = _with_on_nodes(ctx)
+    if not len(keys):
+        return
+    t = ctx.inst.domain.rules.relations
+    rows = ctx.b.add_rows("with_on_node", len(keys), hi=0.0)
+    rv, cols = ctx.pairs.of_families(t.other[k])
+    at, hit = keys_at(keys, rv, ctx.pairs.g[cols])
+    ctx.b.add_entries(rows, at[hit], ctx.assign, cols[hit], -1.0)
+
+
+def pattern_rows(ctx: PatternContext) -> None:
+    k, keys = _with_on_nodes(ctx)
+    if not len(keys):
+        return
+    p, r = ctx.holds(ctx.inst.domain.rules.relations.f[k]).nonzero()
+    at, hit = keys_at(keys, r, ctx.pool.group[p])
+    ctx.b.add_entries(ctx.b.row_block("with_on_node"), at[hit], ctx.patterns, p[hit], 1.0)
+
+
+def _place_rows(ctx: ModelContext) -> None:
     t = ctx.inst.domain.rules.relations
     k = np.flatnonzero(t.scope != NODE)
     if not len(k):
@@ -197,6 +226,7 @@ FAMILY = RuleFamily(
     problems=problems,
     shapes=shapes,
     model_rows=model_rows,
+    pattern_rows=pattern_rows,
     room=room,
     repair=repair,
     check=check,

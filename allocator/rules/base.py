@@ -54,6 +54,9 @@ class ShapeRules:
     apart: np.ndarray  # (pairs x 2) rows that never share a node
     together: np.ndarray  # (pairs x 2) row a runs only on nodes that run row b
     tenant: np.ndarray  # dedicated tenant of each row, "" for none
+    # Rows whose replicas go one to each node whose pattern holds them before any node
+    # gets a second (a rule counts the nodes that run the row).
+    fill_each_node: np.ndarray
 
     @classmethod
     def none(cls, n_rows: int) -> ShapeRules:
@@ -64,6 +67,7 @@ class ShapeRules:
             pairs,
             pairs,
             np.full(n_rows, "", dtype=object),
+            np.zeros(n_rows, dtype=bool),
         )
 
     def merged(self, other: ShapeRules) -> ShapeRules:
@@ -74,6 +78,7 @@ class ShapeRules:
             np.concatenate([self.apart, other.apart]),
             np.concatenate([self.together, other.together]),
             tenant,
+            self.fill_each_node | other.fill_each_node,
         )
 
 

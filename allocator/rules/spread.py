@@ -9,7 +9,9 @@ Model, with y(f,d) = assign summed over the rows of workload f and the groups in
   fewest  present[r,d] <= y(f,d);  sum_d present[r,d] >= m on[r];  y(f) <= max(f) on[r]
 At scope node, where one group holds many nodes, the rules are about patterns:
   most    the workload's rows have shapes of their own whose patterns hold at most k
-  fewest  sum of pattern[p] over patterns holding f >= m on[r];  y(f) <= max(f) on[r]
+  fewest  sum of pattern[p] over patterns holding f >= m on[r];  y(f) <= max(f) on[r];
+          sum of pattern[p] over patterns of group g holding f <= y(f,g) for every g (a
+          pattern may leave a slot empty: decoding fills one slot of f per node first)
 Greedy: a node takes at most k less what its place holds; a workload with a rule is placed
 one replica at a time, each in the place that holds fewest of it.
 """
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from allocator.domain.grouping import by_family, group_keys, members
+from allocator.domain.grouping import by_family, group_keys, keys_at, members
 from allocator.domain.scopes import NODE, SCOPES, scope_index
 from allocator.rules.base import Placed, Report, RuleFamily, ShapeRules, Violation, scope_problem
 
@@ -72,6 +74,7 @@ def shapes(domain: Domain) -> ShapeRules:
     out = ShapeRules.none(len(demand))
     at_node = t.f[t.scope == NODE]
     out.own_shape[np.isin(demand.family, at_node)] = True
+    out.fill_each_node[np.isin(demand.family, t.f[(t.scope == NODE) & (t.fewest >= 0)])] = True
     capped = (t.scope == NODE) & (t.most >= 0)
     for f, most in zip(t.f[capped], t.most[capped], strict=True):
         rows = demand.families.rows(int(f))
@@ -101,6 +104,12 @@ def model_rows(ctx: ModelContext) -> None:
     k = np.flatnonzero(~at_places & (t.fewest >= 0))
     if len(k):
         _at_least(ctx, k, "spread_min_nodes")  # patterns fill it in (`pattern_rows`)
+        # A node counts only with a replica on it: per group, no more such nodes than
+        # replicas there.
+        r, cols = ctx.pairs.of_families(t.f[k])
+        keys, row = group_keys(r, ctx.pairs.g[cols])
+        filled = ctx.b.add_rows("spread_nodes_filled", len(keys), hi=0.0)
+        ctx.b.add_entries(filled, row, ctx.assign, cols, -1.0)
 
 
 def _at_least(ctx: ModelContext, k: np.ndarray, name: str):
@@ -123,10 +132,12 @@ def pattern_rows(ctx: PatternContext) -> None:
     k = np.flatnonzero((t.scope == NODE) & (t.fewest >= 0))
     if not len(k):
         return
-    rows = ctx.b.row_block("spread_min_nodes")
-    holding = ctx.holds(t.f[k])
-    p, r = holding.nonzero()
-    ctx.b.add_entries(rows, r, ctx.patterns, p, 1.0)
+    p, r = ctx.holds(t.f[k]).nonzero()
+    ctx.b.add_entries(ctx.b.row_block("spread_min_nodes"), r, ctx.patterns, p, 1.0)
+    rr, cols = ctx.pairs.of_families(t.f[k])
+    keys, _ = group_keys(rr, ctx.pairs.g[cols])
+    at, hit = keys_at(keys, r, ctx.pool.group[p])
+    ctx.b.add_entries(ctx.b.row_block("spread_nodes_filled"), at[hit], ctx.patterns, p[hit], 1.0)
 
 
 def room(counts: PlaceCounts, f: int, nodes: np.ndarray) -> np.ndarray | None:

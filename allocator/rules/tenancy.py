@@ -8,6 +8,7 @@ with other shapes; the greedy placers close a node to other tenants once one is 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,10 +33,7 @@ def dedicated_tenant(domain: Domain) -> np.ndarray:
 
 
 def shapes(domain: Domain) -> ShapeRules:
-    out = ShapeRules.none(len(domain.demand))
-    return ShapeRules(
-        out.own_shape, out.per_node_max, out.apart, out.together, dedicated_tenant(domain)
-    )
+    return replace(ShapeRules.none(len(domain.demand)), tenant=dedicated_tenant(domain))
 
 
 def check(domain: Domain, placed: Placed) -> list[Violation]:

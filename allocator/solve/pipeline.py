@@ -12,9 +12,11 @@ from pathlib import Path
 from allocator.domain.build import build_domain
 from allocator.domain.tables import Domain
 from allocator.evaluate.check import Violation, check_plan
+from allocator.evaluate.levels import level_values
 from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory, expanded_node_ids, row_id
 from allocator.io.errors import ExitCode, InputError, InputProblem
+from allocator.model.reduce import reduce
 from allocator.output.plan import (
     InventoryRef,
     LevelReport,
@@ -26,7 +28,7 @@ from allocator.output.plan import (
 )
 from allocator.output.planfile import plan_file
 from allocator.solve.strategy import PlanningResult, plan
-from solvers.base import SolveOptions
+from solvers.base import Solution, SolveOptions, Status
 
 
 @dataclass
@@ -108,30 +110,37 @@ def solve_domain(
 
 
 def solver_report(result: PlanningResult, options: SolveOptions) -> SolverReport:
-    """How the plan was found: backend, status, every objective level, timings, size."""
-    final = result.final
+    """How the plan was found: backend, status, every objective level, timings, size. Each
+    level states its value in the plan itself (a later level may improve an earlier one
+    that was not proven optimal), with the bound and status its own solve reached."""
+    values = level_values(reduce(result.domain), result.placement)
+    levels = [
+        LevelReport(
+            name=lv.name,
+            value=value,
+            bound=lv.bound,
+            gap=_gap(value, lv.bound),
+            status=str(lv.status),
+            how=lv.how,
+        )
+        for lv, value in zip(result.levels, values, strict=True)
+    ]
     return SolverReport(
         name=result.solver,
         status=str(result.status),
-        objective=final.value,
-        bound=final.bound,
-        gap=final.gap,
+        objective=levels[-1].value,
+        bound=levels[-1].bound,
+        gap=levels[-1].gap,
         time_limit_s=options.time_limit,
         build_s=result.timings.get("build_s", 0.0),
         column_generation_s=result.timings.get("column_generation_s", 0.0),
         solve_s=result.timings.get("solve_s", 0.0),
         total_s=result.timings.get("total_s", 0.0),
-        levels=[
-            LevelReport(
-                name=lv.name,
-                value=lv.value,
-                bound=lv.bound,
-                gap=lv.gap,
-                status=str(lv.status),
-                how=lv.how,
-            )
-            for lv in result.levels
-        ],
+        levels=levels,
         model=result.size,
         notes=result.notes,
     )
+
+
+def _gap(value: float, bound: float | None) -> float | None:
+    return Solution(Status.FEASIBLE, "", objective=value, bound=bound).gap

@@ -22,14 +22,19 @@ ones written by other tools or edited by hand. What it checks:
   site cap; peer traffic within one site;
 - objective (`objective`): every stated term recomputed, unplaced priority per class,
   the hard shortfall after the worst loss each workload must survive (naming the loss a
-  plan hides), throughput per target, moves and the cap on them.
+  plan hides), throughput per target, moves and the cap on them;
+- the rest of what the plan states (`statements`): the value of every objective level
+  (and the solver's objective, the last one), each bound on the right side of its value
+  with a consistent gap, kW per row and site with their caps, Gbps per loaded link with
+  its capacity, the workloads one loss would take below min, the replicas a higher
+  class preempts; and no number anywhere in the plan is NaN or infinite.
 """
 
 from __future__ import annotations
 
 from allocator import rules
 from allocator.domain.tables import Domain
-from allocator.evaluate.check import datacenter, hosts, objective
+from allocator.evaluate.check import datacenter, hosts, objective, statements
 from allocator.evaluate.check.entries import read_entries, replica_accounting
 from allocator.output.plan import PlanFile
 from allocator.rules.base import Violation
@@ -46,8 +51,15 @@ def check_plan(domain: Domain, plan: PlanFile) -> list[Violation]:
     out += datacenter.storage(domain, plan, known)
     out += datacenter.network_and_power(domain, plan, known)
     out += rules.check(domain, known.placed)
-    out += objective.objective(domain, plan, known)
+    terms = objective.recompute(domain, plan, known)
+    out += objective.objective(domain, plan, known, terms)
     out += objective.moves(domain, plan)
+    out += statements.levels(domain, plan, terms)
+    out += statements.power(domain, plan, known)
+    out += statements.links(domain, plan, known)
+    out += statements.exposure(domain, plan, known)
+    out += statements.preemption(domain, plan, known)
+    out += statements.finite(plan)
     return out
 
 

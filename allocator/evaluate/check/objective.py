@@ -6,6 +6,7 @@ moves against the current placement and the cap on them."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,8 +25,17 @@ def differs(stated: float, value: float) -> bool:
     return not abs(stated - value) <= TOLERANCE * max(1.0, abs(value))
 
 
-def objective(domain: Domain, plan: PlanFile, known: PlanReplicas) -> list[Violation]:
-    out = []
+@dataclass(frozen=True)
+class Terms:
+    """The objective's terms as the checker recomputes them from the placement."""
+
+    values: dict[str, float]  # the terms of `Objective`, by field name
+    by_class: dict[str, float]  # unplaced priority per priority class
+    breaches: list[Violation]  # losses a workload must survive and does not
+    moved: int
+
+
+def recompute(domain: Domain, plan: PlanFile, known: PlanReplicas) -> Terms:
     fleet, demand = domain.fleet, domain.demand
     families = demand.families
     w, n = known.row, known.node
@@ -38,29 +48,29 @@ def objective(domain: Domain, plan: PlanFile, known: PlanReplicas) -> list[Viola
     placed = np.bincount(demand.family[w], minlength=len(families)).astype(float)
     counted = np.where(families.target > 0, 0, families.priority)
     short, breaches = shortfall(domain, known, placed)
-    recomputed = {
+    left = _replicas_leaving(domain, plan)
+    migration = float(sum(demand.move_cost[demand.index[wid]] * k for wid, k in left.items()))
+    values = {
         "node_cost_per_hour": nodes,
         "storage_cost_per_hour": storage,
         "energy_cost_per_hour": energy,
         "unplaced_priority": float(counted @ (families.max - np.minimum(placed, families.max))),
         "hard_shortfall": float(families.priority @ short),
+        "migration_cost_per_hour": migration,
+        "moved_replicas": float(sum(left.values())),
+        "cost_per_hour": nodes + storage + domain.objective.weights.energy * energy + migration,
     }
+    return Terms(values, _unplaced_per_class(domain, placed), breaches, sum(left.values()))
+
+
+def objective(domain: Domain, plan: PlanFile, known: PlanReplicas, terms: Terms) -> list[Violation]:
+    out = []
+    recomputed = dict(terms.values)
     if not plan.objective.hard_shortfall >= recomputed["hard_shortfall"] - TOLERANCE:
         # Say which loss is not survived rather than only that the sum is off.
-        out += breaches
-        if breaches:
+        out += terms.breaches
+        if terms.breaches:
             recomputed.pop("hard_shortfall")
-    left = _replicas_leaving(domain, plan)
-    recomputed["migration_cost_per_hour"] = float(
-        sum(demand.move_cost[demand.index[wid]] * k for wid, k in left.items())
-    )
-    recomputed["moved_replicas"] = float(sum(left.values()))
-    recomputed["cost_per_hour"] = (
-        nodes
-        + storage
-        + domain.objective.weights.energy * energy
-        + recomputed["migration_cost_per_hour"]
-    )
     for name, value in recomputed.items():
         stated = getattr(plan.objective, name)
         if differs(stated, value):
@@ -71,11 +81,18 @@ def objective(domain: Domain, plan: PlanFile, known: PlanReplicas) -> list[Viola
                 )
             )
     cap = domain.objective.migration.max_moves
-    if cap is not None and sum(left.values()) > cap:
-        out.append(
-            Violation("max_moves", f"{sum(left.values())} replicas leave their node, cap {cap}")
-        )
-    out += _unplaced_by_class(domain, plan, placed)
+    if cap is not None and terms.moved > cap:
+        out.append(Violation("max_moves", f"{terms.moved} replicas leave their node, cap {cap}"))
+    for name, value in terms.by_class.items():
+        stated = plan.objective.unplaced_by_class.get(name, 0.0)
+        if differs(stated, value):
+            out.append(
+                Violation(
+                    "objective_unplaced_by_class",
+                    f"plan states {stated:g} unplaced priority in class {name}, "
+                    f"the placement gives {value:g}",
+                )
+            )
     out += _throughput(domain, plan, known)
     return out
 
@@ -105,28 +122,19 @@ def _replicas_leaving(domain: Domain, plan: PlanFile) -> Counter[str]:
     return left
 
 
-def _unplaced_by_class(domain: Domain, plan: PlanFile, placed: np.ndarray) -> list[Violation]:
+def _unplaced_per_class(domain: Domain, placed: np.ndarray) -> dict[str, float]:
     demand = domain.demand
     families = demand.families
     names = list(domain.objective.priority_classes)
     if not names:
-        return []
+        return {}
     counted = np.where(families.target > 0, 0, families.priority)
     unplaced = counted * (families.max - np.minimum(placed, families.max))
     rank = demand.class_rank[families.first_row]
-    out = []
-    for name in domain.priority_classes:
-        value = float(unplaced[rank == (names.index(name) if name in names else len(names))].sum())
-        stated = plan.objective.unplaced_by_class.get(name, 0.0)
-        if differs(stated, value):
-            out.append(
-                Violation(
-                    "objective_unplaced_by_class",
-                    f"plan states {stated:g} unplaced priority in class {name}, "
-                    f"the placement gives {value:g}",
-                )
-            )
-    return out
+    return {
+        name: float(unplaced[rank == (names.index(name) if name in names else len(names))].sum())
+        for name in domain.priority_classes
+    }
 
 
 def rates(domain: Domain, known: PlanReplicas) -> np.ndarray:
@@ -152,7 +160,7 @@ def shortfall(
     best = np.zeros(len(families))
     if demand.rate.size:
         np.maximum.at(best, demand.family, demand.rate.max(axis=1))
-    lost_count, lost_rate, where = _worst_losses(domain, known, rate)
+    lost_count, lost_rate, where = worst_losses(domain, known, rate)
     target, low = families.target, families.min
     by_target = target > 0
     missing = np.ceil(np.maximum(target - achieved + lost_rate, 0) - 1e-9)
@@ -178,7 +186,7 @@ def shortfall(
     return short, breaches
 
 
-def _worst_losses(
+def worst_losses(
     domain: Domain, known: PlanReplicas, rate: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per workload that must run and survive a loss: the replicas and throughput in the
