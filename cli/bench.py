@@ -21,6 +21,7 @@ from allocator.bench.published import DEFAULT_POLICIES, LABELS, TRACES
 from allocator.bench.results import write_results
 from allocator.bench.tables import build_table, ladder_notes, ladder_table, openb_tables
 from allocator.interop.openb import NODE_FILE, pod_file
+from allocator.io.atomic import writable
 from allocator.io.errors import ExitCode
 from cli.common import err, fail, handles_errors, out
 
@@ -127,6 +128,7 @@ def openb(
     ] = 0.0,
 ) -> None:
     """Online baselines and allocator's batch plan on the openb trace, at 100 % arrival."""
+    writable(out_path)
     traces = traces or list(TRACES)
     policies = policies or list(DEFAULT_POLICIES)
     unknown = [p for p in policies if p not in LABELS]
@@ -198,6 +200,7 @@ def ladder(
     out_path: Output = None,
 ) -> None:
     """Synthetic fleets of growing size, each backend in its own process."""
+    writable(out_path)
     nodes = nodes or list(SIZES)
     solvers = solvers or list(SOLVERS)
     err.print(
@@ -254,6 +257,7 @@ def build(
     out_path: Output = None,
 ) -> None:
     """Time allocator's model build against a plain PuLP model of the same instance."""
+    writable(out_path)
     nodes = nodes or list(SIZES)
 
     def progress(c: BuildComparison) -> None:

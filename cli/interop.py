@@ -16,7 +16,7 @@ from allocator.interop.skypilot import import_skypilot
 from allocator.interop.slurm.importer import export_slurm, import_slurm
 from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory
-from allocator.io.atomic import write_text_atomic
+from allocator.io.atomic import writable, write_text_atomic
 from allocator.io.errors import ExitCode
 from allocator.output.plan import PlanFile, load_plan, sha256_of
 from cli.common import err, error, handles_errors
@@ -128,6 +128,7 @@ def export_kubernetes_command(
     summary: Annotated[Path | None, typer.Option(help="also write the moves as Markdown")] = None,
 ) -> None:
     """Pods the plan moves or starts, pinned to their nodes, for `kubectl apply --force`."""
+    writable(output, summary)
     plan_file, _ = _checked_plan(plan, inventory)
     result = export_kubernetes(plan_file, pods)
     write_text_atomic(output, result.manifests_yaml())
@@ -156,11 +157,12 @@ def export_slurm_command(
     ] = None,
 ) -> None:
     """Each job's nodes as a hostlist, and `scontrol update` lines for pending jobs."""
-    plan_file, planned_for = _checked_plan(plan, inventory)
-    result = export_slurm(plan_file, planned_for)
     script = script or output.with_suffix(".sh")
     if script == output:
         script = output.with_name(f"{output.name}.sh")
+    writable(output, script)
+    plan_file, planned_for = _checked_plan(plan, inventory)
+    result = export_slurm(plan_file, planned_for)
     write_text_atomic(output, result.nodelists_text())
     write_text_atomic(script, result.script_text())
     script.chmod(0o755)

@@ -49,7 +49,7 @@ def report(
     ] = None,
 ) -> None:
     """Cost and utilization report of a plan: terminal table, JSON or Markdown."""
-    summary = build_report(load_domain(inventory), load_plan(plan))
+    summary = build_report(load_domain(inventory), load_plan(plan), source=str(plan))
     if fmt == Format.table and output is None:
         render_terminal(summary, out)
         return

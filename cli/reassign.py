@@ -11,7 +11,7 @@ import typer
 
 from allocator.interop.roadef import read_assignment, read_model, write_solution
 from allocator.interop.roadef.convert import solution_from_plan, to_reassignment
-from allocator.io.atomic import write_json_atomic
+from allocator.io.atomic import writable, write_json_atomic
 from allocator.io.errors import InputError, InputProblem
 from allocator.io.source import read_document
 from allocator.reassign.document import plan_document, to_document, write_document
@@ -44,6 +44,8 @@ def reassign_command(
     Exits 0 with a plan that keeps every hard rule, 2 on a malformed file or a current
     placement that already breaks a hard rule.
     """
+    target = output or file.with_name(f"{file.stem}.plan.json")
+    writable(target)
     model = load_reassignment(file)
     try:
         outcome = solve(model, time_limit, seed, solver)
@@ -51,7 +53,6 @@ def reassign_command(
         raise InputError(
             [InputProblem(str(file), f"the current placement: {p}") for p in exc.problems]
         ) from None
-    target = output or file.with_name(f"{file.stem}.plan.json")
     write_json_atomic(target, plan_document(model, outcome))
     c, start = outcome.costs, outcome.start
     rows = [

@@ -18,6 +18,7 @@ from allocator.interop.roadef import (
     write_solution,
 )
 from allocator.interop.roadef.convert import to_reassignment
+from allocator.io.atomic import writable
 from allocator.io.errors import ExitCode, InputError, InputProblem
 from allocator.reassign.strategy import solve as reassign
 from cli.common import error, handles_errors, out
@@ -124,6 +125,7 @@ def solve_(
     malformed file or an initial assignment that breaks a hard constraint.
     """
     started = time.perf_counter() - seconds_since_process_start()
+    writable(output)
     instance = read_model(model)
     initial = read_assignment(assignment, instance)
     broken = evaluate(instance, initial).violations

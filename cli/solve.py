@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from allocator.io.atomic import write_json_atomic, write_text_atomic
+from allocator.io.atomic import writable, write_json_atomic, write_text_atomic
 from allocator.io.errors import ExitCode
 from allocator.output.report import build_report, render_markdown, render_terminal
 from allocator.solve.pipeline import solve_file
@@ -58,6 +58,8 @@ def solve(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="solver log on stderr")] = False,
 ) -> None:
     """Plan where every workload runs; write a verified plan and show its cost."""
+    plan_path = output or Path(f"{inventory.stem}.plan.json")
+    writable(plan_path, report)
     options = SolveOptions(
         time_limit=time_limit,
         rel_gap=gap,
@@ -73,7 +75,6 @@ def solve(
 
     summary = build_report(outcome.domain, outcome.plan)
     markdown = render_markdown(summary)
-    plan_path = output or Path(f"{inventory.stem}.plan.json")
     write_json_atomic(plan_path, outcome.plan.model_dump(mode="json"))
     if report is not None:
         write_text_atomic(report, markdown)

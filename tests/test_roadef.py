@@ -135,7 +135,7 @@ def test_example_optimum_is_the_best_feasible_assignment():
 
 def test_solution_round_trip(tmp_path):
     inst, initial = example()
-    path = tmp_path / "out" / "solution.txt"
+    path = tmp_path / "solution.txt"
     write_solution(path, np.array([0, 2, 1]))
     assert path.read_text() == "0 2 1\n"
     assert read_assignment(path, inst).tolist() == [0, 2, 1]

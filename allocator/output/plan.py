@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
 from allocator.inventory.schema import row_id
-from allocator.io.errors import InputError
+from allocator.io.errors import InputError, InputProblem
 from allocator.io.source import read_document
 from allocator.io.validation import translate
 
@@ -207,10 +207,24 @@ def placements_of(domain: Domain, replicas: Replicas) -> list[Placement]:
     ]
 
 
-def replicas_of(domain: Domain, plan: PlanFile) -> Replicas:
+def replicas_of(domain: Domain, plan: PlanFile, source: str = "plan") -> Replicas:
     """The plan's placements as replicas of the domain (the inverse of `placements_of`),
-    with the storage system of each dataset. Every workload and node must exist."""
+    with the storage system of each dataset. A placement naming a workload or node the
+    inventory lacks is an InputError located in `source` (the plan was made for another
+    inventory)."""
     demand, fleet = domain.demand, domain.fleet
+    problems = [
+        InputProblem(
+            source,
+            f"{_unknown(p, demand.index)} is not in the inventory (was the plan made for "
+            "another one?)",
+            entry=f"placements[{k}]",
+        )
+        for k, p in enumerate(plan.placements)
+        if row_key(p) not in demand.index or p.node not in fleet.index
+    ]
+    if problems:
+        raise InputError(problems[:20])
     rows = [demand.index[row_key(p)] for p in plan.placements]
     nodes = [fleet.index[p.node] for p in plan.placements]
     placement = Replicas.build(
@@ -222,6 +236,10 @@ def replicas_of(domain: Domain, plan: PlanFile) -> Replicas:
             if use.workload in demand.index and use.system in domain.storage.index:
                 choice[demand.index[use.workload]] = domain.storage.index[use.system]
     return replace(placement, dataset_on=choice)
+
+
+def _unknown(p: Placement, rows: dict[str, int]) -> str:
+    return f"workload {row_key(p)!r}" if row_key(p) not in rows else f"node {p.node!r}"
 
 
 def row_key(p: Placement) -> str:

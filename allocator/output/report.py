@@ -98,11 +98,12 @@ class Report:
         return out
 
 
-def build_report(domain: Domain, plan: PlanFile) -> Report:
-    """The report of a plan, its figures computed from its placements (`Figures`)."""
+def build_report(domain: Domain, plan: PlanFile, source: str = "plan") -> Report:
+    """The report of a plan, its figures computed from its placements (`Figures`); a plan
+    for another inventory is an InputError located in `source`."""
     fleet, demand = domain.fleet, domain.demand
     families = demand.families
-    placement = replicas_of(domain, plan)
+    placement = replicas_of(domain, plan, source)
     figures = Figures(domain, placement)
     in_use = figures.in_use
     placed = placement.placed()
