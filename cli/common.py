@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -15,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from allocator.io.errors import ExitCode, InputError
+from allocator.io.interrupt import INTERRUPT
 from solvers.base import SolverError, UnsupportedRequest
 
 out = Console(soft_wrap=True)
@@ -46,6 +50,59 @@ def handles_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with stops_on_signals():
+            try:
+                result = command(*args, **kwargs)
+            except typer.Exit as done:
+                if INTERRUPT.is_set():
+                    raise _interrupted() from None
+                raise done
+            if INTERRUPT.is_set():
+                raise _interrupted()
+            return result
+
+    def _interrupted() -> typer.Exit:
+        return fail(
+            "interrupted: stopped on request; outputs written above hold what was found "
+            "before the stop",
+            ExitCode.INTERRUPTED,
+        )
+
+    return _errors_handled(wrapper)  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def stops_on_signals() -> Iterator[None]:
+    """While a command runs, the first Ctrl-C (or SIGTERM) asks the solvers to stop and
+    the command to finish with what it has; the second quits at once."""
+    INTERRUPT.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: object) -> None:
+        if INTERRUPT.is_set():
+            # A solver thread may still be inside native code: leave without unwinding it.
+            error("interrupted again: quit at once, nothing more written")
+            sys.stderr.flush()
+            os._exit(int(ExitCode.INTERRUPTED))
+        INTERRUPT.set()
+        err.print(
+            "stopping: finishing with the best result so far (press Ctrl-C again to quit at once)",
+            highlight=False,
+        )
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _errors_handled(command: F) -> F:
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except InputError as exc:
@@ -59,7 +116,7 @@ def handles_errors(command: F) -> F:
         except SolverError as exc:
             raise fail(str(exc), ExitCode.INTERNAL) from None
         except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+            raise fail("interrupted: quit at once", ExitCode.INTERRUPTED) from None
         except typer.Exit:
             raise
         except Exception as exc:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from allocator.io.interrupt import INTERRUPT
 from allocator.model.problem import Problem
 
 
@@ -123,6 +125,34 @@ def package_version(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
+
+
+T = TypeVar("T")
+
+
+def interruptible(work: Callable[[], T], stop: Callable[[], None]) -> T:
+    """Run `work` (a blocking solver call) in a thread while the calling thread waits in
+    short steps, so that a signal handler can run; once INTERRUPT is set, `stop()` asks
+    the solver to end early (it returns what it has, as on a time limit)."""
+    outcome: dict[str, T | BaseException] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="solver", daemon=True)
+    thread.start()
+    stopped = False
+    while thread.is_alive():
+        thread.join(0.05)
+        if INTERRUPT.is_set() and not stopped:
+            stop()
+            stopped = True
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
 
 
 def tail(text: str, lines: int = 30) -> str:

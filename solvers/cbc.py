@@ -6,14 +6,21 @@ its `sol_status` and the bound from CBC's own log, never from `LpStatus` alone.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shutil
+import signal
+import tempfile
 import time
 import warnings
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from allocator.io.interrupt import INTERRUPT
 from allocator.model.problem import Problem
 from solvers.base import (
     Capability,
@@ -21,6 +28,7 @@ from solvers.base import (
     SolveOptions,
     SolverError,
     Status,
+    interruptible,
     new_log_file,
     read_log_file,
     tail,
@@ -82,16 +90,53 @@ class CbcSolver:
                 logPath=log_path,
                 options=extra,
             )
+        # PuLP's model files go to a folder of their own, removed whatever happens (PuLP
+        # leaves them behind when CBC is stopped).
+        folder = tempfile.mkdtemp(prefix="allocator-cbc-")
+        command.tmpDir = folder
+        children = _children()
         try:
-            model.solve(command)
+            interruptible(lambda: model.solve(command), lambda: _stop_cbc(children))
         except pulp.PulpSolverError as exc:
-            raise SolverError(f"CBC failed: {exc}") from exc
+            if not INTERRUPT.is_set():
+                raise SolverError(f"CBC failed: {exc}") from exc
+            # Stopped before it wrote a solution: like a time limit without one.
+            return Solution(Status.TIME_LIMIT, "cbc", wall_s=time.perf_counter() - started)
         finally:
             log = read_log_file(log_path)
+            shutil.rmtree(folder, ignore_errors=True)
         if options.log:
             for line in log.splitlines():
                 options.log(line)
         return _result(pulp, model, columns, problem, log, time.perf_counter() - started)
+
+
+def _children() -> set[int]:
+    """Process ids of this process's children now (CBC runs as one)."""
+    found = set()
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            found.add(int(stat_file.parent.name))
+    return found
+
+
+def _stop_cbc(before: set[int]) -> None:
+    """Ask the CBC child started since `before` to stop (it then writes its best solution,
+    as on a time limit), and kill it if it has not gone two seconds later."""
+    started = _children() - before
+    for pid in started:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + 2.0
+    while started & _children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in started & _children():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _to_pulp(pulp: ModuleType, problem: Problem) -> tuple[LpProblem, list[LpVariable]]:

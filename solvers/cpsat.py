@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from allocator.model.problem import Problem
-from solvers.base import Capability, Solution, SolveOptions, SolverError, Status, tail
+from solvers.base import (
+    Capability,
+    Solution,
+    SolveOptions,
+    SolverError,
+    Status,
+    interruptible,
+    tail,
+)
 from solvers.registry import register
 
 if TYPE_CHECKING:
@@ -66,12 +74,13 @@ class CpSatSolver:
         params.random_seed = int(options.seed)
         params.log_search_progress = True
         params.log_to_stdout = False
+        params.catch_sigint_signal = False  # the program handles Ctrl-C itself
         for key, value in options.backend_options.items():
             setattr(params, key, value)
         lines: list[str] = []
         solver.log_callback = lines.append
         limit = _stop_after(options.solution_limit) if options.solution_limit else None
-        code = solver.solve(model, limit)
+        code = interruptible(lambda: solver.solve(model, limit), solver.stop_search)
         log = "\n".join(notes + lines)
         if options.log:
             for line in notes + lines:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from allocator.io.interrupt import INTERRUPT
 from allocator.model.problem import Problem
 from solvers.base import (
     Capability,
@@ -19,6 +20,7 @@ from solvers.base import (
     SolveOptions,
     SolverError,
     Status,
+    interruptible,
     new_log_file,
     read_log_file,
     tail,
@@ -65,7 +67,13 @@ class HighsSolver:
                 start = highspy.HighsSolution()
                 start.col_value = list(np.asarray(options.warm_start, dtype=np.float64))
                 h.setSolution(start)
-            with _silenced_stdout() if problem.is_mip else contextlib.nullcontext():
+            if problem.is_mip:
+                # A MIP may run long: it polls for an interrupt, and runs while this thread
+                # waits, so that a signal handler can set one.
+                h.cbMipInterrupt += _stop_when_interrupted
+                with _silenced_stdout():
+                    interruptible(h.run, lambda: None)
+            else:
                 h.run()
         finally:
             log = read_log_file(log_path)
@@ -73,6 +81,11 @@ class HighsSolver:
             for line in log.splitlines():
                 options.log(line)
         return _read_result(h, highspy, problem, started, log)
+
+
+def _stop_when_interrupted(event: object) -> None:
+    if INTERRUPT.is_set():
+        event.interrupt()  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

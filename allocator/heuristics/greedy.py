@@ -23,6 +23,7 @@ from allocator.domain.units import MILLI, node_capacity, replica_demand
 from allocator.heuristics.budgets import Budgets
 from allocator.heuristics.counts import PlaceCounts, repair
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
+from allocator.io.interrupt import INTERRUPT
 from allocator.model.reduce import FRACTION, MIG, PackingInstance
 
 RULES = ("first_fit", "best_fit")
@@ -166,6 +167,8 @@ def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas
         inst.domain.demand.family[[w for w, _, _ in state.records]], minlength=len(families)
     )
     for f, amount in _sequence(inst, have):
+        if INTERRUPT.is_set():  # asked to stop: what is placed so far
+            break
         if families.by_target[f]:
             _meet_target(state, f, rule)
             continue

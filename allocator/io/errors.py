@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     UNPLACED = 3
     NO_PLAN = 4
     PLAN_REJECTED = 5
+    INTERRUPTED = 130  # stopped on request (Ctrl-C, SIGTERM), as shells report SIGINT
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from allocator.io.interrupt import INTERRUPT
 from allocator.reassign.costs import costs, usage
 from allocator.reassign.mip import build, needs_integer_columns
 from allocator.reassign.model import Reassignment
@@ -40,7 +41,7 @@ def improve(
     integral = needs_integer_columns(backend)
     best = np.array(assignment, dtype=np.int64)
     best_total = costs(model, best).total
-    while (left := deadline - time.perf_counter()) > 0.05:
+    while (left := deadline - time.perf_counter()) > 0.05 and not INTERRUPT.is_set():
         part = build(model, best, neighbourhood(model, best, rng), integral)
         options = SolveOptions(time_limit=min(STEP_LIMIT, left), rel_gap=0.0, warm_start=part.start)
         found = backend.solve(part.problem, options)

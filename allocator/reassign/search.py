@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from allocator.io.interrupt import INTERRUPT
 from allocator.reassign.moves import shift_prices, swap_prices
 from allocator.reassign.state import State
 
@@ -25,10 +26,10 @@ ANNEAL_BATCH = 200  # annealing steps between temperature updates
 def descend(state: State, rng: np.random.Generator, deadline: float) -> int:
     """Take improving moves and trades until none is left or time is up; the gain."""
     gained = 0
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and not INTERRUPT.is_set():
         sweep = 0
         for replica in rng.permutation(state.model.num_replicas):
-            if time.perf_counter() >= deadline:
+            if time.perf_counter() >= deadline or INTERRUPT.is_set():
                 break
             sweep += _shift(state, int(replica)) or _swap(state, int(replica), rng)
         gained += sweep
@@ -64,7 +65,7 @@ def anneal(
                 if change < saved:
                     saved, best = change, state.assignment.copy()
         elapsed = (time.perf_counter() - started) / span
-        if elapsed >= 1:
+        if elapsed >= 1 or INTERRUPT.is_set():
             return best, -saved
         temperature = hot * (cold / hot) ** elapsed
 

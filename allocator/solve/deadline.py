@@ -1,10 +1,13 @@
 """One time budget for a whole solve: every stage asks it how much time is left, so that
-column generation, each objective level and the final check share one limit."""
+column generation, each objective level and the final check share one limit. A stop the
+user asks for (Ctrl-C, SIGTERM: `solvers.base.INTERRUPT`) ends it at once."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+from allocator.io.interrupt import INTERRUPT
 
 
 @dataclass(frozen=True)
@@ -23,13 +26,15 @@ class Deadline:
     def left(self, least: float = 0.0, most: float | None = None) -> float | None:
         """Seconds left, at least `least` (a solver needs some) and at most `most`; None
         when there is no limit (and no `most`)."""
+        if INTERRUPT.is_set():
+            return least
         if self.at is None:
             return most
         left = max(self.at - time.perf_counter(), least)
         return left if most is None else min(left, most)
 
     def passed(self) -> bool:
-        return self.at is not None and time.perf_counter() >= self.at
+        return INTERRUPT.is_set() or (self.at is not None and time.perf_counter() >= self.at)
 
     def share(self, fraction: float) -> Deadline:
         """A deadline `fraction` of the way from now to this one."""

@@ -24,6 +24,7 @@ from allocator.evaluate.levels import level_names, level_values
 from allocator.heuristics.greedy import RULES, greedy_placement, pinned_only
 from allocator.heuristics.online.adapter import UnsupportedByPolicy, online_placement
 from allocator.heuristics.placers import PLACERS, Placer
+from allocator.io.interrupt import INTERRUPT
 from allocator.model.colgen import generate_columns
 from allocator.model.decode import (
     columns_from_placement,
@@ -279,7 +280,7 @@ class _LevelRun:
                 lp_bound,
                 Status.FEASIBLE,
                 started,
-                "no time left",
+                "stopped on request" if INTERRUPT.is_set() else "no time left",
                 form,
                 incumbent,
                 pool,
