@@ -16,7 +16,7 @@ from pathlib import Path
 
 from allocator.interop.result import ImportWarning
 from allocator.io.errors import InputError, InputProblem
-from allocator.io.source import read_document
+from allocator.io.source import read_document, read_text
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,7 @@ def load_prices(path: str | Path | None) -> PriceList:
 
 def _read_csv(path: Path) -> dict[str, float]:
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError.single(name, "file not found") from None
-    except OSError as exc:
-        raise InputError.single(name, f"cannot read file: {exc.strerror}") from None
+    text = read_text(path, "a CSV price list")
     problems, prices = [], {}
     rows = [(i, row) for i, row in enumerate(csv.reader(io.StringIO(text)), 1) if any(row)]
     for k, (line, row) in enumerate(rows):

@@ -48,7 +48,9 @@ class ImportResult:
 
 
 def validated(document: dict[str, Any], source: str) -> Inventory:
-    """Run allocator's inventory loader on an imported document (a bug if it fails)."""
+    """Run allocator's inventory loader on an imported document. It fails on values the
+    source holds that the format refuses (beyond its limits); `source` names the files the
+    document was made from, and each message the entry and field it holds them in."""
     return validate_document(SourceDocument(source, document))
 
 

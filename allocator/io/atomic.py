@@ -37,8 +37,8 @@ def _check_target(path: Path) -> None:
     name = str(path)
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        mode = None
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # a new file, or a parent that is not a folder (said below)
     except OSError as exc:
         raise InputError.single(name, f"cannot write here: {exc.strerror}") from None
     if mode is not None and not stat.S_ISREG(mode):

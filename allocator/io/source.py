@@ -49,8 +49,9 @@ class SourceDocument:
         return None
 
 
-def read_document(path: str | Path) -> SourceDocument:
-    """Parse a YAML or JSON file; raises InputError with line and column on bad syntax."""
+def read_text(path: str | Path, expected: str) -> str:
+    """A whole text file, bounded: missing files, folders, files over MAX_FILE_BYTES and
+    bytes that are not UTF-8 become InputErrors naming the file (and the byte)."""
     path = Path(path)
     name = str(path)
     try:
@@ -64,29 +65,39 @@ def read_document(path: str | Path) -> SourceDocument:
     except FileNotFoundError:
         raise InputError.single(name, "file not found") from None
     except IsADirectoryError:
-        raise InputError.single(name, "is a directory, expected a YAML or JSON file") from None
+        raise InputError.single(name, f"is a directory, expected {expected}") from None
     except OSError as exc:
         raise InputError.single(name, f"cannot read file: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError.single(
-            name,
-            f"not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}); expected YAML or JSON",
-        ) from None
-    if not text.strip():
-        raise InputError.single(name, "file is empty; expected a YAML or JSON document")
     if len(raw) > MAX_FILE_BYTES:
         raise InputError.single(name, f"more than {MAX_FILE_BYTES / 2**20:,.0f} MiB; refused")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError.single(
+            name,
+            f"not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}); expected {expected}",
+            line=line,
+        ) from None
+
+
+def read_document(path: str | Path) -> SourceDocument:
+    """Parse a YAML or JSON file; raises InputError with line and column on bad syntax."""
+    path = Path(path)
+    name = str(path)
+    text = read_text(path, "YAML or JSON")
+    raw_size = len(text.encode("utf-8"))
+    if not text.strip():
+        raise InputError.single(name, "file is empty; expected a YAML or JSON document")
     looks_json = path.suffix.lower() == ".json" or (
         path.suffix.lower() not in (".yaml", ".yml") and text.lstrip()[:1] in "{["
     )
     if looks_json:
         return _parse_json(name, text)
-    if len(raw) > MAX_YAML_BYTES:
+    if raw_size > MAX_YAML_BYTES:
         raise InputError.single(
             name,
-            f"a YAML file of {len(raw) / 2**20:,.0f} MiB; YAML is read up to "
+            f"a YAML file of {raw_size / 2**20:,.0f} MiB; YAML is read up to "
             f"{MAX_YAML_BYTES / 2**20:,.0f} MiB (write it as JSON, or describe identical "
             "nodes as one group with `count`)",
         )

@@ -101,7 +101,7 @@ def import_kubernetes(
     placement = {w.id: w.placed_on for w in workloads if w.placed_on}
     if placement:
         document["current_placement"] = placement
-    inventory = validated(document, f"{name} (imported)")
+    inventory = validated(document, f"{nodes_path} + {pods_path} (imported)")
     return KubernetesImport(inventory, document, warnings, nodes, workloads)
 
 

@@ -181,7 +181,7 @@ def openb_inventory(
         document["gpu_types"] = new_types
     document["nodes"] = _node_entries(trace.nodes, prices, warnings)
     document["workloads"] = workloads
-    inventory = validated(document, f"{name} (imported)")
+    inventory = validated(document, f"{source} (imported)")
     return OpenbImport(inventory, document, warnings, summary)
 
 

@@ -98,7 +98,7 @@ def import_slurm(
         document["tenants"] = tenants
     if placement:
         document["current_placement"] = placement
-    inventory = validated(document, f"{name} (imported)")
+    inventory = validated(document, f"{nodes_path} + {jobs_path} (imported)")
     return SlurmImport(inventory, document, warnings, nodes, jobs)
 
 

@@ -15,6 +15,7 @@ from allocator.interop.gpu_names import catalog_match, mig_profile
 from allocator.interop.slurm.tres import NULL, Gres, SlurmFormatError, parse_gres
 from allocator.inventory.catalog import BUILTIN_GPU_TYPES
 from allocator.io.errors import InputError, InputProblem
+from allocator.io.source import read_text
 
 KNOWN_KEYS = frozenset(
     {
@@ -171,12 +172,7 @@ def records(text: str) -> list[tuple[int, str]]:
 def read_nodes(path: str | Path) -> list[SlurmNode]:
     """Every node of an `scontrol show node` dump; bad records raise one InputError."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError.single(name, "file not found") from None
-    except OSError as exc:
-        raise InputError.single(name, f"cannot read file: {exc.strerror}") from None
+    text = read_text(path, "the output of 'scontrol show node -o'")
     problems: list[InputProblem] = []
     nodes = []
     found = records(text)
