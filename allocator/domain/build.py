@@ -54,6 +54,12 @@ def _families(
     best = np.zeros(len(loads))
     if rate.size:
         np.maximum.at(best, of_row, rate.max(axis=1))
+    # A target no GPU type of the fleet serves still counts its shortfall in replicas of
+    # the fastest kind the file names (on types the fleet lacks).
+    named = np.zeros(len(loads))
+    for way in ways:
+        named[way.family] = max(named[way.family], *way.rate.values(), 0.0)
+    best = np.where(best > 0, best, named)
     return Families(
         ids=np.array([w.id for w in loads], dtype=object),
         of_row=of_row,

@@ -66,16 +66,22 @@ def no_host_reason(domain: Domain, w: int) -> str:
     candidates = selectors.allowed(f, d)[w]
     if not candidates.any():
         return selectors.unmet(domain, w)
-    if gpus > 0:
+    if d.uses_gpu[w]:
         if not f.gpu_types:
-            return f"needs {gpus} GPU(s) per replica; no node in the fleet has GPUs"
+            return "needs a GPU; no node in the fleet has GPUs"
         allowed = [t.name for t, ok in zip(f.gpu_types, d.allowed_types[w], strict=True) if ok]
         typed = (f.gpu_type >= 0) & d.allowed_types[w][np.maximum(f.gpu_type, 0)]
         if not typed.any():
             wanted = ", ".join(_allowed_names(domain, w)) or "any GPU"
             have = ", ".join(t.name for t in f.gpu_types) or "none"
             return f"no node has an allowed GPU type: needs {wanted}; the fleet has {have}"
+        if not (candidates & typed).any():
+            return (
+                f"its zones, regions, node labels or tolerations rule out every node with an "
+                f"allowed GPU type ({', '.join(allowed)})"
+            )
         candidates &= typed
+    if gpus > 0:
         if not (f.gpus[candidates] >= gpus).any():
             return (
                 f"no node of type {', '.join(allowed)} has {gpus} GPUs; the most on one "

@@ -140,8 +140,8 @@ def gpu_demand(inst: PackingInstance, g: int, kind: int) -> tuple[np.ndarray, np
     if kind == FRACTION:
         demand = np.stack([shapes.milli, shapes.gpu_mem_mib], axis=1)
         return demand, np.array([MILLI, groups.gpu_memory_mib[g]])
-    demand = np.zeros((len(shapes), 2), dtype=np.int64)
-    if groups.gpu_type[g] >= 0:
+    demand = np.zeros((len(shapes), 2), dtype=np.int64)  # none: MIG shapes do not fit
+    if groups.gpu_type[g] >= 0 and groups.mig[g]:
         gpu_type = groups.gpu_types[groups.gpu_type[g]]
         for s in np.flatnonzero(shapes.kind == MIG):
             if shapes.mig_profile[s] in gpu_type.mig_profiles:
@@ -242,9 +242,28 @@ def _group_patterns(
     # Items: whole shapes, then configurations (each takes one GPU plus its replicas' CPU/RAM).
     config_demand = configs_arr @ shapes.demand
     config_demand[:, 0] = 1
-    item_demand = np.concatenate([shapes.demand[whole_ids], config_demand])
+    # A shape that shares GPUs may sit on several GPUs of the node: its bound on one node
+    # (wanted replicas, a most per node) is one more capacity the configurations use up.
+    shared_ids = np.flatnonzero((shapes.kind != WHOLE) & (ub > 0))
+    item_demand = np.concatenate(
+        [
+            np.concatenate(
+                [
+                    shapes.demand[whole_ids],
+                    np.zeros((len(whole_ids), len(shared_ids)), dtype=np.int64),
+                ],
+                axis=1,
+            ),
+            np.concatenate([config_demand, configs_arr[:, shared_ids]], axis=1),
+        ]
+    )
     item_ub = np.concatenate([ub[whole_ids], np.full(len(configs_arr), capacity[0])])
-    found = maximal_patterns(capacity, item_demand, item_ub, limit)
+    free = np.concatenate(
+        [shapes.counted[whole_ids], (configs_arr[:, shapes.counted] > 0).any(axis=1)]
+    )
+    found = maximal_patterns(
+        np.concatenate([capacity, ub[shared_ids]]), item_demand, item_ub, limit, free
+    )
     if found is None:
         return None
     whole = np.zeros((len(found), n_shapes), dtype=np.int64)
@@ -287,25 +306,32 @@ def all_multisets(
 
 
 def maximal_patterns(
-    capacity: np.ndarray, demand: np.ndarray, ub: np.ndarray, limit: int
+    capacity: np.ndarray,
+    demand: np.ndarray,
+    ub: np.ndarray,
+    limit: int,
+    free: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    """Every maximal non-empty multiset of items (count of s <= ub[s]) fitting `capacity`.
+    """Every maximal non-empty multiset of items (count of s <= ub[s]) fitting `capacity`;
+    items flagged `free` may take any count, not only the largest that fits (a rule
+    counts their replicas per node, so a node with fewer of them is another pattern).
 
-    Items are expanded one at a time over a frontier of partial patterns, large items
-    first; the last item is always filled as far as it goes, since anything less leaves
-    room for it. Returns None when there are more than `limit`.
+    Items are expanded one at a time over a frontier of partial patterns, free items
+    first, then large items; the last item is always filled as far as it goes, since
+    anything less leaves room for it. Returns None when there are more than `limit`.
     """
     n_items = len(demand)
+    free = np.zeros(n_items, dtype=bool) if free is None else np.asarray(free, dtype=bool)
     active = np.flatnonzero(ub > 0)
     if len(active) == 0:
         return np.zeros((0, n_items), dtype=np.int64)
     size = (demand[active] / np.maximum(capacity, 1)).max(axis=1)
-    active = active[np.argsort(-size, kind="stable")]
+    active = active[np.lexsort((-size, ~free[active]))]
     patterns = np.zeros((1, n_items), dtype=np.int64)
     remaining = capacity[None, :].astype(np.int64)
     for position, s in enumerate(active):
         k_max = np.minimum(_fit_count(remaining, demand[s]), ub[s])
-        if position == len(active) - 1:
+        if position == len(active) - 1 and not free[s]:
             rows = np.arange(len(patterns))
             ks = k_max
         else:
@@ -324,7 +350,7 @@ def maximal_patterns(
                 patterns[i : i + _CHUNK],
                 remaining[i : i + _CHUNK],
                 demand[active],
-                ub[active],
+                np.where(free[active], 0, ub[active]),  # a free item never leaves room
                 active,
             )
             for i in range(0, len(patterns), _CHUNK)

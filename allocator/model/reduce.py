@@ -94,6 +94,7 @@ class Shapes:
     apart: np.ndarray  # (pairs x 2) shapes that never share a node
     together: np.ndarray  # (pairs x 2) shape a runs only on nodes that run shape b
     fill_each_node: np.ndarray  # bool: one replica on each node holding the shape, first
+    counted: np.ndarray  # bool: a rule counts its replicas per node (patterns list every count)
 
     def __len__(self) -> int:
         return len(self.demand)
@@ -294,6 +295,8 @@ def group_shapes(domain: Domain) -> Shapes:
     np.minimum.at(per_node_max, of_workload, node_rules.per_node_max)
     fill_each_node = np.zeros(len(first), dtype=bool)
     np.logical_or.at(fill_each_node, of_workload, node_rules.fill_each_node)
+    counted = np.zeros(len(first), dtype=bool)
+    np.logical_or.at(counted, of_workload, node_rules.own_shape)
     return Shapes(
         of_workload=of_workload,
         demand=need[first],
@@ -306,6 +309,7 @@ def group_shapes(domain: Domain) -> Shapes:
         apart=of_workload[node_rules.apart].reshape(-1, 2),
         together=of_workload[node_rules.together].reshape(-1, 2),
         fill_each_node=fill_each_node,
+        counted=counted,
     )
 
 

@@ -157,9 +157,7 @@ def shortfall(
     family = demand.family[known.row]
     rate = rates(domain, known)
     achieved = np.bincount(family, weights=rate, minlength=len(families))
-    best = np.zeros(len(families))
-    if demand.rate.size:
-        np.maximum.at(best, demand.family, demand.rate.max(axis=1))
+    best = families.best_rate  # the unit the objective counts missing throughput in
     lost_count, lost_rate, where = worst_losses(domain, known, rate)
     target, low = families.target, families.min
     by_target = target > 0

@@ -18,6 +18,7 @@ from allocator.heuristics.greedy import choose_storage
 from allocator.heuristics.online.policies import simulate
 from allocator.interop.openb.trace import ArrivalSequence, OpenbNodes, OpenbTasks
 from allocator.model.reduce import PackingInstance
+from allocator.rules import selectors
 
 
 class UnsupportedByPolicy(ValueError):
@@ -41,6 +42,22 @@ def online_placement(inst: PackingInstance, policy: str, seed: int = 0) -> Repli
     if inst.pinned.any():
         raise UnsupportedByPolicy(
             f"the {policy} scheduler does not keep replicas on draining nodes"
+        )
+    t = domain.rules
+    if (
+        len(t.spread.f)
+        or (t.survive >= 0).any()
+        or t.gang.member.any()
+        or len(t.relations.f)
+        or t.dedicated
+    ):
+        raise UnsupportedByPolicy(
+            f"the {policy} scheduler does not model workload rules (spread, survive, gangs, "
+            "affinity, dedicated tenants)"
+        )
+    if (~selectors.allowed(fleet, demand)[:, fleet.state == "up"]).any():
+        raise UnsupportedByPolicy(
+            f"the {policy} scheduler does not model zones, regions, node labels or taints"
         )
     names = np.array([t.name for t in fleet.gpu_types] + [""], dtype=object)
     up = np.flatnonzero(fleet.state == "up")
