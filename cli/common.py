@@ -39,6 +39,10 @@ def error(message: str) -> None:
     err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
 
 
+def warn(message: str) -> None:
+    err.print(Text.assemble(("warning: ", "bold yellow"), message), highlight=False)
+
+
 def fail(message: str, code: ExitCode) -> typer.Exit:
     error(message)
     return typer.Exit(int(code))

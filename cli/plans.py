@@ -16,14 +16,19 @@ from allocator.output.report import build_report, render_markdown, render_termin
 from allocator.solve.pipeline import load_domain
 from cli.common import Format, err, error, handles_errors, out
 
+CURRENT = typer.Option(
+    "--current", help="the previous plan the plan was made from (`solve --current`)"
+)
+
 
 @handles_errors
 def check(
     inventory: Annotated[Path, typer.Argument(help="inventory file the plan was made for")],
     plan: Annotated[Path, typer.Argument(help="plan file to verify")],
+    current: Annotated[Path | None, CURRENT] = None,
 ) -> None:
     """Verify a plan against an inventory; exit 5 and list every violated rule if it fails."""
-    domain = load_domain(inventory)
+    domain = load_domain(inventory, current)
     plan_file = load_plan(plan)
     if plan_file.inventory.sha256 and plan_file.inventory.sha256 != sha256_of(inventory):
         err.print(f"note: {plan} was made for a different version of {inventory}", markup=False)
@@ -43,13 +48,14 @@ def check(
 def report(
     inventory: Annotated[Path, typer.Argument(help="inventory file the plan was made for")],
     plan: Annotated[Path, typer.Argument(help="plan file")],
+    current: Annotated[Path | None, CURRENT] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
     ] = None,
 ) -> None:
     """Cost and utilization report of a plan: terminal table, JSON or Markdown."""
-    summary = build_report(load_domain(inventory), load_plan(plan), source=str(plan))
+    summary = build_report(load_domain(inventory, current), load_plan(plan), source=str(plan))
     if fmt == Format.table and output is None:
         render_terminal(summary, out)
         return

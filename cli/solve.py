@@ -13,11 +13,11 @@ from allocator.io.errors import ExitCode
 from allocator.output.report import build_report, render_markdown, render_terminal
 from allocator.solve.pipeline import solve_file
 from allocator.solve.strategy import method_names
-from cli.common import Format, err, error, handles_errors, out
+from cli.common import Format, err, error, handles_errors, out, warn
 from solvers.base import SolveOptions
 
 
-def _solver_name(value: str) -> str:
+def solver_name(value: str) -> str:
     if value not in method_names():
         raise typer.BadParameter(
             f"unknown solver {value!r}; expected one of: {', '.join(method_names())}"
@@ -37,7 +37,7 @@ def solve(
     solver: Annotated[
         str,
         typer.Option(
-            "--solver", "-s", callback=_solver_name, help="highs, cbc, cpsat, greedy or auto"
+            "--solver", "-s", callback=solver_name, help="highs, cbc, cpsat, greedy or auto"
         ),
     ] = "auto",
     time_limit: Annotated[
@@ -50,7 +50,8 @@ def solve(
     current: Annotated[
         Path | None,
         typer.Option(
-            help="a previous plan: what runs now (instead of the inventory's current_placement)"
+            help="a previous plan: what runs now (instead of the inventory's current_placement); "
+            "nodes and workloads it names that are gone are reconciled with a warning"
         ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="summary on stdout")] = Format.table,
@@ -68,6 +69,8 @@ def solve(
         log=(lambda line: err.print(line, markup=False, highlight=False)) if verbose else None,
     )
     outcome = solve_file(inventory, solver, options, current_plan=current)
+    for warning in outcome.plan.warnings:
+        warn(warning)
     if outcome.violations:
         for violation in outcome.violations:
             error(f"plan rejected by the checker: {violation}")

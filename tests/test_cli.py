@@ -195,6 +195,8 @@ def test_a_previous_plan_that_does_not_match_the_inventory_is_rejected(tmp_path)
         str(plan),
     )
     assert run.returncode == 2
-    assert f"{plan}: placements[0]: workload " in run.stderr
-    assert "is not in the inventory" in run.stderr
+    assert (
+        f"{plan}: names none of the inventory's workloads and nodes: was it made for another "
+        "inventory?" in run.stderr
+    )
     assert not (tmp_path / "p.json").exists()

@@ -24,7 +24,7 @@ from allocator.inventory.schema import (
     row_id,
 )
 from allocator.io.errors import InputError, InputProblem
-from allocator.io.source import SourceDocument, read_document
+from allocator.io.source import SourceDocument, document_from_text, read_document
 from allocator.io.validation import problem_at, suggest, translate
 from allocator.rules import FAMILIES
 
@@ -34,6 +34,11 @@ SUPPORTED_VERSION = 1
 def load_inventory(path: str | Path) -> Inventory:
     """Read and fully validate an inventory file."""
     return validate_document(read_document(path))
+
+
+def inventory_from_text(name: str, text: str) -> Inventory:
+    """Fully validate the text of the inventory file `name`."""
+    return validate_document(document_from_text(name, text))
 
 
 def validate_document(doc: SourceDocument) -> Inventory:

@@ -52,6 +52,11 @@ class SourceDocument:
 def read_text(path: str | Path, expected: str) -> str:
     """A whole text file, bounded: missing files, folders, files over MAX_FILE_BYTES and
     bytes that are not UTF-8 become InputErrors naming the file (and the byte)."""
+    return decode_text(str(path), read_bytes(path, expected), expected)
+
+
+def read_bytes(path: str | Path, expected: str) -> bytes:
+    """A whole file, bounded by MAX_FILE_BYTES; unreadable files are InputErrors."""
     path = Path(path)
     name = str(path)
     try:
@@ -70,6 +75,11 @@ def read_text(path: str | Path, expected: str) -> str:
         raise InputError.single(name, f"cannot read file: {exc.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise InputError.single(name, f"more than {MAX_FILE_BYTES / 2**20:,.0f} MiB; refused")
+    return raw
+
+
+def decode_text(name: str, raw: bytes, expected: str) -> str:
+    """The file's bytes as text; bytes that are not UTF-8 are located."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -83,14 +93,19 @@ def read_text(path: str | Path, expected: str) -> str:
 
 def read_document(path: str | Path) -> SourceDocument:
     """Parse a YAML or JSON file; raises InputError with line and column on bad syntax."""
-    path = Path(path)
-    name = str(path)
-    text = read_text(path, "YAML or JSON")
+    return document_from_text(str(path), read_text(path, "YAML or JSON"))
+
+
+def document_from_text(name: str, text: str) -> SourceDocument:
+    """Parse the text of the file `name` (read elsewhere, e.g. by a batch's coordinator
+    and sent to a worker), bounded as a file is: JSON by its suffix or first character,
+    YAML otherwise."""
+    suffix = Path(name).suffix.lower()
     raw_size = len(text.encode("utf-8"))
     if not text.strip():
         raise InputError.single(name, "file is empty; expected a YAML or JSON document")
-    looks_json = path.suffix.lower() == ".json" or (
-        path.suffix.lower() not in (".yaml", ".yml") and text.lstrip()[:1] in "{["
+    looks_json = suffix == ".json" or (
+        suffix not in (".yaml", ".yml") and text.lstrip()[:1] in "{["
     )
     if looks_json:
         return _parse_json(name, text)

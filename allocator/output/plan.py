@@ -19,7 +19,7 @@ from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
 from allocator.inventory.schema import row_id
 from allocator.io.errors import InputError, InputProblem
-from allocator.io.source import read_document
+from allocator.io.source import SourceDocument, document_from_text, read_document
 from allocator.io.validation import translate
 
 PLAN_VERSION = 1
@@ -104,6 +104,9 @@ class SolverReport(_Record):
     levels: list[LevelReport]
     model: dict[str, int | bool] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+    interrupted: bool = Field(
+        False, description="stopped on request (Ctrl-C, SIGTERM): the best plan found by then"
+    )
 
 
 class InventoryRef(_Record):
@@ -179,6 +182,16 @@ class PlanFile(_Record):
     preempted: list[Preemption] = Field(default_factory=list)
     throughput: list[Throughput] = Field(default_factory=list)
     exposed: list[Exposure] = Field(default_factory=list)
+    request_sha256: str | None = Field(
+        None,
+        description="hash of the inventory, the current plan, the solver and its options "
+        "that gave this plan: a batch rerun reuses a plan whose request is unchanged",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what was reconciled before planning (a current plan naming nodes or "
+        "workloads the inventory no longer has)",
+    )
 
 
 def sha256_of(path: str | Path) -> str:
@@ -272,7 +285,14 @@ def moves_against(current: dict[str, list[str]], placements: list[Placement]) ->
 
 
 def load_plan(path: str | Path) -> PlanFile:
-    doc = read_document(path)
+    return plan_from_document(read_document(path))
+
+
+def plan_from_text(name: str, text: str) -> PlanFile:
+    return plan_from_document(document_from_text(name, text))
+
+
+def plan_from_document(doc: SourceDocument) -> PlanFile:
     data = doc.data
     if not isinstance(data, dict) or "plan_version" not in data:
         hint = (

@@ -6,27 +6,28 @@ checker runs on the plan file exactly as it will be written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from allocator.domain.build import build_domain
 from allocator.domain.tables import Domain
 from allocator.evaluate.check import Violation, check_plan
 from allocator.evaluate.levels import level_values
-from allocator.inventory.load import load_inventory
-from allocator.inventory.schema import Inventory, expanded_node_ids, row_id
-from allocator.io.errors import ExitCode, InputError, InputProblem
+from allocator.inventory.load import inventory_from_text, load_inventory
+from allocator.io.errors import ExitCode
+from allocator.io.source import decode_text, read_bytes
 from allocator.model.reduce import reduce
 from allocator.output.plan import (
     InventoryRef,
     LevelReport,
     PlanFile,
     SolverReport,
-    load_plan,
-    row_key,
-    sha256_of,
+    plan_from_text,
 )
 from allocator.output.planfile import plan_file
+from allocator.solve.current import reconcile
 from allocator.solve.strategy import PlanningResult, plan
 from solvers.base import Solution, SolveOptions, Status
 
@@ -48,8 +49,54 @@ class SolveOutcome:
         return ExitCode.OK
 
 
-def load_domain(path: str | Path) -> Domain:
-    return build_domain(load_inventory(path), name=Path(path).stem)
+@dataclass(frozen=True)
+class Request:
+    """One inventory to plan: the bytes of its file (and of the plan saying what runs
+    now), the solver and its options. Bytes rather than paths, so that a worker on
+    another machine plans exactly what was read here; `sha256` names the request, and a
+    plan that states it answers it."""
+
+    inventory_name: str
+    inventory: bytes
+    solver: str = "auto"
+    options: SolveOptions = field(default_factory=SolveOptions)
+    current_name: str | None = None
+    current: bytes | None = None
+
+    @classmethod
+    def from_files(
+        cls,
+        inventory: str | Path,
+        solver: str = "auto",
+        options: SolveOptions | None = None,
+        current: str | Path | None = None,
+    ) -> Request:
+        return cls(
+            inventory_name=str(inventory),
+            inventory=read_bytes(inventory, "YAML or JSON"),
+            solver=solver,
+            options=options or SolveOptions(),
+            current_name=None if current is None else str(current),
+            current=None if current is None else read_bytes(current, "an allocator plan"),
+        )
+
+    @property
+    def sha256(self) -> str:
+        o = self.options
+        digest = hashlib.sha256(b"allocator request 1\0")
+        digest.update(hashlib.sha256(self.inventory).digest())
+        digest.update(hashlib.sha256(self.current or b"").digest())
+        settings = [self.solver, o.time_limit, o.rel_gap, o.threads, o.seed]
+        digest.update(json.dumps([*settings, sorted(o.backend_options.items())]).encode())
+        return digest.hexdigest()
+
+
+def load_domain(path: str | Path, current: str | Path | None = None) -> Domain:
+    """The domain of an inventory file; with `current`, what runs now is that plan's
+    placement reconciled with the inventory (as `solve --current` planned it)."""
+    if current is None:
+        return build_domain(load_inventory(path), name=Path(path).stem)
+    return prepare(Request.from_files(path, current=current))[0]
 
 
 def solve_file(
@@ -59,53 +106,48 @@ def solve_file(
     current_plan: str | Path | None = None,
 ) -> SolveOutcome:
     """Plan an inventory file; with `current_plan`, what runs now is that plan's placement
-    (instead of the inventory's `current_placement`)."""
-    inventory = load_inventory(path)
-    if current_plan is not None:
-        running = current_from_plan(inventory, current_plan)
-        inventory = inventory.model_copy(update={"current_placement": running})
-    domain = build_domain(inventory, name=Path(path).stem)
-    ref = InventoryRef(name=domain.name, path=str(path), sha256=sha256_of(path))
-    return solve_domain(domain, ref, solver, options)
+    (instead of the inventory's `current_placement`), reconciled with the inventory."""
+    return solve_request(Request.from_files(path, solver, options, current_plan))
 
 
-def current_from_plan(inventory: Inventory, path: str | Path) -> dict[str, list[str]]:
-    """Where a previous plan put each replica, checked against the inventory."""
-    plan = load_plan(path)
-    rows = {w.id for w in inventory.workloads}
-    rows |= {row_id(w.id, v.name) for w in inventory.workloads for v in w.variants}
-    nodes = {n for ids in expanded_node_ids(inventory) for n in ids}
-    problems: list[InputProblem] = []
-    running: dict[str, list[str]] = {}
-    for k, p in enumerate(plan.placements):
-        if row_key(p) not in rows:
-            what = f"variant {p.variant!r} of " if p.variant else ""
-            problems.append(
-                InputProblem(
-                    str(path),
-                    f"{what}workload {p.workload!r} is not in the inventory",
-                    entry=f"placements[{k}]",
-                )
-            )
-        elif p.node not in nodes:
-            problems.append(
-                InputProblem(
-                    str(path), f"node {p.node!r} is not in the inventory", entry=f"placements[{k}]"
-                )
-            )
-        else:
-            running.setdefault(row_key(p), []).append(p.node)
-    if problems:
-        raise InputError(problems)
-    return running
+def solve_request(request: Request) -> SolveOutcome:
+    domain, warnings = prepare(request)
+    ref = InventoryRef(
+        name=domain.name,
+        path=request.inventory_name,
+        sha256=hashlib.sha256(request.inventory).hexdigest(),
+    )
+    stated: dict[str, object] = {"request_sha256": request.sha256, "warnings": warnings}
+    return solve_domain(domain, ref, request.solver, request.options, stated)
+
+
+def prepare(request: Request) -> tuple[Domain, list[str]]:
+    """The request's domain, and the warnings of reconciling its current plan."""
+    name = request.inventory_name
+    inventory = inventory_from_text(name, decode_text(name, request.inventory, "YAML or JSON"))
+    warnings: list[str] = []
+    if request.current is not None:
+        source = request.current_name or "current plan"
+        previous = plan_from_text(source, decode_text(source, request.current, "a plan"))
+        current = reconcile(inventory, previous, source)
+        inventory = inventory.model_copy(update={"current_placement": current.running})
+        warnings = current.warnings
+    return build_domain(inventory, name=Path(name).stem), warnings
 
 
 def solve_domain(
-    domain: Domain, ref: InventoryRef, solver: str = "auto", options: SolveOptions | None = None
+    domain: Domain,
+    ref: InventoryRef,
+    solver: str = "auto",
+    options: SolveOptions | None = None,
+    stated: dict[str, object] | None = None,
 ) -> SolveOutcome:
+    """Plan, write the plan file (with the `stated` fields of the request) and check it."""
     options = options or SolveOptions()
     result = plan(domain, solver, options)
     written = plan_file(domain, ref, result.placement, solver_report(result, options))
+    if stated:
+        written = written.model_copy(update=stated)
     return SolveOutcome(domain, result, written, check_plan(domain, written))
 
 
@@ -139,6 +181,7 @@ def solver_report(result: PlanningResult, options: SolveOptions) -> SolverReport
         levels=levels,
         model=result.size,
         notes=result.notes,
+        interrupted=result.interrupted,
     )
 
 

@@ -77,6 +77,7 @@ class PlanningResult:
     size: dict[str, int | bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     log_tail: str = ""
+    interrupted: bool = False  # stopped on request: the best placement found by then
 
     @property
     def final(self) -> LevelOutcome:
@@ -104,9 +105,17 @@ def plan(
     options = options or SolveOptions()
     started = time.perf_counter()
     if not len(domain.demand):
-        return _nothing_to_place(domain, solver, started)
-    if solver in PLACERS:
-        return _plan_heuristic(reduce(domain), PLACERS[solver], options, started)
+        result = _nothing_to_place(domain, solver, started)
+    elif solver in PLACERS:
+        result = _plan_heuristic(reduce(domain), PLACERS[solver], options, started)
+    else:
+        result = _plan_exact(domain, solver, options, started)
+    return replace(result, interrupted=INTERRUPT.is_set())
+
+
+def _plan_exact(
+    domain: Domain, solver: str, options: SolveOptions, started: float
+) -> PlanningResult:
     backend = registry.get(solver)
     inst = reduce(domain)
     seeds = _seeds(inst, options.seed)
