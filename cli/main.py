@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     backends,
+    batch,
     bench,
     generate,
     interop,
@@ -32,6 +33,8 @@ app.command()(backends.solvers)
 app.command()(inventory.schema)
 app.command()(generate.generate)
 app.command("reassign")(reassign.reassign_command)
+app.command()(batch.batch)
+app.command()(batch.sweep)
 app.add_typer(interop.import_app, name="import")
 app.add_typer(interop.export_app, name="export")
 app.add_typer(roadef.app, name="roadef")

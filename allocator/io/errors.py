@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     UNPLACED = 3
     NO_PLAN = 4
     PLAN_REJECTED = 5
+    BATCH_INCOMPLETE = 6  # a batch or sweep: some instance got no plan
     INTERRUPTED = 130  # stopped on request (Ctrl-C, SIGTERM), as shells report SIGINT
 
 
