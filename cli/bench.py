@@ -14,12 +14,20 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand
 
+from allocator.bench.batch import SIZES as BATCH_SIZES
+from allocator.bench.batch import BatchRun, run_batch_bench
 from allocator.bench.build import BuildComparison, run_build
 from allocator.bench.ladder import SIZES, SOLVERS, LadderRun, run_ladder
 from allocator.bench.openb import BOUND_RULE, DEFAULT_DATA, OpenbSeedRun, run_openb
 from allocator.bench.published import DEFAULT_POLICIES, LABELS, TRACES
 from allocator.bench.results import write_results
-from allocator.bench.tables import build_table, ladder_notes, ladder_table, openb_tables
+from allocator.bench.tables import (
+    batch_table,
+    build_table,
+    ladder_notes,
+    ladder_table,
+    openb_tables,
+)
 from allocator.interop.openb import NODE_FILE, pod_file
 from allocator.io.atomic import writable
 from allocator.io.errors import ExitCode
@@ -66,7 +74,8 @@ def _is_number(text: str) -> bool:
 app = typer.Typer(
     name="bench",
     help="Benchmarks anyone can rerun: openb against the published schedulers, a ladder of "
-    "fleet sizes over every backend, and model build cost against plain PuLP.",
+    "fleet sizes over every backend, model build cost against plain PuLP, and a batch on "
+    "each engine.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -282,4 +291,45 @@ def build(
             "objective": "cost ($/h of nodes in use)",
         }
         write_results(out_path, "build", config, results)
+        err.print(f"results written to {out_path}", markup=False, highlight=False)
+
+
+@app.command("batch", cls=ListOptionsCommand)
+@handles_errors
+def batch(
+    instances: Annotated[int, typer.Option(min=1, help="generated inventories")] = 100,
+    workers: Annotated[
+        list[int] | None, typer.Option(min=1, help="local pool sizes [default: 1 2]")
+    ] = None,
+    dask_workers: Annotated[
+        int, typer.Option(min=0, help="workers of a Dask LocalCluster (0: no Dask run)")
+    ] = 2,
+    time_limit: TimeLimit = 30.0,
+    seed: Annotated[int, typer.Option(help="generator seed")] = 0,
+    out_path: Output = None,
+) -> None:
+    """Time one batch of mixed-size generated inventories on the local pool and on Dask."""
+    writable(out_path)
+    pools = workers or [1, 2]
+
+    def progress(r: BatchRun) -> None:
+        err.print(
+            f"{r.engine} x{r.workers}: {r.wall_s:.1f} s, {r.planned}/{r.instances} planned",
+            markup=False,
+            highlight=False,
+        )
+
+    runs = run_batch_bench(instances, pools, dask_workers or None, time_limit, seed, progress)
+    _console().print(batch_table(runs))
+    if out_path is not None:
+        config = {
+            "instances": instances,
+            "workers": pools,
+            "dask_workers": dask_workers,
+            "time_limit": time_limit,
+            "seed": seed,
+            "sizes": list(BATCH_SIZES),
+            "workloads": "nodes // 4",
+        }
+        write_results(out_path, "batch", config, runs)
         err.print(f"results written to {out_path}", markup=False, highlight=False)

@@ -182,3 +182,16 @@ def test_bench_command_line(tmp_path):
     assert saved["results"][0]["pulp"]["finished"] is True
     missing = CliRunner().invoke(app, ["openb", "--data", str(tmp_path), "--seeds", "1"])
     assert missing.exit_code == 2 and "missing" in missing.output
+
+
+def test_batch_bench_runs_every_engine_on_the_same_instances():
+    pytest.importorskip("distributed")
+    from allocator.bench.batch import run_batch_bench
+    from allocator.bench.tables import batch_table
+
+    runs = run_batch_bench(4, [1, 2], 2, time_limit=20, seed=3)
+    assert [(r.engine, r.workers) for r in runs] == [("local", 1), ("local", 2), ("dask", 2)]
+    assert all(r.planned == r.instances == 4 and r.same_plans for r in runs)
+    assert all(r.wall_s > 0 and r.planning_s > 0 for r in runs)
+    text = render(batch_table(runs))
+    assert "overhead / instance s" in text and "4 / 4" in text

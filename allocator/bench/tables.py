@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from allocator.bench.batch import BatchRun
 from allocator.bench.build import BuildComparison
 from allocator.bench.ladder import LadderResult
 from allocator.bench.openb import OpenbResult, OpenbTraceSummary
@@ -192,5 +193,31 @@ def build_table(results: list[BuildComparison]) -> Table:
             "-" if c.pulp.variables is None else f"{c.pulp.variables:,}",
             _num(c.pulp.peak_rss_mib, 0),
             ratio,
+        )
+    return table
+
+
+def batch_table(runs: list[BatchRun]) -> Table:
+    table = Table(
+        title="Batch: the same generated inventories on each engine (wall time includes "
+        "starting the workers and writing every output)",
+        title_justify="left",
+    )
+    columns = (
+        "engine", "workers", "wall s", "startup s", "planning s", "overhead / instance s",
+        "planned", "same plans",
+    )  # fmt: skip
+    for name in columns:
+        table.add_column(name, justify="left" if name == "engine" else "right")
+    for r in runs:
+        table.add_row(
+            r.engine,
+            str(r.workers),
+            _num(r.wall_s, 1),
+            _num(r.startup_s, 1),
+            _num(r.planning_s, 1),
+            _num(r.overhead_per_instance_s, 3),
+            f"{r.planned} / {r.instances}",
+            "yes" if r.same_plans else "no",
         )
     return table
