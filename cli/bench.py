@@ -32,6 +32,7 @@ from allocator.interop.openb import NODE_FILE, pod_file
 from allocator.io.atomic import writable
 from allocator.io.errors import ExitCode
 from cli.common import err, fail, handles_errors, out
+from cli.live import live_progress
 
 
 class ListOptionsCommand(TyperCommand):
@@ -171,7 +172,8 @@ def openb(
         )
         err.print(text, markup=False, highlight=False)
 
-    result = run_openb(data, traces, seed_list, time_limit, policies, progress, bound_limit)
+    with live_progress("bench openb", None):
+        result = run_openb(data, traces, seed_list, time_limit, policies, progress, bound_limit)
     console = _console()
     for item in openb_tables(result):
         if isinstance(item, str):
@@ -233,7 +235,8 @@ def ladder(
             highlight=False,
         )
 
-    result = run_ladder(nodes, solvers, fill, time_limit, seed, progress, gap)
+    with live_progress("bench ladder", None):
+        result = run_ladder(nodes, solvers, fill, time_limit, seed, progress, gap)
     console = _console()
     console.print(ladder_table(result))
     console.print(ladder_notes(result), markup=False, highlight=False)
@@ -278,7 +281,8 @@ def build(
             highlight=False,
         )
 
-    results = run_build(nodes, fill, seed, pulp_time_cap, pulp_memory_cap, progress)
+    with live_progress("bench build", None):
+        results = run_build(nodes, fill, seed, pulp_time_cap, pulp_memory_cap, progress)
     _console().print(build_table(results))
     if out_path is not None:
         config = {
@@ -319,7 +323,8 @@ def batch(
             highlight=False,
         )
 
-    runs = run_batch_bench(instances, pools, dask_workers or None, time_limit, seed, progress)
+    with live_progress("bench batch", None):
+        runs = run_batch_bench(instances, pools, dask_workers or None, time_limit, seed, progress)
     _console().print(batch_table(runs))
     if out_path is not None:
         config = {

@@ -18,6 +18,7 @@ from allocator.reassign.document import plan_document, to_document, write_docume
 from allocator.reassign.load import load_reassignment
 from allocator.reassign.strategy import InfeasibleStart, solve
 from cli.common import err, handles_errors, out
+from cli.live import live_progress
 from cli.roadef import AssignmentFile, ModelFile
 
 TimeLimit = Annotated[float, typer.Option(min=0.1, help="seconds for the search")]
@@ -48,7 +49,8 @@ def reassign_command(
     writable(target)
     model = load_reassignment(file)
     try:
-        outcome = solve(model, time_limit, seed, solver)
+        with live_progress(f"reassign {file.name}", time_limit):
+            outcome = solve(model, time_limit, seed, solver)
     except InfeasibleStart as exc:
         raise InputError(
             [InputProblem(str(file), f"the current placement: {p}") for p in exc.problems]

@@ -22,6 +22,7 @@ from allocator.io.atomic import writable
 from allocator.io.errors import ExitCode, InputError, InputProblem
 from allocator.reassign.strategy import solve as reassign
 from cli.common import error, handles_errors, out
+from cli.live import live_progress
 
 app = typer.Typer(
     name="roadef",
@@ -134,7 +135,8 @@ def solve_(
             [InputProblem(str(assignment), f"the initial assignment: {v}") for v in broken]
         )
     left = time_limit - FINISH_S - (time.perf_counter() - started)
-    outcome = reassign(to_reassignment(instance, initial), max(left, 0.05), seed, solver)
+    with live_progress(f"roadef {model.name}", time_limit):
+        outcome = reassign(to_reassignment(instance, initial), max(left, 0.05), seed, solver)
     result = evaluate(instance, initial, outcome.assignment)
     if result.violations:  # the search checks itself; this would be a bug
         raise RuntimeError(f"the solution breaks a hard constraint: {result.violations[0]}")

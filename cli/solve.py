@@ -14,6 +14,7 @@ from allocator.output.report import build_report, render_markdown, render_termin
 from allocator.solve.pipeline import solve_file
 from allocator.solve.strategy import method_names
 from cli.common import Format, err, error, handles_errors, out, warn
+from cli.live import live_progress
 from solvers.base import SolveOptions
 
 
@@ -68,7 +69,8 @@ def solve(
         seed=seed,
         log=(lambda line: err.print(line, markup=False, highlight=False)) if verbose else None,
     )
-    outcome = solve_file(inventory, solver, options, current_plan=current)
+    with live_progress(f"solve {inventory.name}", time_limit, enabled=not (quiet or verbose)):
+        outcome = solve_file(inventory, solver, options, current_plan=current)
     for warning in outcome.plan.warnings:
         warn(warning)
     if outcome.violations:

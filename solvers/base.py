@@ -69,6 +69,9 @@ class SolveOptions:
     log: Callable[[str], None] | None = None
     solution_limit: int | None = None
     backend_options: Mapping[str, BackendValue] = field(default_factory=dict)
+    # Called with (incumbent objective, best bound) as a MIP moves them, either may be
+    # None; from the backend's own thread.
+    progress: Callable[[float | None, float | None], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,10 +133,13 @@ def package_version(package: str) -> str | None:
 T = TypeVar("T")
 
 
-def interruptible(work: Callable[[], T], stop: Callable[[], None]) -> T:
+def interruptible(
+    work: Callable[[], T], stop: Callable[[], None], poll: Callable[[], None] | None = None
+) -> T:
     """Run `work` (a blocking solver call) in a thread while the calling thread waits in
     short steps, so that a signal handler can run; once INTERRUPT is set, `stop()` asks
-    the solver to end early (it returns what it has, as on a time limit)."""
+    the solver to end early (it returns what it has, as on a time limit). `poll` runs at
+    every step (e.g. to follow a log the solver writes)."""
     outcome: dict[str, T | BaseException] = {}
 
     def run() -> None:
@@ -147,6 +153,8 @@ def interruptible(work: Callable[[], T], stop: Callable[[], None]) -> T:
     stopped = False
     while thread.is_alive():
         thread.join(0.05)
+        if poll is not None:
+            poll()
         if INTERRUPT.is_set() and not stopped:
             stop()
             stopped = True

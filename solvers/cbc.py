@@ -14,6 +14,7 @@ import signal
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
@@ -96,7 +97,8 @@ class CbcSolver:
         command.tmpDir = folder
         children = _children()
         try:
-            interruptible(lambda: model.solve(command), lambda: _stop_cbc(children))
+            follow = _LogFollower(log_path, options.progress) if options.progress else None
+            interruptible(lambda: model.solve(command), lambda: _stop_cbc(children), follow)
         except pulp.PulpSolverError as exc:
             if not INTERRUPT.is_set():
                 raise SolverError(f"CBC failed: {exc}") from exc
@@ -137,6 +139,40 @@ def _stop_cbc(before: set[int]) -> None:
     for pid in started & _children():
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+
+
+class _LogFollower:
+    """CBC has no callback: read what it appends to its log while it runs, and report the
+    incumbent and bound its progress lines state."""
+
+    INCUMBENT = re.compile(r"Integer solution of (-?[\d.eE+-]+)")
+    TREE = re.compile(r"(-?[\d.eE+-]+) best solution, best possible (-?[\d.eE+-]+)")
+
+    def __init__(self, path: str, report: Callable[[float | None, float | None], None]):
+        self.path, self.report, self.read, self.partial = path, report, 0, ""
+
+    def __call__(self) -> None:
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as log:
+                log.seek(self.read)
+                text = log.read()
+                self.read = log.tell()
+        except OSError:
+            return
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            if found := self.TREE.search(line):
+                self.report(_number(found.group(1)), _number(found.group(2)))
+            elif found := self.INCUMBENT.search(line):
+                self.report(_number(found.group(1)), None)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _to_pulp(pulp: ModuleType, problem: Problem) -> tuple[LpProblem, list[LpVariable]]:

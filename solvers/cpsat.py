@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
@@ -79,8 +80,11 @@ class CpSatSolver:
             setattr(params, key, value)
         lines: list[str] = []
         solver.log_callback = lines.append
-        limit = _stop_after(options.solution_limit) if options.solution_limit else None
-        code = interruptible(lambda: solver.solve(model, limit), solver.stop_search)
+        report = options.progress
+        if report is not None:
+            solver.best_bound_callback = lambda b: report(None, b / scale + problem.offset)
+        watch = _Watch(options.solution_limit, report, scale, problem.offset)
+        code = interruptible(lambda: solver.solve(model, watch.callback()), solver.stop_search)
         log = "\n".join(notes + lines)
         if options.log:
             for line in notes + lines:
@@ -108,21 +112,42 @@ class CpSatSolver:
         )
 
 
-def _stop_after(count: int) -> CpSolverSolutionCallback:
-    """A callback that stops the search after `count` improving solutions."""
-    from ortools.sat.python.cp_model import CpSolverSolutionCallback
+class _Watch:
+    """What CP-SAT's solution callback does: report each improving solution, and stop the
+    search after `limit` of them."""
 
-    class SolutionLimit(CpSolverSolutionCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.found = 0
+    def __init__(
+        self,
+        limit: int | None,
+        report: Callable[[float | None, float | None], None] | None,
+        scale: int,
+        offset: float,
+    ):
+        self.limit, self.report, self.scale, self.offset = limit, report, scale, offset
 
-        def on_solution_callback(self) -> None:
-            self.found += 1
-            if self.found >= count:
-                self.stop_search()
+    def callback(self) -> CpSolverSolutionCallback | None:
+        if self.limit is None and self.report is None:
+            return None
+        from ortools.sat.python.cp_model import CpSolverSolutionCallback
 
-    return SolutionLimit()
+        watch = self
+
+        class Watching(CpSolverSolutionCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.count = 0
+
+            def on_solution_callback(self) -> None:
+                self.count += 1
+                if watch.report is not None:
+                    watch.report(
+                        self.objective_value / watch.scale + watch.offset,
+                        self.best_objective_bound / watch.scale + watch.offset,
+                    )
+                if watch.limit is not None and self.count >= watch.limit:
+                    self.stop_search()
+
+        return Watching()
 
 
 def _to_cp_model(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
@@ -70,7 +71,7 @@ class HighsSolver:
             if problem.is_mip:
                 # A MIP may run long: it polls for an interrupt, and runs while this thread
                 # waits, so that a signal handler can set one.
-                h.cbMipInterrupt += _stop_when_interrupted
+                h.cbMipInterrupt += _poll(options.progress)
                 with _silenced_stdout():
                     interruptible(h.run, lambda: None)
             else:
@@ -83,9 +84,24 @@ class HighsSolver:
         return _read_result(h, highspy, problem, started, log)
 
 
-def _stop_when_interrupted(event: object) -> None:
-    if INTERRUPT.is_set():
-        event.interrupt()  # type: ignore[attr-defined]
+def _poll(
+    progress: Callable[[float | None, float | None], None] | None,
+) -> Callable[[object], None]:
+    """HiGHS's MIP calls this often: stop on request, and report the bounds as they move."""
+    last = (math.nan, math.nan)
+
+    def poll(event: object) -> None:
+        nonlocal last
+        if INTERRUPT.is_set():
+            event.interrupt()  # type: ignore[attr-defined]
+        if progress is not None:
+            out = event.data_out  # type: ignore[attr-defined]
+            now = (out.mip_primal_bound, out.mip_dual_bound)
+            if now != last:
+                last = now
+                progress(*(v if abs(v) < _BIG else None for v in now))
+
+    return poll
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from allocator.batch.engines import open_engine
 from allocator.batch.inputs import Instance
 from allocator.batch.runner import BatchSettings, run_batch
 from allocator.inventory.generate import generate_inventory
+from allocator.io.progress import PROGRESS
 from solvers.base import SolveOptions
 
 SIZES = (20, 50, 100, 200, 400)  # nodes; an instance's size is drawn from these
@@ -75,6 +76,7 @@ def run_batch_bench(
         if dask_workers:
             setups.append(("dask", dask_workers))
         for engine_name, n in setups:
+            PROGRESS.task(f"{count} instances on {engine_name} x{n}")
             out = root / f"{engine_name}-{n}"
             out.mkdir()
             started = time.perf_counter()

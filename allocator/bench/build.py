@@ -20,6 +20,7 @@ from allocator.bench.child import run_child
 from allocator.bench.instances import LadderInstance
 from allocator.bench.machine import planner_fingerprint
 from allocator.domain.tables import Domain
+from allocator.io.progress import PROGRESS
 from allocator.model.formulation import build_formulation
 from allocator.model.patterns import enumerate_pool
 from allocator.model.reduce import reduce
@@ -140,6 +141,7 @@ def run_build(
     results: list[BuildComparison] = []
     fingerprint = planner_fingerprint()  # the code this process loaded
     for nodes in sorted(sizes):
+        PROGRESS.task(f"{nodes:,} nodes")
         instance = LadderInstance.of_size(nodes, fill, seed)
         domain = instance.domain()
         ours = time_allocator_build(domain)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from allocator.bench.child import ChildRun, run_child
 from allocator.bench.instances import LadderInstance
 from allocator.bench.planstats import PlanStats, plan_stats_from_dict
+from allocator.io.progress import PROGRESS
 
 SOLVERS = ("highs", "cbc", "cpsat", "greedy")
 SIZES = (100, 1000, 10000)
@@ -63,6 +64,7 @@ def run_ladder(
     for nodes in sorted(sizes):
         instance = LadderInstance.of_size(nodes, fill, seed)
         for solver in solvers:
+            PROGRESS.task(f"{nodes:,} nodes, {solver} (in a child process)")
             if solver in gave_up:
                 run = _skipped(instance, solver, gave_up[solver])
             else:

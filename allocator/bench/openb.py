@@ -38,6 +38,7 @@ from allocator.domain.units import MILLI
 from allocator.heuristics.online import simulate
 from allocator.interop.openb import OpenbTrace, build_arrivals, load_trace
 from allocator.interop.openb.importer import ArrivedTasks, openb_inventory
+from allocator.io.progress import PROGRESS
 from allocator.output.plan import InventoryRef
 from allocator.solve.pipeline import SolveOutcome, solve_domain
 from allocator.solve.strategy import level_bound
@@ -150,6 +151,7 @@ def run_openb(
         trace = load_trace(data, trace_name)
         runs = []
         for seed in seeds:
+            PROGRESS.task(f"trace {trace_name}, seed {seed}")
             run = run_seed(trace, trace_name, seed, time_limit, policies, bound_limit)
             runs.append(run)
             if progress is not None:
@@ -171,6 +173,7 @@ def run_seed(
     arrivals = build_arrivals(trace.tasks, trace.nodes, seed)
     baselines = []
     for policy in policies:
+        PROGRESS.stage(f"online scheduler {policy}")
         online = simulate(trace.nodes, trace.tasks, arrivals, policy)
         reported = online.reported_allocation_ratio(100)
         baselines.append(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from allocator.io.progress import PROGRESS
 from allocator.model.formulation import Formulation
 from allocator.model.patterns import PatternPool, shape_bounds
 from allocator.model.pricing import (
@@ -91,6 +92,7 @@ def generate_columns(
     bound = None
     smooth = None
     for rounds in range(1, max_rounds + 1):
+        PROGRESS.stage(f"column generation round {rounds}")
         form, problem = level_problem(pool)
         started = time.perf_counter()
         lp = lp_solver.solve(

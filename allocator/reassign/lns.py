@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from allocator.io.interrupt import INTERRUPT
+from allocator.io.progress import PROGRESS
 from allocator.reassign.costs import costs, usage
 from allocator.reassign.mip import build, needs_integer_columns
 from allocator.reassign.model import Reassignment
@@ -41,7 +42,10 @@ def improve(
     integral = needs_integer_columns(backend)
     best = np.array(assignment, dtype=np.int64)
     best_total = costs(model, best).total
+    rounds = 0
     while (left := deadline - time.perf_counter()) > 0.05 and not INTERRUPT.is_set():
+        rounds += 1
+        PROGRESS.stage(f"neighbourhood search round {rounds}")
         part = build(model, best, neighbourhood(model, best, rng), integral)
         options = SolveOptions(time_limit=min(STEP_LIMIT, left), rel_gap=0.0, warm_start=part.start)
         found = backend.solve(part.problem, options)
@@ -51,6 +55,7 @@ def improve(
         total = costs(model, candidate).total
         if total < best_total:
             best, best_total = candidate, total
+            PROGRESS.bounds(best_total, None)
     return best
 
 

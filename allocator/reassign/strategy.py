@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocator.io.progress import PROGRESS
 from allocator.reassign.costs import Costs, costs, lower_bound, violations
 from allocator.reassign.lns import improve
 from allocator.reassign.mip import build, needs_integer_columns
@@ -58,10 +59,18 @@ def solve(
     if broken:
         raise InfeasibleStart(broken)
     bound = lower_bound(model)
+    PROGRESS.bounds(costs(model, model.current).total, bound)
     if model.num_replicas * model.num_nodes <= EXACT_PAIRS:
         backend = get(solver)
+        PROGRESS.stage(f"MIP ({backend.name})")
         part = build(model, model.current, integral=needs_integer_columns(backend))
-        options = SolveOptions(time_limit=time_limit, rel_gap=0.0, seed=seed, warm_start=part.start)
+        options = SolveOptions(
+            time_limit=time_limit,
+            rel_gap=0.0,
+            seed=seed,
+            warm_start=part.start,
+            progress=PROGRESS.bounds,
+        )
         found = backend.solve(part.problem, options)
         if found.x is not None:
             assignment = part.decode(found.x, model.current)
@@ -72,9 +81,13 @@ def solve(
     rng = np.random.default_rng(seed)
     state = State(model, model.current)
     scale = typical_change(state, rng)
+    PROGRESS.stage("annealing")
     best, _ = anneal(state, rng, started + ANNEAL_SHARE * time_limit, HOT * scale, COLD * scale)
     state = State(model, best)
+    PROGRESS.stage("descent")
+    PROGRESS.bounds(costs(model, best).total, None)
     descend(state, rng, started + DESCENT_SHARE * time_limit)
+    PROGRESS.bounds(costs(model, state.assignment).total, None)
     assignment = improve(model, state.assignment, rng, deadline, solver)
     return _outcome(model, assignment, bound, "anneal+lns", started, proven=False)
 

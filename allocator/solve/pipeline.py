@@ -17,6 +17,7 @@ from allocator.evaluate.check import Violation, check_plan
 from allocator.evaluate.levels import level_values
 from allocator.inventory.load import inventory_from_text, load_inventory
 from allocator.io.errors import ExitCode
+from allocator.io.progress import PROGRESS
 from allocator.io.source import decode_text, read_bytes
 from allocator.model.reduce import reduce
 from allocator.output.plan import (
@@ -123,6 +124,7 @@ def solve_request(request: Request) -> SolveOutcome:
 
 def prepare(request: Request) -> tuple[Domain, list[str]]:
     """The request's domain, and the warnings of reconciling its current plan."""
+    PROGRESS.stage("load")
     name = request.inventory_name
     inventory = inventory_from_text(name, decode_text(name, request.inventory, "YAML or JSON"))
     warnings: list[str] = []
@@ -145,9 +147,11 @@ def solve_domain(
     """Plan, write the plan file (with the `stated` fields of the request) and check it."""
     options = options or SolveOptions()
     result = plan(domain, solver, options)
+    PROGRESS.stage("plan file")
     written = plan_file(domain, ref, result.placement, solver_report(result, options))
     if stated:
         written = written.model_copy(update=stated)
+    PROGRESS.stage("check")
     return SolveOutcome(domain, result, written, check_plan(domain, written))
 
 

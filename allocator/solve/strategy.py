@@ -25,6 +25,7 @@ from allocator.heuristics.greedy import RULES, greedy_placement, pinned_only
 from allocator.heuristics.online.adapter import UnsupportedByPolicy, online_placement
 from allocator.heuristics.placers import PLACERS, Placer
 from allocator.io.interrupt import INTERRUPT
+from allocator.io.progress import PROGRESS
 from allocator.model.colgen import generate_columns
 from allocator.model.decode import (
     columns_from_placement,
@@ -107,7 +108,10 @@ def plan(
     if not len(domain.demand):
         result = _nothing_to_place(domain, solver, started)
     elif solver in PLACERS:
-        result = _plan_heuristic(reduce(domain), PLACERS[solver], options, started)
+        PROGRESS.stage("reduce")
+        inst = reduce(domain)
+        PROGRESS.stage(f"{solver} placement")
+        result = _plan_heuristic(inst, PLACERS[solver], options, started)
     else:
         result = _plan_exact(domain, solver, options, started)
     return replace(result, interrupted=INTERRUPT.is_set())
@@ -117,14 +121,18 @@ def _plan_exact(
     domain: Domain, solver: str, options: SolveOptions, started: float
 ) -> PlanningResult:
     backend = registry.get(solver)
+    PROGRESS.stage("reduce")
     inst = reduce(domain)
+    PROGRESS.stage("warm start (greedy)")
     seeds = _seeds(inst, options.seed)
+    PROGRESS.stage("patterns")
     pool = enumerate_pool(inst)
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
     run = _LevelRun(inst, backend, options, Deadline.after(options.time_limit, started))
     incumbent = _best_feasible(run.formulation(pool), seeds)
     incumbent, pool = run.solve_all(pool, incumbent)
+    PROGRESS.outside_levels()
     status = (
         Status.OPTIMAL if all(o.status == Status.OPTIMAL for o in run.outcomes) else Status.FEASIBLE
     )
@@ -225,7 +233,10 @@ class _LevelRun:
         return form, problem.with_objective(level.cost, level.offset)
 
     def solve_all(self, pool: PatternPool, incumbent: Replicas) -> tuple[Replicas, PatternPool]:
-        for k in range(len(level_names(self.inst.domain))):
+        names = level_names(self.inst.domain)
+        for k, name in enumerate(names):
+            PROGRESS.level(k, len(names), name)
+            PROGRESS.stage("model")
             incumbent, pool = self.solve_level(k, pool, incumbent)
         return incumbent, pool
 
@@ -296,9 +307,18 @@ class _LevelRun:
             )
         x0 = columns_from_placement(form, incumbent)
         solve_started = time.perf_counter()
+        PROGRESS.stage(f"MIP ({self.backend.name})")
+        PROGRESS.bounds(current, lp_bound)
         solution = self.backend.solve(
-            problem, replace(self.options, time_limit=self.deadline.left(0.01), warm_start=x0)
+            problem,
+            replace(
+                self.options,
+                time_limit=self.deadline.left(0.01),
+                warm_start=x0,
+                progress=PROGRESS.bounds,
+            ),
         )
+        PROGRESS.stage("decode")
         self.solve_s += time.perf_counter() - solve_started
         self.used = solution.solver if self.backend.name == "auto" else self.backend.name
         self.log_tail = solution.log_tail
