@@ -8,6 +8,7 @@ from cli import (
     backends,
     batch,
     bench,
+    diff,
     generate,
     interop,
     inventory,
@@ -29,6 +30,7 @@ app.command()(solve.solve)
 app.command()(inventory.validate)
 app.command()(plans.check)
 app.command()(plans.report)
+app.command()(diff.diff)
 app.command()(backends.solvers)
 app.command()(inventory.schema)
 app.command()(generate.generate)
