@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import json
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from allocator.evaluate.check import check_plan
-from allocator.io.atomic import write_text_atomic
+from allocator.io.atomic import writable, write_text_atomic
 from allocator.io.errors import ExitCode
+from allocator.output.html import render_html
 from allocator.output.plan import load_plan, sha256_of
-from allocator.output.report import build_report, render_markdown, render_terminal
+from allocator.output.report import (
+    build_report,
+    render_markdown,
+    render_terminal,
+    tenants_in_file,
+)
 from allocator.solve.pipeline import load_domain
-from cli.common import Format, err, error, handles_errors, out
+from cli.common import err, error, handles_errors, out
 
 CURRENT = typer.Option(
     "--current", help="the previous plan the plan was made from (`solve --current`)"
 )
+
+
+class ReportFormat(StrEnum):
+    """What `report` writes; html is a page of its own, so only this command offers it."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
 
 
 @handles_errors
@@ -49,20 +66,30 @@ def report(
     inventory: Annotated[Path, typer.Argument(help="inventory file the plan was made for")],
     plan: Annotated[Path, typer.Argument(help="plan file")],
     current: Annotated[Path | None, CURRENT] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
     ] = None,
 ) -> None:
-    """Cost and utilization report of a plan: terminal table, JSON or Markdown."""
-    summary = build_report(load_domain(inventory, current), load_plan(plan), source=str(plan))
-    if fmt == Format.table and output is None:
+    """Cost and utilization report of a plan: terminal table, JSON, Markdown, or a
+    self-contained HTML page with plots (to stdout without -o)."""
+    writable(output)
+    summary = build_report(
+        load_domain(inventory, current),
+        load_plan(plan),
+        source=str(plan),
+        tenants=tenants_in_file(inventory),
+    )
+    if fmt == ReportFormat.table and output is None:
         render_terminal(summary, out)
         return
-    text = (
-        json.dumps(summary.to_dict(), indent=2) if fmt == Format.json else render_markdown(summary)
-    )
-    if output is None:
-        out.print(text, markup=False, highlight=False)
+    if fmt == ReportFormat.html:
+        text = render_html(summary)
+    elif fmt == ReportFormat.json:
+        text = json.dumps(summary.to_dict(), indent=2) + "\n"
     else:
-        write_text_atomic(output, text + "\n")
+        text = render_markdown(summary) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(output, text)

@@ -10,7 +10,14 @@ import typer
 
 from allocator.io.atomic import writable, write_json_atomic, write_text_atomic
 from allocator.io.errors import ExitCode
-from allocator.output.report import build_report, render_markdown, render_terminal
+from allocator.output.html import render_html
+from allocator.output.report import (
+    Report,
+    build_report,
+    render_markdown,
+    render_terminal,
+    tenants_in_file,
+)
 from allocator.solve.pipeline import solve_file
 from allocator.solve.strategy import method_names
 from cli.common import Format, err, error, handles_errors, out, warn
@@ -24,6 +31,13 @@ def solver_name(value: str) -> str:
             f"unknown solver {value!r}; expected one of: {', '.join(method_names())}"
         )
     return value
+
+
+def report_text(path: Path, summary: Report, markdown: str) -> str:
+    """The --report file's text: HTML for a .html or .htm name, Markdown otherwise."""
+    if path.suffix.lower() in (".html", ".htm"):
+        return render_html(summary)
+    return markdown
 
 
 @handles_errors
@@ -47,7 +61,13 @@ def solve(
     gap: Annotated[float, typer.Option(min=0.0, help="relative optimality gap to stop at")] = 1e-6,
     threads: Annotated[int | None, typer.Option(min=1, help="solver threads")] = None,
     seed: Annotated[int, typer.Option(help="random seed (same input and seed, same plan)")] = 0,
-    report: Annotated[Path | None, typer.Option(help="also write a Markdown report here")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="also write a report here: an HTML page with plots when the name ends in "
+            ".html or .htm, Markdown otherwise"
+        ),
+    ] = None,
     current: Annotated[
         Path | None,
         typer.Option(
@@ -78,11 +98,11 @@ def solve(
             error(f"plan rejected by the checker: {violation}")
         raise typer.Exit(int(ExitCode.INTERNAL))
 
-    summary = build_report(outcome.domain, outcome.plan)
+    summary = build_report(outcome.domain, outcome.plan, tenants=tenants_in_file(inventory))
     markdown = render_markdown(summary)
     write_json_atomic(plan_path, outcome.plan.model_dump(mode="json"))
     if report is not None:
-        write_text_atomic(report, markdown)
+        write_text_atomic(report, report_text(report, summary, markdown))
 
     if not quiet:
         if fmt == Format.json:

@@ -2,21 +2,32 @@
 
 Node cost is attributed to workloads by their share of the node's GPUs (of its CPU
 for CPU-only nodes); what no workload uses on a running node is reported as idle.
-Renderers (terminal, JSON, Markdown) only format the numbers computed here.
+Renderers (terminal, JSON, Markdown here; HTML in `allocator.output.html`) only format
+the numbers computed here, so every format shows the same figures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from allocator.domain.grouping import group_keys
 from allocator.domain.scopes import NO_SCOPE, SCOPES
-from allocator.domain.tables import Domain
+from allocator.domain.tables import Domain, Fleet
 from allocator.domain.units import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS
 from allocator.evaluate.figures import Figures
+from allocator.inventory.load import load_inventory
+from allocator.inventory.schema import Inventory
+from allocator.io.errors import InputError
 from allocator.output.plan import PlanFile, replicas_of
+
+UNTENANTED = "untenanted"
+MOVES_SHOWN = 25  # moves listed in the tables; the rest are counted
+IDLE_EPSILON = 1e-9  # GPU-equivalents below this are rounding, not idle capacity
 
 
 @dataclass
@@ -57,6 +68,64 @@ class WorkloadCost:
 
 
 @dataclass
+class TenantCost:
+    """Node cost attributed to one tenant's workloads (idle cost belongs to no tenant)."""
+
+    tenant: str
+    workloads: int
+    replicas: int
+    gpus: float
+    cost_per_hour: float
+
+
+@dataclass
+class ZoneCost:
+    """What a zone's running nodes cost, split into the workloads' share and idle, and
+    the energy its nodes draw; storage and move costs belong to no zone."""
+
+    zone: str
+    nodes_in_use: int
+    node_cost_per_hour: float
+    workload_cost_per_hour: float
+    idle_cost_per_hour: float
+    energy_cost_per_hour: float
+
+
+@dataclass
+class Fragmentation:
+    """Idle GPUs of one GPU type: stranded on nodes that run something (only replicas
+    small enough fit there) or free on nodes that run nothing (room for any shape).
+    Shared GPUs count by their share, so a partly used GPU strands its free fraction."""
+
+    gpu_type: str
+    nodes: int
+    gpus: int
+    gpus_used: float
+    idle_on_partly_used: float
+    idle_on_empty: float
+    nodes_partly_used: int
+    nodes_empty: int
+
+    @property
+    def stranded_pct(self) -> float | None:
+        idle = self.idle_on_partly_used + self.idle_on_empty
+        return 100 * self.idle_on_partly_used / idle if idle > IDLE_EPSILON else None
+
+
+@dataclass
+class RackGrid:
+    """GPU utilization as a zones x racks matrix: row z lists zone z's racks in name
+    order, padded with "" (and None figures) to the widest zone. A node without a zone or
+    rack is in zone or rack "-"."""
+
+    zones: list[str]
+    racks: list[list[str]]
+    gpus_used: list[list[float | None]]
+    gpus_total: list[list[int | None]]
+    gpu_pct: list[list[float | None]]
+
+
+@dataclass
 class Report:
     name: str
     solver: dict[str, Any]
@@ -84,6 +153,11 @@ class Report:
     spread: list[dict[str, Any]] = field(default_factory=list)
     preempted: list[dict[str, Any]] = field(default_factory=list)
     exposed: list[dict[str, Any]] = field(default_factory=list)
+    cost_by_tenant: list[TenantCost] = field(default_factory=list)
+    cost_by_zone: list[ZoneCost] = field(default_factory=list)
+    fragmentation: list[Fragmentation] = field(default_factory=list)
+    rack_grid: RackGrid = field(default_factory=lambda: RackGrid([], [], [], [], []))
+    move_list: list[dict[str, str | None]] = field(default_factory=list)
 
     @property
     def cost_per_month(self) -> float:
@@ -95,12 +169,36 @@ class Report:
         for key in ("zones", "racks"):
             for row, util in zip(out[key], getattr(self, key), strict=True):
                 row.update(gpu_pct=util.gpu_pct, cpu_pct=util.cpu_pct, ram_pct=util.ram_pct)
+        for row, frag in zip(out["fragmentation"], self.fragmentation, strict=True):
+            row["stranded_pct"] = frag.stranded_pct
         return out
 
 
-def build_report(domain: Domain, plan: PlanFile, source: str = "plan") -> Report:
+def workload_tenants(inventory: Inventory) -> dict[str, str]:
+    """Each workload's tenant: its `tenant` field, else its `tenant` label, else ""."""
+    return {w.id: w.tenant or w.labels.get("tenant", "") for w in inventory.workloads}
+
+
+def tenants_in_file(path: str | Path) -> dict[str, str] | None:
+    """`workload_tenants` of an inventory file read a second time, or None when it cannot
+    be (a pipe the planning already consumed): the report then knows only the tenants of
+    the `tenant` field, which the domain keeps."""
+    try:
+        return workload_tenants(load_inventory(path))
+    except InputError:
+        return None
+
+
+def build_report(
+    domain: Domain,
+    plan: PlanFile,
+    source: str = "plan",
+    tenants: Mapping[str, str] | None = None,
+) -> Report:
     """The report of a plan, its figures computed from its placements (`Figures`); a plan
-    for another inventory is an InputError located in `source`."""
+    for another inventory is an InputError located in `source`. `tenants` names each
+    workload's tenant (`workload_tenants`: the domain keeps the `tenant` field but not
+    the labels); without it only the field counts."""
     fleet, demand = domain.fleet, domain.demand
     families = demand.families
     placement = replicas_of(domain, plan, source)
@@ -189,6 +287,140 @@ def build_report(domain: Domain, plan: PlanFile, source: str = "plan") -> Report
         spread=_spread_rows(domain, placement.workload, placement.node),
         preempted=[p.model_dump() for p in plan.preempted],
         exposed=[e.model_dump() for e in plan.exposed],
+        cost_by_tenant=_tenant_costs(domain, figures, tenants),
+        cost_by_zone=_zone_costs(domain, figures),
+        fragmentation=_fragmentation(fleet, figures.gpus_used),
+        rack_grid=_rack_grid(fleet, figures.gpus_used),
+        move_list=[m.model_dump() for m in plan.moves],
+    )
+
+
+def _tenant_costs(
+    domain: Domain, figures: Figures, tenants: Mapping[str, str] | None
+) -> list[TenantCost]:
+    """Attributed cost, replicas and GPUs summed per tenant, the costliest first."""
+    demand = domain.demand
+    families = demand.families
+    if tenants is None:
+        names = demand.tenant[families.first_row].astype(str)
+    else:
+        names = np.array([tenants.get(str(w), "") for w in families.ids], dtype=str)
+    names = np.where(names == "", UNTENANTED, names)
+    labels, of_family = np.unique(names, return_inverse=True)
+    size = len(labels)
+    placement = figures.placement
+    gpus = families.total(demand.gpu_equivalents * placement.placed())
+    sums = {
+        "workloads": np.bincount(of_family, minlength=size),
+        "replicas": np.bincount(of_family, weights=figures.placed, minlength=size),
+        "gpus": np.bincount(of_family, weights=gpus, minlength=size),
+        "cost": np.bincount(
+            of_family, weights=families.total(figures.attributed_cost), minlength=size
+        ),
+    }
+    rows = [
+        TenantCost(
+            str(label),
+            int(sums["workloads"][k]),
+            int(sums["replicas"][k]),
+            round(float(sums["gpus"][k]), 3),
+            float(sums["cost"][k]),
+        )
+        for k, label in enumerate(labels)
+    ]
+    return sorted(rows, key=lambda row: (-row.cost_per_hour, row.tenant))
+
+
+def _zone_costs(domain: Domain, figures: Figures) -> list[ZoneCost]:
+    """Per zone: running nodes' cost, the share workloads use (a node's cost times its
+    busy share, as `Figures.attributed_cost` attributes it), idle, and energy."""
+    fleet = domain.fleet
+    labels, of_node = np.unique(fleet.zone.astype(str), return_inverse=True)
+    size = len(labels)
+    running = figures.in_use
+    node_cost = np.where(running, fleet.cost, 0.0)
+    used_cost = node_cost * np.minimum(figures.busy_share, 1.0)
+    energy = figures.power_w * domain.energy_price_per_wh
+    sums = [
+        np.bincount(of_node, weights=w, minlength=size)
+        for w in (running.astype(np.float64), node_cost, used_cost, energy)
+    ]
+    return [
+        ZoneCost(
+            str(label),
+            int(sums[0][k]),
+            float(sums[1][k]),
+            float(sums[2][k]),
+            max(float(sums[1][k] - sums[2][k]), 0.0),
+            float(sums[3][k]),
+        )
+        for k, label in enumerate(labels)
+    ]
+
+
+def _fragmentation(fleet: Fleet, gpus_used: np.ndarray) -> list[Fragmentation]:
+    """Idle GPUs per GPU type, split by whether their node runs anything."""
+    has_gpus = fleet.gpu_type >= 0
+    kind = fleet.gpu_type[has_gpus]
+    used = gpus_used[has_gpus]
+    idle = np.maximum(fleet.gpus[has_gpus] - used, 0.0)
+    empty = used <= IDLE_EPSILON
+    partly = ~empty & (idle > IDLE_EPSILON)
+    size = len(fleet.gpu_types)
+
+    def per_type(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(kind, weights=weights, minlength=size)
+
+    nodes = np.bincount(kind, minlength=size)
+    sums = {
+        "gpus": per_type(fleet.gpus[has_gpus].astype(np.float64)),
+        "used": per_type(used),
+        "stranded": per_type(np.where(partly, idle, 0.0)),
+        "free": per_type(np.where(empty, idle, 0.0)),
+        "partly": per_type(partly.astype(np.float64)),
+        "empty": per_type(empty.astype(np.float64)),
+    }
+    return [
+        Fragmentation(
+            fleet.gpu_types[t].name,
+            int(nodes[t]),
+            int(sums["gpus"][t]),
+            round(float(sums["used"][t]), 3),
+            round(float(sums["stranded"][t]), 3),
+            round(float(sums["free"][t]), 3),
+            int(sums["partly"][t]),
+            int(sums["empty"][t]),
+        )
+        for t in np.flatnonzero(nodes)
+    ]
+
+
+def _rack_grid(fleet: Fleet, gpus_used: np.ndarray) -> RackGrid:
+    """Zones x racks matrix of GPU use; a rack name may repeat in several zones."""
+    zones, zone_of = np.unique(fleet.zone.astype(str), return_inverse=True)
+    racks, rack_of = np.unique(fleet.rack.astype(str), return_inverse=True)
+    keys, cell_of = group_keys(zone_of.ravel(), rack_of.ravel())
+    used = np.bincount(cell_of, weights=gpus_used, minlength=len(keys))
+    total = np.bincount(cell_of, weights=fleet.gpus, minlength=len(keys)).astype(np.int64)
+    column = np.arange(len(keys)) - np.searchsorted(keys[:, 0], keys[:, 0])
+    width = int(column.max(initial=-1)) + 1
+    names = np.full((len(zones), width), "", dtype=object)
+    used_grid = np.full((len(zones), width), None, dtype=object)
+    total_grid = np.full((len(zones), width), None, dtype=object)
+    pct_grid = np.full((len(zones), width), None, dtype=object)
+    at = (keys[:, 0], column)
+    names[at] = racks[keys[:, 1]]
+    used_grid[at] = [round(float(u), 3) for u in used]
+    total_grid[at] = [int(t) for t in total]
+    pct_grid[at] = [
+        100 * float(u) / int(t) if t else None for u, t in zip(used, total, strict=True)
+    ]
+    return RackGrid(
+        [str(z) for z in zones],
+        [[str(n) for n in row] for row in names.tolist()],
+        used_grid.tolist(),
+        total_grid.tolist(),
+        pct_grid.tolist(),
     )
 
 
@@ -221,10 +453,10 @@ def _storage_rows(figures: Figures) -> list[dict[str, Any]]:
     if systems is None or len(systems) == 0:
         return []
     choice = figures.placement.dataset_on
-    on = np.flatnonzero(choice >= 0) if choice is not None else np.zeros(0, dtype=np.int64)
-    datasets = (
-        np.bincount(choice[on], minlength=len(systems)) if len(on) else np.zeros(len(systems))
-    )
+    if choice is None:
+        choice = np.full(len(demand), -1, dtype=np.int64)
+    on = np.flatnonzero(choice >= 0)
+    datasets = np.bincount(choice[on], minlength=len(systems))
     size = np.bincount(choice[on], weights=demand.dataset_tb[on], minlength=len(systems))
     reads = figures.storage_reads_mbps
     return [
@@ -278,8 +510,26 @@ def _money(value: float) -> str:
     return f"${value:,.2f}"
 
 
-def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) for each section; shared by the terminal and Markdown renderers."""
+def _num(value: float) -> str:
+    """A count that may be fractional (shared GPUs), without float noise."""
+    return f"{round(value, 3):g}"
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """One section of the report as text: `key` names it for renderers that place
+    sections themselves (HTML); `text_columns` are the columns aligned left."""
+
+    key: str
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    text_columns: frozenset[int] = frozenset({0})
+
+
+def report_tables(report: Report) -> list[ReportTable]:
+    """Every section with something to show, in reading order; shared by the terminal,
+    Markdown and HTML renderers so that they show the same text."""
     s = report.solver
     gap = "-" if s["gap"] is None else f"{s['gap']:.2e}"
     bound = "-" if s["bound"] is None else f"{s['bound']:,.4f}"
@@ -346,18 +596,82 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
 
     util_header = ["nodes in use", "$/h", "GPUs", "GPU", "CPU", "RAM"]
     tables = [
-        ("Summary", ["", ""], summary),
-        (
+        ReportTable("summary", "Summary", ["", ""], summary, frozenset({0, 1})),
+        ReportTable(
+            "workloads",
             "Cost per workload",
             ["workload", "priority", "placed", "min", "GPUs", "$/h", "$/month"],
             workloads,
         ),
-        ("Utilization per zone", ["zone", *util_header], util_rows(report.zones)),
-        ("Utilization per rack", ["zone/rack", *util_header], util_rows(report.racks)),
+        ReportTable(
+            "tenants",
+            "Cost per tenant",
+            ["tenant", "workloads", "replicas", "GPUs", "$/h", "$/month"],
+            [
+                [
+                    t.tenant,
+                    str(t.workloads),
+                    str(t.replicas),
+                    _num(t.gpus),
+                    _money(t.cost_per_hour),
+                    _money(t.cost_per_hour * HOURS_PER_MONTH),
+                ]
+                for t in report.cost_by_tenant
+            ],
+        ),
+        ReportTable(
+            "zone_costs",
+            "Cost per zone",
+            ["zone", "nodes in use", "nodes $/h", "used $/h", "idle $/h", "energy $/h"],
+            [
+                [
+                    z.zone,
+                    str(z.nodes_in_use),
+                    _money(z.node_cost_per_hour),
+                    _money(z.workload_cost_per_hour),
+                    _money(z.idle_cost_per_hour),
+                    _money(z.energy_cost_per_hour),
+                ]
+                for z in report.cost_by_zone
+            ],
+        ),
+        ReportTable(
+            "zones", "Utilization per zone", ["zone", *util_header], util_rows(report.zones)
+        ),
+        ReportTable(
+            "racks", "Utilization per rack", ["zone/rack", *util_header], util_rows(report.racks)
+        ),
     ]
+    if report.fragmentation:
+        tables.append(
+            ReportTable(
+                "fragmentation",
+                "GPU fragmentation",
+                [
+                    "GPU type",
+                    "GPUs used",
+                    "idle, stranded",
+                    "idle on empty nodes",
+                    "stranded share",
+                    "nodes partly used / empty",
+                ],
+                [
+                    [
+                        f.gpu_type,
+                        f"{_num(f.gpus_used)}/{f.gpus}",
+                        _num(f.idle_on_partly_used),
+                        _num(f.idle_on_empty),
+                        _pct(f.stranded_pct),
+                        f"{f.nodes_partly_used} / {f.nodes_empty} of {f.nodes}",
+                    ]
+                    for f in report.fragmentation
+                ],
+            )
+        )
     if report.storage:
         tables.append(
-            (
+            ReportTable(
+                "storage",
                 "Storage",
                 ["system", "tier", "datasets", "TB", "read Gbps", "$/h"],
                 [
@@ -371,11 +685,13 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
                     ]
                     for r in report.storage
                 ],
+                frozenset({0, 1}),
             )
         )
     if report.links:
         tables.append(
-            (
+            ReportTable(
+                "links",
                 "Busiest links",
                 ["link", "Gbps", "capacity", "use"],
                 [
@@ -391,7 +707,8 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         )
     if report.power:
         tables.append(
-            (
+            ReportTable(
+                "power",
                 "Power",
                 ["scope", "kW", "cap kW", "use", "energy $/h"],
                 [
@@ -408,7 +725,8 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         )
     if report.throughput:
         tables.append(
-            (
+            ReportTable(
+                "throughput",
                 "Throughput targets",
                 [
                     "workload",
@@ -431,31 +749,37 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
                     ]
                     for t in report.throughput
                 ],
+                frozenset({0, 5, 6}),
             )
         )
     unmet = [t for t in report.throughput if not t["met"]]
     if unmet:
         tables.append(
-            (
+            ReportTable(
+                "unmet",
                 "Targets not met",
                 ["workload", "reason"],
                 [[t["workload"], t["reason"] or "-"] for t in unmet],
+                frozenset({0, 1}),
             )
         )
     if report.spread:
         tables.append(
-            (
+            ReportTable(
+                "spread",
                 "Spread per failure domain",
                 ["workload", "scope", "domains", "replicas per domain"],
                 [
                     [r["workload"], r["scope"], str(r["domains"]), _counts(r["replicas"])]
                     for r in report.spread
                 ],
+                frozenset({0, 1, 3}),
             )
         )
     if report.exposed:
         tables.append(
-            (
+            ReportTable(
+                "exposed",
                 "Exposed to a single loss",
                 ["workload", "losing", "leaves", "min"],
                 [
@@ -467,40 +791,69 @@ def _tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
                     ]
                     for e in report.exposed
                 ],
+                frozenset({0, 1}),
             )
         )
     if report.preempted:
         tables.append(
-            (
+            ReportTable(
+                "preempted",
                 "Preempted",
                 ["workload", "priority class", "replicas stopped"],
                 [[p["workload"], p["priority_class"], str(p["stopped"])] for p in report.preempted],
+                frozenset({0, 1}),
             )
         )
     if report.unplaced:
         tables.append(
-            (
+            ReportTable(
+                "unplaced",
                 "Unplaced demand",
                 ["workload", "replicas", "required", "reason"],
                 [
                     [u["workload"], str(u["replicas"]), str(u["required"]), u["reason"]]
                     for u in report.unplaced
                 ],
+                frozenset({0, 3}),
+            )
+        )
+    if report.move_list:
+        tables.append(
+            ReportTable(
+                "moves",
+                "Moves against the current placement",
+                ["workload", "from node", "to node"],
+                _move_rows(report.move_list),
+                frozenset({0, 1, 2}),
             )
         )
     return tables
 
 
+def _move_rows(moves: list[dict[str, str | None]]) -> list[list[str]]:
+    """The first MOVES_SHOWN moves, then one row counting the rest; a start has no
+    origin, a stop no destination."""
+    rows = [
+        [str(m["workload"]), m["from_node"] or "- (starts)", m["to_node"] or "- (stops)"]
+        for m in moves[:MOVES_SHOWN]
+    ]
+    if len(moves) > MOVES_SHOWN:
+        rows.append([f"... and {len(moves) - MOVES_SHOWN} more moves", "", ""])
+    return rows
+
+
 def render_markdown(report: Report) -> str:
     lines = [f"# Plan report: {report.name}", ""]
-    for title, header, rows in _tables(report):
-        lines += [f"## {title}", ""]
-        if title == "Summary":
-            lines += [f"- **{k.strip()}**: {v}" for k, v in rows]
+    for table in report_tables(report):
+        lines += [f"## {table.title}", ""]
+        if table.key == "summary":
+            lines += [f"- **{k.strip()}**: {v}" for k, v in table.rows]
         else:
-            lines.append("| " + " | ".join(header) + " |")
-            lines.append("|" + "|".join("---" for _ in header) + "|")
-            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+            lines.append("| " + " | ".join(table.header) + " |")
+            lines.append("|" + "|".join("---" for _ in table.header) + "|")
+            lines += [
+                "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table.rows
+            ]
         lines.append("")
     if report.notes:
         lines += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
@@ -510,13 +863,15 @@ def render_markdown(report: Report) -> str:
 def render_terminal(report: Report, console: Any) -> None:
     from rich.table import Table
 
-    for title, header, rows in _tables(report):
-        table = Table(title=title, title_justify="left", show_header=title != "Summary")
-        for k, column in enumerate(header):
+    for section in report_tables(report):
+        table = Table(
+            title=section.title, title_justify="left", show_header=section.key != "summary"
+        )
+        for k, column in enumerate(section.header):
             table.add_column(
-                column, justify="left" if k == 0 or column == "reason" else "right", overflow="fold"
+                column, justify="left" if k in section.text_columns else "right", overflow="fold"
             )
-        for row in rows:
+        for row in section.rows:
             table.add_row(*row)
         console.print(table)
     for note in report.notes:
