@@ -19,7 +19,6 @@ from allocator.output.report import (
     build_report,
     render_markdown,
     render_terminal,
-    tenants_in_file,
 )
 from allocator.solve.pipeline import load_domain
 from cli.common import err, error, handles_errors, out
@@ -78,7 +77,6 @@ def report(
         load_domain(inventory, current),
         load_plan(plan),
         source=str(plan),
-        tenants=tenants_in_file(inventory),
     )
     if fmt == ReportFormat.table and output is None:
         render_terminal(summary, out)

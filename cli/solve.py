@@ -16,7 +16,6 @@ from allocator.output.report import (
     build_report,
     render_markdown,
     render_terminal,
-    tenants_in_file,
 )
 from allocator.solve.pipeline import solve_file
 from allocator.solve.strategy import method_names
@@ -98,7 +97,7 @@ def solve(
             error(f"plan rejected by the checker: {violation}")
         raise typer.Exit(int(ExitCode.INTERNAL))
 
-    summary = build_report(outcome.domain, outcome.plan, tenants=tenants_in_file(inventory))
+    summary = build_report(outcome.domain, outcome.plan)
     markdown = render_markdown(summary)
     write_json_atomic(plan_path, outcome.plan.model_dump(mode="json"))
     if report is not None:

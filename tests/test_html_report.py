@@ -28,8 +28,6 @@ from allocator.output.report import (
     build_report,
     render_markdown,
     render_terminal,
-    tenants_in_file,
-    workload_tenants,
 )
 from allocator.solve.pipeline import solve_file
 
@@ -69,9 +67,7 @@ def inventories() -> list[Path]:
 def report_of(name: str, solver: str = "greedy") -> Report:
     path = INSTANCES / f"{name}.yaml"
     outcome = solve_file(path, solver)
-    return build_report(
-        outcome.domain, outcome.plan, tenants=workload_tenants(load_inventory(path))
-    )
+    return build_report(outcome.domain, outcome.plan)
 
 
 class Sections(HTMLParser):
@@ -275,8 +271,8 @@ def test_report_json_of_dc_east_adds_up():
     assert sum(z.energy_cost_per_hour for z in zones) == pytest.approx(report.energy_cost_per_hour)
     assert sum(z.idle_cost_per_hour for z in zones) == pytest.approx(report.idle_cost_per_hour)
     tenants = {t.tenant: t for t in report.cost_by_tenant}
-    by_label = workload_tenants(load_inventory(INSTANCES / "dc-east.yaml"))
-    research = {w for w, t in by_label.items() if t == "research"}
+    inventory = load_inventory(INSTANCES / "dc-east.yaml")
+    research = {w.id for w in inventory.workloads if w.labels.get("tenant") == "research"}
     assert research and tenants["research"].workloads == len(research)
     assert tenants["research"].cost_per_hour == pytest.approx(
         sum(w.cost_per_hour for w in report.workloads if w.workload in research)
@@ -314,16 +310,6 @@ def test_tenant_comes_from_the_field_or_the_label(tmp_path):
     # train-70b takes a whole H100 node ($80); serve-70b 6 H100 GPUs at $10 each; serve-8b
     # and embed the rest of the $185.
     assert rows == [("research", 1, 80.0), ("product", 1, 60.0), ("untenanted", 3, 45.0)]
-
-
-def test_tenants_are_read_from_the_inventory_file_when_it_can_be_read_again(tmp_path):
-    tenants = tenants_in_file(INSTANCES / "dc-east.yaml")
-    assert tenants is not None and tenants["llama-405b-pretrain"] == "research"
-    assert tenants_in_file(INSTANCES / "tiny.yaml") == dict.fromkeys(
-        ["train-70b", "serve-70b", "serve-8b", "embed", "finetune-405b"], ""
-    )
-    # A file that cannot be read again (a consumed pipe) leaves the tenant field alone.
-    assert tenants_in_file(tmp_path / "gone.yaml") is None
 
 
 def test_report_lists_its_moves(tmp_path):

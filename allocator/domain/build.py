@@ -177,6 +177,7 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
             [TIER_RANK[w.storage.tier] if w.storage else -1 for w in spec], dtype=np.int64
         ),
         tenant=np.array([w.tenant or "" for w in spec], dtype=object),
+        account=np.array([w.tenant or w.labels.get("tenant", "") for w in spec], dtype=object),
         class_rank=np.array(
             [
                 classes.index(w.priority_class) if w.priority_class in classes else len(classes)

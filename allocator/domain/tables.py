@@ -97,6 +97,7 @@ class Demand:
     selector: np.ndarray  # dict of node labels required
     tolerations: np.ndarray  # frozenset of tolerated taints
     tenant: np.ndarray  # "" for none
+    account: np.ndarray  # whom cost reports bill: `tenant`, else the "tenant" label, else ""
     class_rank: np.ndarray  # place in objective.priority_classes; after them without a class
     move_cost: np.ndarray  # $/h-equivalent per replica moved off or stopped on its node
     family: np.ndarray  # the workload each row runs (index into `families`)

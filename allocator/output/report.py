@@ -8,9 +8,7 @@ the numbers computed here, so every format shows the same figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +18,6 @@ from allocator.domain.scopes import NO_SCOPE, SCOPES
 from allocator.domain.tables import Domain, Fleet
 from allocator.domain.units import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS
 from allocator.evaluate.figures import Figures
-from allocator.inventory.load import load_inventory
-from allocator.inventory.schema import Inventory
-from allocator.io.errors import InputError
 from allocator.output.plan import PlanFile, replicas_of
 
 UNTENANTED = "untenanted"
@@ -174,31 +169,9 @@ class Report:
         return out
 
 
-def workload_tenants(inventory: Inventory) -> dict[str, str]:
-    """Each workload's tenant: its `tenant` field, else its `tenant` label, else ""."""
-    return {w.id: w.tenant or w.labels.get("tenant", "") for w in inventory.workloads}
-
-
-def tenants_in_file(path: str | Path) -> dict[str, str] | None:
-    """`workload_tenants` of an inventory file read a second time, or None when it cannot
-    be (a pipe the planning already consumed): the report then knows only the tenants of
-    the `tenant` field, which the domain keeps."""
-    try:
-        return workload_tenants(load_inventory(path))
-    except InputError:
-        return None
-
-
-def build_report(
-    domain: Domain,
-    plan: PlanFile,
-    source: str = "plan",
-    tenants: Mapping[str, str] | None = None,
-) -> Report:
+def build_report(domain: Domain, plan: PlanFile, source: str = "plan") -> Report:
     """The report of a plan, its figures computed from its placements (`Figures`); a plan
-    for another inventory is an InputError located in `source`. `tenants` names each
-    workload's tenant (`workload_tenants`: the domain keeps the `tenant` field but not
-    the labels); without it only the field counts."""
+    for another inventory is an InputError located in `source`."""
     fleet, demand = domain.fleet, domain.demand
     families = demand.families
     placement = replicas_of(domain, plan, source)
@@ -287,7 +260,7 @@ def build_report(
         spread=_spread_rows(domain, placement.workload, placement.node),
         preempted=[p.model_dump() for p in plan.preempted],
         exposed=[e.model_dump() for e in plan.exposed],
-        cost_by_tenant=_tenant_costs(domain, figures, tenants),
+        cost_by_tenant=_tenant_costs(domain, figures),
         cost_by_zone=_zone_costs(domain, figures),
         fragmentation=_fragmentation(fleet, figures.gpus_used),
         rack_grid=_rack_grid(fleet, figures.gpus_used),
@@ -295,16 +268,12 @@ def build_report(
     )
 
 
-def _tenant_costs(
-    domain: Domain, figures: Figures, tenants: Mapping[str, str] | None
-) -> list[TenantCost]:
-    """Attributed cost, replicas and GPUs summed per tenant, the costliest first."""
+def _tenant_costs(domain: Domain, figures: Figures) -> list[TenantCost]:
+    """Attributed cost, replicas and GPUs summed per tenant (its `tenant` field, else its
+    "tenant" label), the costliest first."""
     demand = domain.demand
     families = demand.families
-    if tenants is None:
-        names = demand.tenant[families.first_row].astype(str)
-    else:
-        names = np.array([tenants.get(str(w), "") for w in families.ids], dtype=str)
+    names = demand.account[families.first_row].astype(str)
     names = np.where(names == "", UNTENANTED, names)
     labels, of_family = np.unique(names, return_inverse=True)
     size = len(labels)
