@@ -74,6 +74,20 @@ def test_a_wider_uplink_lets_training_take_the_cheaper_rack():
     assert placed_on(outcome)["train"][0].startswith("b-")
 
 
+@pytest.mark.parametrize("solver", ["greedy", "highs"])
+def test_racks_without_uplink_limits_leave_storage_reads_unbounded(solver):
+    """A site that gives neither rack uplinks nor oversubscription has unlimited uplinks;
+    a route made only of them limits nothing (the heuristics once divided infinity)."""
+    doc = copy.deepcopy(BASE)
+    for site in doc["topology"]["sites"]:
+        site.pop("rack_uplink_gbps", None)
+        site.pop("oversubscription", None)
+    for entry in doc["nodes"]:
+        entry.pop("nic_gbps", None)
+    domain, outcome = solve(doc, solver)
+    assert sorted(placed_on(outcome)) == ["serve", "train"]
+
+
 @pytest.mark.parametrize("solver", EXACT)
 def test_a_power_cap_leaves_optional_work_out(solver):
     doc = variant(topology__sites__0__rows__0__power_cap_kw=12)

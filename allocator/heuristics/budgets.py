@@ -17,6 +17,11 @@ from allocator.domain.tables import Domain
 _MANY = 2**40
 
 
+def _fits(left: float, each: float) -> int:
+    """How many of `each` fit in `left`; an unlimited budget (inf) caps nothing."""
+    return _MANY if not np.isfinite(left) else int(left // each)
+
+
 class Budgets:
     def __init__(self, domain: Domain):
         self.domain = domain
@@ -113,7 +118,7 @@ class Budgets:
                 )
             if demand.read_mbps[w]:
                 cap(
-                    int(self.reads[s] // demand.read_mbps[w]),
+                    _fits(self.reads[s], demand.read_mbps[w]),
                     f"storage system {systems.ids[s]} has no read throughput left",
                 )
         if demand.interconnect_mbps[w] and self.site_of[w] and self.site_of[w] != fleet.site[n]:
@@ -123,7 +128,7 @@ class Budgets:
                 return 0, "its storage cannot be reached over the network"
             if links:
                 tight = min(links, key=lambda k: self.links[k])
-                cap(int(self.links[tight] // mbps), f"link {network.link_name(tight)} is full")
+                cap(_fits(self.links[tight], mbps), f"link {network.link_name(tight)} is full")
         watts = self.span[n] * self._share(w, n)
         switch_on = 0.0 if self.on[n] else fleet.idle_w[n]
         for key in (("row", fleet.row[n]), ("site", fleet.site[n])):
