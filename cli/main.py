@@ -9,6 +9,7 @@ from cli import (
     batch,
     bench,
     diff,
+    explain,
     generate,
     interop,
     inventory,
@@ -30,6 +31,7 @@ app.command()(solve.solve)
 app.command()(inventory.validate)
 app.command()(plans.check)
 app.command()(plans.report)
+app.command()(explain.explain)
 app.command()(diff.diff)
 app.command()(backends.solvers)
 app.command()(inventory.schema)
