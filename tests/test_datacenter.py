@@ -84,7 +84,7 @@ def test_racks_without_uplink_limits_leave_storage_reads_unbounded(solver):
         site.pop("oversubscription", None)
     for entry in doc["nodes"]:
         entry.pop("nic_gbps", None)
-    domain, outcome = solve(doc, solver)
+    _, outcome = solve(doc, solver)
     assert sorted(placed_on(outcome)) == ["serve", "train"]
 
 
