@@ -47,6 +47,13 @@ Prices = Annotated[
     ),
 ]
 Name = Annotated[str | None, typer.Option(help="inventory name (default: the output file's name)")]
+GpuMapFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="YAML mapping of names allocator cannot resolve (a GRES type, a label value, an "
+        "instance type, a node) to a GPU type, with memory_gib for a type not in the catalog",
+    ),
+]
 
 
 @import_app.command("kubernetes")
@@ -63,10 +70,38 @@ def import_kubernetes_command(
         str | None, typer.Option(help="node label that names the rack, e.g. example.com/rack")
     ] = None,
     name: Name = None,
+    gpu_map: GpuMapFile = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="plan only the pods of this namespace (repeatable); kube-system, kube-public "
+            "and kube-node-lease are left out unless named",
+        ),
+    ] = None,
+    exclude_namespace: Annotated[
+        list[str] | None,
+        typer.Option(help="leave this namespace's pods out (repeatable)"),
+    ] = None,
+    move_jobs: Annotated[
+        bool,
+        typer.Option(
+            help="let the plan move running pods that lose their work when moved (Job, "
+            "training and bare pods), which otherwise stay where they run",
+        ),
+    ] = False,
 ) -> None:
     """Nodes, pods grouped by owner, and where they run now, as an inventory."""
     result = import_kubernetes(
-        nodes, pods, priority_classes, prices, rack_label, name=name or output.stem
+        nodes,
+        pods,
+        priority_classes,
+        prices,
+        rack_label,
+        name=name or output.stem,
+        gpu_map_path=gpu_map,
+        namespaces=tuple(namespace or ()),
+        exclude_namespaces=tuple(exclude_namespace or ()),
+        move_jobs=move_jobs,
     )
     _write(result, output, f"allocator import kubernetes --nodes {nodes} --pods {pods}")
 
@@ -79,9 +114,10 @@ def import_slurm_command(
     output: Output,
     prices: Prices = None,
     name: Name = None,
+    gpu_map: GpuMapFile = None,
 ) -> None:
     """Nodes, pending and running jobs, and where they run now, as an inventory."""
-    result = import_slurm(nodes, jobs, prices, name=name or output.stem)
+    result = import_slurm(nodes, jobs, prices, name=name or output.stem, gpu_map_path=gpu_map)
     _write(result, output, f"allocator import slurm --nodes {nodes} --jobs {jobs}")
 
 

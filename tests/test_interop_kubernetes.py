@@ -18,6 +18,7 @@ from allocator.interop.kubernetes import quantity
 from allocator.interop.kubernetes.export import pinned_node
 from allocator.interop.kubernetes.importer import export_kubernetes, import_kubernetes
 from allocator.interop.kubernetes.nodes import gpu_model
+from allocator.interop.kubernetes.pinning import move_effect
 from allocator.inventory.load import load_inventory
 from allocator.io.errors import InputError
 from allocator.output.plan import InventoryRef, Unplaced, load_plan, moves_against
@@ -383,6 +384,10 @@ def test_sample_warnings_name_object_and_field():
     )
     soft = "a preference, not a rule: not carried over (the inventory's rules are all hard)"
     assert texts == [
+        # the device plugin's DaemonSet pod, in kube-system
+        "pods: metadata.namespace: 1 pod left out by namespace (kube-system: 1; kube-system, "
+        "kube-public, kube-node-lease are left out unless --namespace names them); the one "
+        "bound to a node has its requests taken off that node's capacity",
         "nodes/gpu-a100-mig-01: status.allocatable.nvidia.com/mig-*: MIG instances 7 x 1g.10gb "
         "on 1 GPU(s): planned as mig: true with 8 GPUs; the plan chooses the partitioning, "
         "which may differ from the one configured now (applying it means reconfiguring MIG on "
@@ -395,6 +400,10 @@ def test_sample_warnings_name_object_and_field():
         "workload ml/finetune-8b (pods/ml/finetune-8b-x7k2p): spec.affinity.nodeAffinity."
         f"{required}.nodeSelectorTerms[0].matchExpressions[0]: runs only on nodes with "
         f"[nvidia.com/gpu.memory Gt (40000)]: {operators}",
+        "workload research/notebook-alice (pods/research/notebook-alice): spec.nodeName: a bare "
+        "pod (no controller) starts its work over when moved: kept on gpu-a100-mig-01 "
+        "(node_selector kubernetes.io/hostname=gpu-a100-mig-01); --move-jobs lets the plan "
+        "move it",
         "workload research/rag-eval (pods/research/rag-eval-0-h4k7m): spec.affinity."
         f"nodeAffinity.{required}.nodeSelectorTerms[0].matchExpressions[3]: runs only on nodes "
         f"with [example.com/capacity-type NotIn (spot)]: {operators}",
@@ -525,10 +534,15 @@ def test_export_applied_and_reimported_is_the_planned_state(tmp_path):
     applied.write_text(
         json.dumps(apply_manifests(json.loads(PODS.read_text()), exported.manifests_yaml()))
     )
-    again = import_kubernetes(NODES, applied, CLASSES, PRICES, "example.com/rack")
+    again = import_kubernetes(NODES, applied, CLASSES, PRICES, "example.com/rack", move_jobs=True)
     current = {w: sorted(n) for w, n in again.inventory.current_placement.items()}
     assert current == planned_state(plan)
-    assert again.inventory.workloads == sample().inventory.workloads
+    assert again.inventory.workloads == sample(move_jobs=True).inventory.workloads
+    # the Jobs the plan started now run, so a re-import keeps them where they run
+    (finetune_node,) = planned_state(plan)["ml/finetune-8b"]
+    pinned = import_kubernetes(NODES, applied, CLASSES, PRICES, "example.com/rack")
+    selectors = {w.id: w.node_selector for w in pinned.inventory.workloads if w.node_selector}
+    assert selectors["ml/finetune-8b"] == {"kubernetes.io/hostname": finetune_node}
 
 
 def test_manifest_is_the_pod_pinned_to_its_node():
@@ -630,7 +644,7 @@ def test_cli_import_solve_export(tmp_path):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"inventory written to {inventory}: 12 nodes, 9 workloads, 9 warnings" in result.output
+    assert f"inventory written to {inventory}: 12 nodes, 9 workloads, 11 warnings" in result.output
     assert "warning: nodes/gpu-l4-04: spec.taints: taint example.com/capacity-type" in result.output
     loaded = load_inventory(inventory)
     assert loaded.name == "cluster"
@@ -807,9 +821,12 @@ def test_unparseable_quantity_names_pod_and_field(tmp_path):
 def test_gpu_node_without_product_label_is_an_error(tmp_path):
     found = problems_of(tmp_path, listing(node("gpu-1", gpus="8")), listing())
     assert found == [
-        "nodes.json:10:5: nodes/gpu-1: metadata.labels.nvidia.com/gpu.product: missing; the "
-        "node has 8 allocatable nvidia.com/gpu but no GPU model label (is NVIDIA GPU feature "
-        "discovery running on it?)"
+        "nodes.json:10:5: nodes/gpu-1: metadata.labels: the node has 8 allocatable "
+        "nvidia.com/gpu but no label says which GPU: nvidia.com/gpu.product (NVIDIA GPU feature "
+        "discovery) is not set; cloud.google.com/gke-accelerator (GKE) is not set; "
+        "node.kubernetes.io/instance-type / beta.kubernetes.io/instance-type is not set; name "
+        "the GPU type of the node, or of one of these values, in a --gpu-map file (e.g. "
+        "'gpu-1: A100-80GB')"
     ]
 
 
@@ -821,7 +838,10 @@ def test_unknown_product_needs_its_memory_label(tmp_path):
         "nodes.json:10:5: nodes/gpu-1: metadata.labels.nvidia.com/gpu.memory: missing; GPU "
         "product 'NVIDIA-RTX-PRO-6000' is not in allocator's catalog ("
     )
-    assert found[0].endswith("), so its memory must come from this label")
+    assert found[0].endswith(
+        "), so its memory must come from this label or from a --gpu-map entry, e.g. "
+        "'NVIDIA-RTX-PRO-6000: {gpu_type: NVIDIA-RTX-PRO-6000, memory_gib: 48}'"
+    )
 
 
 def test_bad_memory_label(tmp_path):
@@ -1051,8 +1071,8 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 2
     assert (
-        "error: nodes.json:10:5: nodes/gpu-1: metadata.labels.nvidia.com/gpu.product: missing"
-        in result.output
+        "error: nodes.json:10:5: nodes/gpu-1: metadata.labels: the node has 8 allocatable "
+        "nvidia.com/gpu but no label says which GPU" in result.output
     )
     assert "Traceback" not in result.output
     assert not out.exists()
@@ -1728,15 +1748,25 @@ def test_a_running_pod_that_does_not_tolerate_its_node_is_a_warning(tmp_path):
     tainted = placed_node(
         "n1", taints=[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]
     )
-    result = imported(
-        tmp_path, [tainted, placed_node("n2")], [pod("web", requests=SMALL, node_name="n1")]
-    )
+    nodes, pods = [tainted, placed_node("n2")], [pod("web", requests=SMALL, node_name="n1")]
+    result = imported(tmp_path, nodes, pods, move_jobs=True)
     assert rule_warnings(result) == [
         "workload ml/web (pods/ml/web): spec.nodeName: runs on node n1 without tolerating its "
         "taint(s) dedicated=ml:NoSchedule: the plan moves it off"
     ]
     assert workload_of(result, "ml/web").get("tolerations") is None
     assert result.document["current_placement"] == {"ml/web": ["n1"]}
+    # a bare pod loses its work when moved: kept on n1, tolerating its taint as it does now
+    kept = imported(tmp_path, nodes, pods)
+    assert rule_fields(kept, "ml/web") == {
+        "node_selector": {HOST: "n1"},
+        "tolerations": ["dedicated=ml:NoSchedule"],
+    }
+    assert rule_warnings(kept) == [
+        "workload ml/web (pods/ml/web): spec.nodeName: a bare pod (no controller) starts its "
+        "work over when moved: kept on n1 (node_selector kubernetes.io/hostname=n1); "
+        "--move-jobs lets the plan move it"
+    ]
 
 
 def test_the_pin_of_an_exported_manifest_is_not_a_constraint(tmp_path):
@@ -1752,7 +1782,8 @@ def test_the_pin_of_an_exported_manifest_is_not_a_constraint(tmp_path):
     pinned = pod("pinned", requests=SMALL, node_name="n1", affinity=pin)
     pinned["metadata"]["annotations"] = {"allocator.io/planned-node": "n1"}
     by_hand = pod("by-hand", requests=SMALL, node_name="n1", affinity=copy.deepcopy(pin))
-    result = imported(tmp_path, [placed_node("n1"), placed_node("n2")], [pinned, by_hand])
+    nodes = [placed_node("n1"), placed_node("n2")]
+    result = imported(tmp_path, nodes, [pinned, by_hand], move_jobs=True)
     assert rule_fields(result, "ml/pinned") == rule_fields(result, "ml/by-hand") == {}
     assert rule_warnings(result) == [
         f"workload ml/by-hand (pods/ml/by-hand): spec.affinity.nodeAffinity.{REQUIRED}."
@@ -1802,3 +1833,518 @@ def test_bad_kind_label_and_toleration(tmp_path):
         "pods/ml/web: spec.tolerations[0].effect: expected one of NoSchedule, PreferNoSchedule, "
         "NoExecute, got 'Sometimes'",
     ]
+
+
+# --- managed clusters: GPU labels, namespace filters, pinned jobs ------------------------
+
+GKE_NODES, GKE_PODS = DATA / "gke-nodes.json", DATA / "gke-pods.json"
+EKS_NODES, EKS_PODS, EKS_GPU_MAP = (
+    DATA / "eks-nodes.json",
+    DATA / "eks-pods.json",
+    DATA / "eks-gpu-map.yaml",
+)
+GKE_DEFAULT = "gke-ml-prod-default-pool-5b7d3c2a-q8xz"
+GKE_T4 = "gke-ml-prod-t4-pool-1f2e3d4c-7h2k"
+GKE_L4 = "gke-ml-prod-l4-pool-8c3e2a1f-2kq9"
+GKE_A100 = "gke-ml-prod-a100-pool-3a9b8c7d-m4n5"
+GKE_H100 = "gke-ml-prod-h100-pool-6e5d4c3b-w7x2"
+
+
+def eks_node(ip: str) -> str:
+    return f"ip-{ip.replace('.', '-')}.us-west-2.compute.internal"
+
+
+def gpus_of(result) -> dict[str, tuple[str | None, int]]:
+    return {n["id"]: (n.get("gpu_type"), n.get("gpus", 0)) for n in result.document["nodes"]}
+
+
+def test_gke_nodes_get_their_gpu_from_the_accelerator_label():
+    result = import_kubernetes(GKE_NODES, GKE_PODS)
+    assert gpus_of(result) == {
+        GKE_DEFAULT: (None, 0),
+        GKE_T4: ("T4", 1),  # nvidia-tesla-t4 on an n1-standard-8, a type with no GPU of its own
+        GKE_L4: ("L4", 2),  # nvidia-l4
+        GKE_A100: ("A100", 2),  # nvidia-tesla-a100 is the 40 GB card
+        GKE_H100: ("H100", 8),  # nvidia-h100-80gb
+    }
+    assert "gpu_types" not in result.document  # every one is a catalog type
+    nodes = {n["id"]: n for n in result.document["nodes"]}
+    assert nodes[GKE_DEFAULT] == {
+        "id": GKE_DEFAULT,
+        # 7910m less what runs there outside the plan: fluentbit-gke 100m, kube-proxy 100m,
+        # node-exporter 100m, kube-dns 260m, konnectivity-agent 10m
+        "cpus": 7.34,
+        # 29202620Ki = 28518 MiB (rounded down) less 200 + 128 + 110 + 30 MiB
+        "ram_gib": (28518 - 468) / 1024,
+        "cost_per_hour": 0,
+        "region": "us-central1",
+        "zone": "us-central1-a",
+    }
+    assert nodes[GKE_T4] == {
+        "id": GKE_T4,
+        "gpu_type": "T4",
+        "gpus": 1,
+        # less fluentbit-gke, kube-proxy, node-exporter and the GPU device plugin (50m)
+        "cpus": 7.56,
+        "ram_gib": (26177 - 378) / 1024,
+        "cost_per_hour": 0,
+        "region": "us-central1",
+        "zone": "us-central1-a",
+        # the label eval-batch's nodeSelector names, and the hostname train-resnet is held by
+        "labels": {
+            "cloud.google.com/gke-accelerator": "nvidia-tesla-t4",
+            "kubernetes.io/hostname": GKE_T4,
+        },
+        "taints": ["nvidia.com/gpu=present:NoSchedule"],
+    }
+    assert {n.name: n.gpu.source for n in result.nodes if n.gpu} == {
+        GKE_T4: "cloud.google.com/gke-accelerator",
+        GKE_L4: "cloud.google.com/gke-accelerator",
+        GKE_A100: "cloud.google.com/gke-accelerator",
+        GKE_H100: "cloud.google.com/gke-accelerator",
+    }
+
+
+def test_gke_control_plane_and_daemonsets_are_left_out():
+    result = import_kubernetes(GKE_NODES, GKE_PODS)
+    assert [w["id"] for w in result.document["workloads"]] == [
+        "ml/eval-batch",
+        "ml/nightly-embed-28934520",  # the CronJob's earlier run Succeeded: left out
+        "ml/train-resnet",
+        "serving/llm-chat",
+    ]
+    texts = warning_texts(result)
+    assert texts[:2] == [
+        # fluentbit-gke x5, kube-proxy x5, the GPU device plugin x4, kube-dns, konnectivity-agent
+        "pods: metadata.namespace: 16 pods left out by namespace (kube-system: 16; kube-system, "
+        "kube-public, kube-node-lease are left out unless --namespace names them); the 16 bound "
+        "to nodes have their requests taken off those nodes' capacity",
+        "pods: metadata.ownerReferences: 5 pods of DaemonSets and static pods left out "
+        "(DaemonSet monitoring/node-exporter: 5; they run on every node they match, so they are "
+        "node overhead, not workloads to place); the 5 bound to nodes have their requests taken "
+        "off those nodes' capacity",
+    ]
+    # the control plane planned on request: its Deployments become workloads, while its
+    # DaemonSet and static pods are still node overhead
+    with_system = import_kubernetes(GKE_NODES, GKE_PODS, namespaces=("kube-system", "serving"))
+    assert [w["id"] for w in with_system.document["workloads"]] == [
+        "kube-system/konnectivity-agent",
+        "kube-system/kube-dns",
+        "serving/llm-chat",
+    ]
+    assert warning_texts(with_system)[:2] == [
+        "pods: metadata.namespace: 8 pods left out by namespace (ml: 3, monitoring: 5; "
+        "--namespace keeps only kube-system, serving); the 7 bound to nodes have their requests "
+        "taken off those nodes' capacity",
+        "pods: metadata.ownerReferences: 14 pods of DaemonSets and static pods left out "
+        "(DaemonSet kube-system/fluentbit-gke: 5, DaemonSet kube-system/nvidia-gpu-device-plugin-"
+        "small-cos: 4, static pods: 5; they run on every node they match, so they are node "
+        "overhead, not workloads to place); the 14 bound to nodes have their requests taken off "
+        "those nodes' capacity",
+    ]
+    # a planned Deployment's requests are its own, no longer the node's overhead
+    default = next(n for n in with_system.document["nodes"] if n["id"] == GKE_DEFAULT)
+    assert default["cpus"] == 7.61  # 7.34 + kube-dns 260m + konnectivity-agent 10m
+    excluded = import_kubernetes(GKE_NODES, GKE_PODS, exclude_namespaces=("serving",))
+    assert [w["id"] for w in excluded.document["workloads"]] == [
+        "ml/eval-batch",
+        "ml/nightly-embed-28934520",
+        "ml/train-resnet",
+    ]
+    assert warning_texts(excluded)[0] == (
+        "pods: metadata.namespace: 18 pods left out by namespace (kube-system: 16, serving: 2; "
+        "kube-system, kube-public, kube-node-lease are left out unless --namespace names them; "
+        "--exclude-namespace leaves out serving); the 18 bound to nodes have their requests "
+        "taken off those nodes' capacity"
+    )
+    l4 = next(n for n in excluded.document["nodes"] if n["id"] == GKE_L4)
+    assert l4["cpus"] == 7.54  # llm-chat's 16 CPUs and its 2 GPUs, all the node has, stay taken
+    assert not {"gpu_type", "gpus"} & set(l4)
+
+
+def test_gke_running_jobs_are_pinned_unless_they_may_move():
+    result = import_kubernetes(GKE_NODES, GKE_PODS)
+    assert rule_fields(result, "ml/train-resnet") == {
+        "node_selector": {"kubernetes.io/hostname": GKE_A100},
+        "tolerations": ["nvidia.com/gpu=present:NoSchedule"],
+    }
+    assert rule_fields(result, "ml/nightly-embed-28934520")["node_selector"] == {
+        "kubernetes.io/hostname": GKE_T4
+    }
+    # pending: nothing to lose, so its own selector stands
+    assert rule_fields(result, "ml/eval-batch")["node_selector"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-h100-80gb"
+    }
+    assert "node_selector" not in rule_fields(result, "serving/llm-chat")  # a Deployment
+    assert [t for t in warning_texts(result) if ": spec.nodeName: " in t] == [
+        "workload ml/nightly-embed-28934520 (pods/ml/nightly-embed-28934520-mz4qt): spec.nodeName: "
+        f"a Job's pod starts its work over when moved: kept on {GKE_T4} (node_selector "
+        f"kubernetes.io/hostname={GKE_T4}); --move-jobs lets the plan move it",
+        "workload ml/train-resnet (pods/ml/train-resnet-7x9kq): spec.nodeName: a Job's pod "
+        f"starts its work over when moved: kept on {GKE_A100} (node_selector "
+        f"kubernetes.io/hostname={GKE_A100}); --move-jobs lets the plan move it",
+    ]
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="gke"), "highs")
+    assert outcome.violations == []
+    placed = planned_state(outcome.plan)
+    assert placed["ml/train-resnet"] == [GKE_A100]
+    assert placed["ml/nightly-embed-28934520"] == [GKE_T4]
+    assert placed["ml/eval-batch"] == [GKE_H100]
+
+    movable = import_kubernetes(GKE_NODES, GKE_PODS, move_jobs=True)
+    assert rule_fields(movable, "ml/train-resnet") == {
+        "tolerations": ["nvidia.com/gpu=present:NoSchedule"]
+    }
+    assert not [t for t in warning_texts(movable) if ": spec.nodeName: " in t]
+    assert movable.document["current_placement"] == result.document["current_placement"]
+
+
+def test_gke_export_says_which_moves_restart_work():
+    inventory = import_kubernetes(GKE_NODES, GKE_PODS, move_jobs=True).inventory
+    outcome = solve_domain(build_domain(inventory), InventoryRef(name="gke"), "highs")
+    placements, chat_moved = [], False
+    for p in outcome.plan.placements:
+        if p.workload == "ml/train-resnet" or (p.workload == "serving/llm-chat" and not chat_moved):
+            chat_moved = chat_moved or p.workload == "serving/llm-chat"
+            p = p.model_copy(update={"node": GKE_H100})
+        placements.append(p)
+    plan = outcome.plan.model_copy(
+        update={
+            "placements": placements,
+            "moves": moves_against(inventory.current_placement, placements),
+        }
+    )
+    exported = export_kubernetes(plan, GKE_PODS)
+    assert exported.notes == [
+        "the workloads of namespaces the plan has none of are left as they are: kube-system (2)"
+    ]
+    moves = {p.pod: (p.from_node, p.to_node, str(p.effect)) for p in exported.pins if p.effect}
+    assert moves == {
+        "train-resnet-7x9kq": (
+            GKE_A100,
+            GKE_H100,
+            "yes: a Job's pod starts its work over when moved",
+        ),
+        "llm-chat-6d5f8b9c7-9wz4t": (
+            GKE_L4,
+            GKE_H100,
+            "no: a Deployment's replica: another takes its place",
+        ),
+    }
+    by_pod = {p.pod: p for p in exported.pins}
+    assert by_pod["train-resnet-7x9kq"].manifest["metadata"]["annotations"] == {
+        "allocator.io/planned-node": GKE_H100,
+        "allocator.io/moved-from": GKE_A100,
+        "allocator.io/move-restarts-work": "true",
+    }
+    assert (
+        by_pod["llm-chat-6d5f8b9c7-9wz4t"].manifest["metadata"]["annotations"][
+            "allocator.io/move-restarts-work"
+        ]
+        == "false"
+    )
+    manifests = exported.manifests_yaml()
+    assert (
+        f"# move ml/train-resnet-7x9kq: {GKE_A100} -> {GKE_H100}; restarts its work: yes: a "
+        "Job's pod starts its work over when moved\n" in manifests
+    )
+    assert (
+        f"# move serving/llm-chat-6d5f8b9c7-9wz4t: {GKE_L4} -> {GKE_H100}; restarts its work: "
+        "no: a Deployment's replica: another takes its place\n" in manifests
+    )
+    assert len([d for d in yaml.safe_load_all(manifests) if d]) == len(exported.pins)
+    summary = exported.summary_markdown()
+    assert (
+        f"| ml/train-resnet | ml/train-resnet-7x9kq | Job/train-resnet | {GKE_A100} | {GKE_H100} "
+        "| move | yes: a Job's pod starts its work over when moved |" in summary
+    )
+    assert (
+        "| serving/llm-chat | serving/llm-chat-6d5f8b9c7-9wz4t | Deployment/llm-chat | "
+        f"{GKE_L4} | {GKE_H100} | move | no: a Deployment's replica: another takes its place |"
+        in summary
+    )
+    assert (
+        "1 of the 2 moves restart work (the pod starts over on its new node, or leaves its "
+        "local data behind)." in summary
+    )
+
+
+def test_eks_instance_types_name_the_gpus_and_the_gpu_map_names_the_rest(tmp_path):
+    with pytest.raises(InputError) as caught:
+        import_kubernetes(EKS_NODES, EKS_PODS)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{EKS_NODES}:933:17: nodes/{eks_node('10.0.4.12')}: metadata.labels: the node has 1 "
+        "allocatable nvidia.com/gpu but no label says which GPU: nvidia.com/gpu.product (NVIDIA "
+        "GPU feature discovery) is not set; cloud.google.com/gke-accelerator (GKE) is not set; "
+        "node.kubernetes.io/instance-type 'g5g.xlarge' is not a GPU instance type allocator "
+        "knows; name the GPU type of the node, or of one of these values, in a --gpu-map file "
+        "(e.g. 'g5g.xlarge: A100-80GB')"
+    ]
+    result = import_kubernetes(EKS_NODES, EKS_PODS, gpu_map_path=EKS_GPU_MAP)
+    assert gpus_of(result) == {
+        eks_node("10.0.1.17"): (None, 0),  # m5.2xlarge
+        eks_node("10.0.1.204"): ("A100-80GB", 8),  # p4de.24xlarge
+        eks_node("10.0.2.88"): ("A100-80GB", 8),  # p4de.24xlarge
+        eks_node("10.0.2.131"): ("H100", 8),  # p5.48xlarge
+        eks_node("10.0.3.45"): ("A100", 8),  # p4d.24xlarge: the 40 GB A100
+        eks_node("10.0.3.77"): ("A10G", 4),  # g5.12xlarge
+        eks_node("10.0.3.92"): ("L4", 1),  # g6.xlarge
+        eks_node("10.0.3.140"): ("L40S", 1),  # g6e.2xlarge
+        eks_node("10.0.4.12"): ("T4G", 1),  # g5g.xlarge, from the --gpu-map file
+    }
+    assert result.document["gpu_types"] == {"T4G": {"memory_gib": 16, "vendor": "nvidia"}}
+    sources = {n.name: n.gpu.source for n in result.nodes if n.gpu}
+    assert sources[eks_node("10.0.3.45")] == "node.kubernetes.io/instance-type"
+    assert sources[eks_node("10.0.4.12")] == "--gpu-map entry 'g5g.xlarge'"
+
+
+def test_eks_pods_that_lose_their_work_are_pinned():
+    result = import_kubernetes(EKS_NODES, EKS_PODS, gpu_map_path=EKS_GPU_MAP)
+    p4de = [eks_node("10.0.1.204"), eks_node("10.0.2.88")]
+    cpu = eks_node("10.0.1.17")
+    # a PyTorchJob on two nodes: a label of its own on both holds it there
+    assert rule_fields(result, "training/llama-ft") == {
+        "node_selector": {"allocator.io/pinned/training/llama-ft": "true"},
+        "tolerations": ["nvidia.com/gpu:NoSchedule"],
+    }
+    nodes = {n["id"]: n for n in result.document["nodes"]}
+    pinned_by_label = sorted(
+        n
+        for n, e in nodes.items()
+        if "allocator.io/pinned/training/llama-ft" in e.get("labels", {})
+    )
+    assert pinned_by_label == sorted(p4de)
+    # local data (a hostPath volume) and a bare pod: held on their node
+    assert rule_fields(result, "data/vector-db") == {
+        "node_selector": {"kubernetes.io/hostname": cpu}
+    }
+    assert rule_fields(result, "default/debug-shell") == {
+        "node_selector": {"kubernetes.io/hostname": cpu}
+    }
+    # a StatefulSet whose data is on a claim, and a Deployment: free to move
+    assert rule_fields(result, "data/redis") == {}
+    assert rule_fields(result, "serving/vllm-llama-8b") == {
+        "tolerations": ["nvidia.com/gpu:NoSchedule"]
+    }
+    # one pod running, one pending: a selector would hold both, so a move cost keeps it
+    assert rule_fields(result, "ml/embed-backfill") == {
+        "tolerations": ["nvidia.com/gpu:NoSchedule"],
+        "move_cost": 1000.0,
+    }
+    assert (
+        "workload ml/embed-backfill (pods/ml/embed-backfill-0-hx7kq): spec.nodeName: a Job's pod "
+        f"starts its work over when moved: its running pod(s) are kept on {eks_node('10.0.3.92')} "
+        "by move_cost 1000 per replica moved, which a plan may still pay, not by a node "
+        "selector, which would hold its 1 other pod(s) there too; --move-jobs lets the plan move "
+        "it freely"
+    ) in warning_texts(result)
+    assert (
+        "workload training/llama-ft (pods/training/llama-ft-master-0): spec.nodeName: a "
+        "training job's pod (PyTorchJob) restarts training when moved (from its last checkpoint "
+        "at best): kept "
+        f"on {p4de[0]}, {p4de[1]} (node_selector allocator.io/pinned/training/llama-ft=true); "
+        "--move-jobs lets the plan move them"
+    ) in warning_texts(result)
+
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="eks"), "highs")
+    assert outcome.violations == []
+    placed = planned_state(outcome.plan)
+    assert placed["training/llama-ft"] == sorted(p4de)
+    assert placed["data/vector-db"] == placed["default/debug-shell"] == [cpu]
+    assert eks_node("10.0.3.92") in placed["ml/embed-backfill"]
+
+    movable = import_kubernetes(EKS_NODES, EKS_PODS, gpu_map_path=EKS_GPU_MAP, move_jobs=True)
+    assert not any(
+        k.startswith("allocator.io/pinned/")
+        for n in movable.document["nodes"]
+        for k in n.get("labels", {})
+    )
+    assert all("move_cost" not in w for w in movable.document["workloads"])
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"node.kubernetes.io/instance-type": "p4d.24xlarge"}, "A100"),
+        ({"node.kubernetes.io/instance-type": "p4de.24xlarge"}, "A100-80GB"),
+        ({"node.kubernetes.io/instance-type": "p5.48xlarge"}, "H100"),
+        ({"node.kubernetes.io/instance-type": "g5.xlarge"}, "A10G"),
+        ({"node.kubernetes.io/instance-type": "g5.48xlarge"}, "A10G"),
+        ({"node.kubernetes.io/instance-type": "g6.12xlarge"}, "L4"),
+        ({"node.kubernetes.io/instance-type": "g6e.48xlarge"}, "L40S"),
+        ({"beta.kubernetes.io/instance-type": "Standard_ND96asr_v4"}, "A100"),
+        ({"node.kubernetes.io/instance-type": "Standard_ND96amsr_A100_v4"}, "A100-80GB"),
+        ({"node.kubernetes.io/instance-type": "Standard_ND96isr_H100_v5"}, "H100"),
+        ({"node.kubernetes.io/instance-type": "Standard_NC24ads_A100_v4"}, "A100-80GB"),
+        ({"node.kubernetes.io/instance-type": "Standard_NC4as_T4_v3"}, "T4"),
+        ({"node.kubernetes.io/instance-type": "a2-ultragpu-1g"}, "A100-80GB"),
+        ({"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"}, "A100"),
+        ({"cloud.google.com/gke-accelerator": "nvidia-a100-80gb"}, "A100-80GB"),
+        ({"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}, "H100"),
+        ({"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}, "T4"),
+        ({"cloud.google.com/gke-accelerator": "nvidia-l4"}, "L4"),
+        # feature discovery first, then GKE's label, then the instance type
+        (
+            {
+                "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB",
+                "node.kubernetes.io/instance-type": "p4d.24xlarge",
+            },
+            "A100-80GB",
+        ),
+        (
+            {
+                "cloud.google.com/gke-accelerator": "nvidia-l4",
+                "node.kubernetes.io/instance-type": "a2-highgpu-1g",
+            },
+            "L4",
+        ),
+    ],
+)
+def test_cloud_labels_name_catalog_gpus(tmp_path, labels, expected):
+    result = imported(tmp_path, [node("gpu-1", gpus="1", labels=labels)], [])
+    assert gpus_of(result) == {"gpu-1": (expected, 1)}
+
+
+def test_the_gpu_map_names_gpus_by_node_label_or_value(tmp_path):
+    (tmp_path / "gpus.yaml").write_text(
+        "example.com/gpu-model=rtx-a6000: {gpu_type: RTX-A6000, memory_gib: 48}\n"
+        "gpu-2: H100-PCIE        # the product label says H100; this node knows better\n"
+        "nvidia-tesla-p4: {gpu_type: P4, memory_gib: 7.5}\n"
+    )
+    nodes = [
+        node("gpu-1", gpus="2", labels={"example.com/gpu-model": "rtx-a6000"}),
+        node("gpu-2", gpus="2", labels={"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}),
+        node("gpu-3", gpus="1", labels={"cloud.google.com/gke-accelerator": "nvidia-tesla-p4"}),
+    ]
+    result = imported(tmp_path, nodes, [], gpu_map_path="gpus.yaml")
+    assert gpus_of(result) == {
+        "gpu-1": ("RTX-A6000", 2),
+        "gpu-2": ("H100-PCIE", 2),
+        "gpu-3": ("P4", 1),
+    }
+    assert result.document["gpu_types"] == {
+        "P4": {"memory_gib": 7.5, "vendor": "nvidia"},
+        "RTX-A6000": {"memory_gib": 48, "vendor": "nvidia"},
+    }
+    found = problems_of(tmp_path, listing(nodes[2]), listing())
+    assert found == [
+        "nodes.json:10:5: nodes/gpu-3: metadata.labels: the node has 1 allocatable "
+        "nvidia.com/gpu but no label says which GPU: nvidia.com/gpu.product (NVIDIA GPU feature "
+        "discovery) is not set; cloud.google.com/gke-accelerator 'nvidia-tesla-p4' is not a GKE "
+        "accelerator allocator knows; node.kubernetes.io/instance-type / "
+        "beta.kubernetes.io/instance-type is not set; name the GPU type of the node, or of one of "
+        "these values, in a --gpu-map file (e.g. 'nvidia-tesla-p4: A100-80GB')"
+    ]
+
+
+def test_bad_gpu_map_entries_name_file_entry_and_field(tmp_path):
+    (tmp_path / "gpus.yaml").write_text(
+        "# site GPUs\n"
+        "rtx6000: RTX6000\n"
+        "a100: {gpu_type: A100, memory_gib: 80}\n"
+        "l4: {gpu_type: L4, mem: 24}\n"
+        "t4g: {gpu_type: T4G, memory_gib: lots}\n"
+        "p4: [P4]\n"
+        "gpu-[01-: L4\n"
+    )
+    with pytest.raises(InputError) as caught:
+        imported(tmp_path, [node("n1")], [], gpu_map_path="gpus.yaml")
+    catalog = "H100, H100-PCIE, H200, B200, A100-80GB, A100, L40S, L4, A10G, A10, T4, V100, "
+    catalog += "V100-32GB, P100, MI300X"
+    assert [str(p) for p in caught.value.problems] == [
+        "gpus.yaml:2:1: rtx6000: memory_gib: missing; GPU type 'RTX6000' is not in allocator's "
+        f"catalog ({catalog}), so the map must give the memory of one GPU in GiB",
+        "gpus.yaml:3:24: a100: memory_gib: 80 GiB, but the catalog's A100 has 40 GiB: name "
+        "A100-80GB, or leave memory_gib out",
+        "gpus.yaml:4:20: l4: mem: unknown field 'mem'; an entry has gpu_type and memory_gib",
+        "gpus.yaml:5:22: t4g: memory_gib: expected the memory of one GPU in GiB (a number > 0), "
+        "got 'lots'",
+        "gpus.yaml:6:1: p4: expected a GPU type name or {gpu_type, memory_gib}, got a list",
+        "gpus.yaml:7:1: gpu-[01-: a key with brackets is a hostlist: '[' is never closed in "
+        "'gpu-[01-'",
+    ]
+
+
+def test_an_instance_type_with_gpus_none_allocatable_is_a_warning(tmp_path):
+    labels = {"node.kubernetes.io/instance-type": "g6e.xlarge"}
+    result = imported(tmp_path, [node("gpu-1", labels=labels)], [])
+    assert gpus_of(result) == {"gpu-1": (None, 0)}
+    assert rule_warnings(result) == [
+        "nodes/gpu-1: status.allocatable.nvidia.com/gpu: instance type g6e.xlarge has 1 L40S "
+        "GPU(s) but none is allocatable (is the NVIDIA device plugin running?): planned as a "
+        "node without GPUs"
+    ]
+
+
+def test_cli_gpu_map_namespace_filters_and_move_jobs(tmp_path):
+    runner = CliRunner()
+    args = ["kubernetes", "--nodes", str(EKS_NODES), "--pods", str(EKS_PODS), "-o", "eks.yaml"]
+    refused = runner.invoke(import_app, args)
+    assert refused.exit_code == 2
+    assert "metadata.labels: the node has 1 allocatable nvidia.com/gpu but no label" in (
+        refused.output
+    )
+    assert "--gpu-map" in refused.output and "Traceback" not in refused.output
+    assert not Path("eks.yaml").exists()
+    imported_ok = runner.invoke(
+        import_app,
+        [
+            *args,
+            "--gpu-map", str(EKS_GPU_MAP),
+            "--namespace", "training",
+            "--namespace", "data",
+            "--exclude-namespace", "data",
+            "--move-jobs",
+        ],
+    )  # fmt: skip
+    assert imported_ok.exit_code == 0, imported_ok.output
+    assert "inventory written to eks.yaml: 9 nodes, 1 workloads, 2 warnings" in imported_ok.output
+    loaded = load_inventory("eks.yaml")
+    assert [w.id for w in loaded.workloads] == ["training/llama-ft"]
+    assert loaded.workloads[0].node_selector == {}  # --move-jobs: free to move
+    assert loaded.gpu_types["T4G"].memory_gib == 16
+
+
+@pytest.mark.parametrize(
+    ("owner", "volumes", "annotation", "why"),
+    [
+        ("Job", [], "true", "a Job's pod starts its work over when moved"),
+        (
+            "MPIJob",
+            [],
+            "true",
+            "a training job's pod (MPIJob) restarts training when moved (from its last "
+            "checkpoint at best)",
+        ),
+        (None, [], "true", "a bare pod (no controller) starts its work over when moved"),
+        (
+            "StatefulSet",
+            [{"name": "cache", "hostPath": {"path": "/mnt/nvme"}}],
+            "true",
+            "a StatefulSet pod with local storage (hostPath volume 'cache') leaves its data "
+            "behind when moved",
+        ),
+        (
+            "StatefulSet",
+            [{"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}],
+            "false",
+            "a StatefulSet's replica: another takes its place",
+        ),
+        ("ReplicaSet", [], "false", "a ReplicaSet's replica: another takes its place"),
+        (
+            "Workflow",
+            [],
+            "unknown",
+            "a Workflow's pod: allocator does not know whether it keeps its work",
+        ),
+    ],
+)
+def test_what_a_move_does_to_a_pods_work(tmp_path, owner, volumes, annotation, why):
+    item = pod("db-0", requests=SMALL, node_name="n1", volumes=volumes)
+    if owner:
+        owned(item, owner, "db")
+    result = imported(tmp_path, [placed_node("n1")], [item])
+    effect = move_effect(result.workloads[0].pods[0])
+    assert (effect.annotation, effect.why) == (annotation, why)
+    pinned = "node_selector" in result.document["workloads"][0]
+    assert pinned == (annotation == "true")

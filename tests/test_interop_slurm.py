@@ -465,7 +465,7 @@ def test_script_refuses_incomplete_or_shared_node_lists():
     assert "# JobId=1004: the plan places it on no node; left as is" in script
 
 
-def test_clamped_priority_is_a_warning(tmp_path):
+def test_priorities_beyond_the_range_are_ranked_not_flattened(tmp_path):
     doc = json.loads(JOBS.read_text())
     job = next(j for j in doc["jobs"] if j["job_id"] == 1006)
     job["priority"] = 4294901759  # the priority/basic plugin counts down from 2^32
@@ -473,10 +473,21 @@ def test_clamped_priority_is_a_warning(tmp_path):
     path.write_text(json.dumps(doc))
     result = import_slurm(NODES, path, PRICES)
     priorities = {w["id"]: w["priority"] for w in result.document["workloads"]}
-    assert priorities["hparam-sweep-1006"] == 1_000_000
+    # squeue's order: 1204, 2048, 4096, 8192, 10240, 15360, 20512, 4294901759
+    assert priorities == {
+        "data-prep-1004": 1,
+        "mpi-stencil-1007": 2,
+        "debug-shell-1008": 3,
+        "batch-infer-1005": 4,
+        "eval-sweep-1002": 5,
+        "finetune-70b-1003": 6,
+        "llama-pretrain-1001": 7,
+        "hparam-sweep-1006": 8,
+    }
     assert (
-        "jobs/1006: priority: priority 4294901759 is above allocator's maximum: planned as "
-        "1,000,000"
+        "jobs: priority: squeue's priorities run from 1204 to 4294901759, beyond allocator's "
+        "1..1,000,000: each job is planned with the rank of its priority among the 8 distinct "
+        "ones (1 for the lowest, 8 for the highest), which keeps their order but not their ratios"
     ) in [str(w) for w in result.warnings]
 
 
@@ -683,8 +694,9 @@ def test_bad_node_records(tmp_path):
         "nodes.txt:2: nodes/b: Gres: GPU type 'rtx6000' matches no GPU in allocator's catalog ("
     )
     assert found[2] == (
-        "nodes.txt:3: nodes/c: Gres: the GPU model is unknown: the GRES has no type (as in "
-        "gpu:a100:8) and no feature (none) names a GPU in allocator's catalog"
+        "nodes.txt:3: nodes/c: Gres: the GPU model is unknown: gpu:4 has no type (as in "
+        "gpu:a100:8), no feature (none) names a GPU in allocator's catalog; map the node or one "
+        "of its features in a --gpu-map file (e.g. 'c: A100-80GB')"
     )
     assert found[3] == (
         "nodes.txt:4: nodes/d: Gres: GPUs of 2 types on one node (a100, v100); allocator plans "
@@ -732,7 +744,7 @@ def test_bad_jobs(tmp_path):
         "jobs.json:24:4: jobs/7: tres_req_str: no memory request: neither mem= in the TRES nor "
         "memory_per_node/_cpu",
         "jobs.json:26:3: jobs/8: tres_per_node: GPU type 'rtx6000' is the GRES type of no node "
-        "and matches no GPU in allocator's catalog",
+        "and matches no GPU in allocator's catalog; map it in a --gpu-map file",
         "jobs.json:31:3: jobs[4]: job_id: expected a job id, got nothing",
     ]
 
@@ -789,3 +801,129 @@ def test_cli_export_needs_an_imported_slurm_inventory(tmp_path):
     assert result.exit_code == 2
     assert "the inventory has no Slurm jobs (workloads labelled 'slurm/job-id')" in result.output
     assert not Path("x.txt").exists()
+
+
+# --- untyped GRES, the site's own GRES types, --gpu-map, squeue's priority spread ------
+
+UNTYPED = DATA / "untyped_nodes.txt"
+UNTYPED_MAP = DATA / "untyped_gpu_map.yaml"
+PRIORITIES = DATA / "squeue_priorities.json"
+
+
+def test_untyped_and_unknown_gres_need_a_gpu_map():
+    with pytest.raises(InputError) as caught:
+        import_slurm(UNTYPED, PRIORITIES)
+    catalog = "H100, H100-PCIE, H200, B200, A100-80GB, A100, L40S, L4, A10G, A10, T4, V100, "
+    catalog += "V100-32GB, P100, MI300X"
+    assert [str(p) for p in caught.value.problems] == [
+        f"{UNTYPED}:1: nodes/dgx-01: Gres: the GPU model is unknown: gpu:8 has no type (as in "
+        "gpu:a100:8), no feature (ib, nvlink) names a GPU in allocator's catalog; map the node "
+        "or one of its features in a --gpu-map file (e.g. 'dgx-01: A100-80GB')",
+        f"{UNTYPED}:2: nodes/dgx-02: Gres: the GPU model is unknown: gpu:8 has no type (as in "
+        "gpu:a100:8), no feature (ib, nvlink) names a GPU in allocator's catalog; map the node "
+        "or one of its features in a --gpu-map file (e.g. 'dgx-02: A100-80GB')",
+        f"{UNTYPED}:3: nodes/ws-01: Gres: GPU type 'rtx6000' matches no GPU in allocator's "
+        f"catalog ({catalog}); map it, with the memory of one GPU, in a --gpu-map file (e.g. "
+        "'rtx6000: {gpu_type: RTX6000, memory_gib: 48}')",
+        f"{UNTYPED}:4: nodes/ws-02: Gres: GPU type 'rtx6000' matches no GPU in allocator's "
+        f"catalog ({catalog}); map it, with the memory of one GPU, in a --gpu-map file (e.g. "
+        "'rtx6000: {gpu_type: RTX6000, memory_gib: 48}')",
+    ]
+
+
+def test_the_gpu_map_names_untyped_and_unknown_gres():
+    result = import_slurm(UNTYPED, PRIORITIES, gpu_map_path=UNTYPED_MAP)
+    assert {n["id"]: (n.get("gpu_type"), n.get("gpus", 0)) for n in result.document["nodes"]} == {
+        "dgx-01": ("H100", 8),  # gpu:8, mapped by the hostlist dgx-[01-02]
+        "dgx-02": ("H100", 8),
+        "ws-01": ("RTX6000", 4),  # gpu:rtx6000:4, mapped by its GRES type
+        "ws-02": ("RTX6000", 4),
+        "a100-01": ("A100", 8),  # gpu:a100:8, no feature says 80 GB: the 40 GB A100 (a warning)
+        "a100-02": ("A100", 8),
+        "a100-03": ("A100-80GB", 8),  # the feature a100_80gb says it
+        "cloud-p4d-01": ("A100", 8),  # gpu:8 on a cloud node: InstanceType=p4d.24xlarge
+        "l4-01": ("L4", 4),  # gpu:4 with the feature l4
+        "cpu-01": (None, 0),
+    }
+    assert result.document["gpu_types"] == {"RTX6000": {"memory_gib": 24}}
+    sources = {n.name: n.gpu.source for n in result.nodes if n.gpu}
+    assert (sources["dgx-01"], sources["ws-01"], sources["cloud-p4d-01"]) == (
+        "--gpu-map entry 'dgx-[01-02]'",
+        "--gpu-map entry 'rtx6000'",
+        "InstanceType",
+    )
+    workloads = {w["id"]: w for w in result.document["workloads"]}
+    assert workloads["ft-rtx-2002"]["gpu_types"] == ["RTX6000"]  # tres_per_node gres/gpu:rtx6000:2
+    assert [str(w) for w in result.warnings if w.field == "Gres"] == [
+        "nodes/a100-01, nodes/a100-02: Gres: gpu:a100 does not say which A100 these are: planned "
+        "as A100 (40 GiB), not A100-80GB (80 GiB); to override, add a feature that says the "
+        "memory (80gb) to the nodes, or map them in a --gpu-map file (e.g. 'a100: A100-80GB')"
+    ]
+    outcome = solve_domain(build_domain(result.inventory), InventoryRef(name="mixed"), "highs")
+    assert outcome.violations == []
+    placed = {p.workload: p.node for p in outcome.plan.placements}
+    assert placed["ft-rtx-2002"] in ("ws-01", "ws-02")
+
+
+def test_the_gpu_map_settles_what_the_gres_leaves_open(tmp_path):
+    gpu_map = tmp_path / "gpus.yaml"
+    gpu_map.write_text(UNTYPED_MAP.read_text() + "a100: A100-80GB\n")
+    result = import_slurm(UNTYPED, PRIORITIES, gpu_map_path=gpu_map)
+    types = {n["id"]: n.get("gpu_type") for n in result.document["nodes"]}
+    assert [types[n] for n in ("a100-01", "a100-02", "a100-03")] == ["A100-80GB"] * 3
+    assert not [w for w in result.warnings if w.field == "Gres"]
+    # a feature that says the memory does it too, without a map
+    nodes = tmp_path / "nodes.txt"
+    nodes.write_text(node_line("a100-09", Gres="gpu:a100:8", AvailableFeatures="a100,80gb") + "\n")
+    (tmp_path / "jobs.json").write_text('{"jobs": []}')
+    assert import_slurm(nodes, "jobs.json").document["nodes"][0]["gpu_type"] == "A100-80GB"
+
+
+def test_squeue_priorities_keep_their_order():
+    result = import_slurm(UNTYPED, PRIORITIES, gpu_map_path=UNTYPED_MAP)
+    squeue = {
+        str(j["job_id"]): j["priority"]["number"]
+        for j in json.loads(PRIORITIES.read_text())["jobs"]
+    }
+    planned = {w["labels"]["slurm/job-id"]: w["priority"] for w in result.document["workloads"]}
+    assert squeue == {
+        "2001": 4294901757,
+        "2002": 4294901000,
+        "2003": 100,
+        "2004": 1,
+        "2005": 4294901000,
+        "2006": 0,  # held
+    }
+    # dense ranks: 0 -> 1, 1 -> 2, 100 -> 3, 4294901000 -> 4, 4294901757 -> 5
+    assert planned == {"2001": 5, "2002": 4, "2003": 3, "2004": 2, "2005": 4, "2006": 1}
+    for a in squeue:
+        for b in squeue:
+            assert (squeue[a] < squeue[b]) == (planned[a] < planned[b])
+    assert [str(w) for w in result.warnings if w.field == "priority"] == [
+        "jobs: priority: squeue's priorities run from 0 to 4294901757, beyond allocator's "
+        "1..1,000,000: each job is planned with the rank of its priority among the 5 distinct "
+        "ones (1 for the lowest, 5 for the highest), which keeps their order but not their ratios"
+    ]
+
+
+def test_cli_import_with_a_gpu_map(tmp_path):
+    runner = CliRunner()
+    args = ["slurm", "--nodes", str(UNTYPED), "--jobs", str(PRIORITIES), "-o", "mixed.yaml"]
+    refused = runner.invoke(import_app, args)
+    assert refused.exit_code == 2
+    assert "error: " in refused.output and "nodes/dgx-01: Gres: the GPU model is unknown" in (
+        refused.output
+    )
+    assert "Traceback" not in refused.output and not Path("mixed.yaml").exists()
+    imported = runner.invoke(import_app, [*args, "--gpu-map", str(UNTYPED_MAP)])
+    assert imported.exit_code == 0, imported.output
+    assert "inventory written to mixed.yaml: 10 nodes, 6 workloads, 3 warnings" in imported.output
+    assert load_inventory("mixed.yaml").gpu_types["RTX6000"].memory_gib == 24
+    bad_map = tmp_path / "bad.yaml"
+    bad_map.write_text("rtx6000: {gpu_type: RTX6000, memory_gib: -24}\n")
+    rejected = runner.invoke(import_app, [*args, "--gpu-map", str(bad_map)])
+    assert rejected.exit_code == 2
+    assert (
+        f"error: {bad_map}:1:30: rtx6000: memory_gib: expected the memory of one GPU in GiB (a "
+        "number > 0), got -24"
+    ) in rejected.output

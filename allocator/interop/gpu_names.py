@@ -50,3 +50,15 @@ def mig_profile(name: str) -> str | None:
     """The MIG profile named in a device name ("1g.10gb"), or None for a whole GPU."""
     match = MIG_PROFILE.search(name)
     return f"{match[1]}g.{match[2]}gb" if match else None
+
+
+def memory_variants(type_name: str, known: Iterable[str] = BUILTIN_GPU_TYPES) -> list[str]:
+    """Catalog types that refine `type_name` (more tokens, same model) with other memory:
+    what a name that matched `type_name` did not rule out ("A100" may be "A100-80GB")."""
+    own = tokens(type_name)
+    memory = BUILTIN_GPU_TYPES[type_name].memory_gib if type_name in BUILTIN_GPU_TYPES else None
+    return [
+        t
+        for t in known
+        if own < tokens(t) and t in BUILTIN_GPU_TYPES and BUILTIN_GPU_TYPES[t].memory_gib != memory
+    ]

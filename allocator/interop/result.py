@@ -9,6 +9,7 @@ becomes a warning naming the object and field it came from.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,16 @@ def write_inventory(path: str | Path, result: ImportResult, header: str = "") ->
 def clamp_priority(value: int) -> int:
     """A scheduler's priority as an allocator priority (1..1,000,000)."""
     return max(MIN_PRIORITY, min(MAX_PRIORITY, value))
+
+
+def order_keeping_priorities(values: Iterable[int]) -> dict[int, int]:
+    """Scheduler priorities as allocator priorities, never tying two that differ: each
+    value as it is when all fit 1..1,000,000, else its dense rank (1 for the lowest).
+    Clamping would flatten Slurm's 4294901757 and 4294901000 into one priority."""
+    distinct = sorted(set(values))
+    if all(MIN_PRIORITY <= v <= MAX_PRIORITY for v in distinct):
+        return {v: v for v in distinct}
+    return {v: rank for rank, v in enumerate(distinct, 1)}
 
 
 def safe_id(text: str, fallback: str) -> str:

@@ -8,6 +8,10 @@ each pod is written out whole, as it is, with `spec.nodeName` removed and a requ
 node affinity on `metadata.name` (the way DaemonSet pods are pinned) added to every
 node selector term; `kubectl apply --force` replaces the running pod with it, and the
 scheduler still checks resources and taints on the chosen node.
+
+A move is a restart: each moved pod says whether that loses work (a Job's pod, a bare
+pod, ...: see `pinning`), in an annotation and a comment of its manifest and a column
+of the summary.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from allocator.interop.kubernetes.pinning import MoveEffect, move_effect
 from allocator.interop.kubernetes.pods import KubePod, Owner, read_pods
 from allocator.interop.kubernetes.scheduling import REQUIRED
 from allocator.interop.kubernetes.workloads import KubeWorkload, group_workloads
@@ -27,6 +32,7 @@ from allocator.output.plan import PlanFile
 
 PLANNED_NODE_ANNOTATION = "allocator.io/planned-node"
 MOVED_FROM_ANNOTATION = "allocator.io/moved-from"
+RESTARTS_WORK_ANNOTATION = "allocator.io/move-restarts-work"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 SERVER_METADATA = (
     "uid",
@@ -53,10 +59,26 @@ class PodPin:
     from_node: str | None
     to_node: str
     manifest: dict
+    effect: MoveEffect | None = None  # what a move does to the pod's work; None for a start
 
     @property
     def action(self) -> str:
         return "move" if self.from_node else "start"
+
+    @property
+    def restart_note(self) -> str:
+        """Whether the move restarts the pod's work, and why, as the summary says it."""
+        return str(self.effect) if self.effect else "-"
+
+    def manifest_yaml(self) -> str:
+        """The manifest, after a comment that says what it does to the pod's work."""
+        if self.effect:
+            what = f"# move {self.namespace}/{self.pod}: {self.from_node} -> {self.to_node}; "
+            what += f"restarts its work: {self.restart_note}\n"
+        else:
+            what = f"# start {self.namespace}/{self.pod} on {self.to_node}\n"
+        body = yaml.safe_dump(self.manifest, sort_keys=False, default_flow_style=False, width=100)
+        return f"---\n{what}{body}"
 
 
 @dataclass(frozen=True)
@@ -83,23 +105,31 @@ class KubernetesExport:
         )
         if not self.pins:
             return header + "# The plan moves and starts no pod: nothing to apply.\n"
-        body = yaml.safe_dump_all(
-            [p.manifest for p in self.pins], sort_keys=False, default_flow_style=False, width=100
-        )
-        return header + "---\n" + body
+        return header + "".join(p.manifest_yaml() for p in self.pins)
 
     def summary_markdown(self) -> str:
         lines = [f"# Moves for plan `{self.plan_name}`", ""]
         if self.pins:
             lines += [
-                "| workload | pod | owner | from | to | action |",
-                "|---|---|---|---|---|---|",
+                "| workload | pod | owner | from | to | action | restarts work |",
+                "|---|---|---|---|---|---|---|",
             ]
             lines += [
                 f"| {p.workload} | {p.namespace}/{p.pod} | {p.owner} | {p.from_node or '-'} | "
-                f"{p.to_node} | {p.action} |"
+                f"{p.to_node} | {p.action} | {p.restart_note} |"
                 for p in self.pins
             ]
+            moves = [p.effect for p in self.pins if p.effect]
+            if moves:
+                restarting = sum(1 for e in moves if e.restarts)
+                unknown = sum(1 for e in moves if e.restarts is None)
+                lines += [
+                    "",
+                    f"{restarting} of the {len(moves)} moves restart work (the pod starts over "
+                    "on its new node, or leaves its local data behind)"
+                    + (f"; for {unknown} allocator cannot tell" if unknown else "")
+                    + ".",
+                ]
         else:
             lines.append("The plan moves and starts no pod.")
         if self.stops:
@@ -151,11 +181,22 @@ def export_kubernetes(plan: PlanFile, pods_path: str | Path) -> KubernetesExport
             f"workload {workload_id} has no pods in {Path(pods_path).name}: nothing is exported "
             "for it (create its pods first)"
         )
+    in_plan = set(planned) | {u.workload for u in plan.unplaced}
+    # Namespaces the import left out (kube-system, ...) have no workload in the plan at all.
+    covered = {w.namespace for w in workloads.values() if w.id in in_plan}
+    left_alone: Counter[str] = Counter()
     for workload_id, workload in workloads.items():
-        if workload_id not in planned and not any(u.workload == workload_id for u in plan.unplaced):
+        if workload_id in in_plan:
+            _export_workload(workload, planned.get(workload_id, Counter()), result)
+        elif workload.namespace in covered:
             result.notes.append(f"workload {workload_id} is not in the plan: left as it is")
-            continue
-        _export_workload(workload, planned.get(workload_id, Counter()), result)
+        else:
+            left_alone[workload.namespace] += 1
+    if left_alone:
+        shown = ", ".join(f"{ns} ({n})" for ns, n in sorted(left_alone.items()))
+        result.notes.append(
+            f"the workloads of namespaces the plan has none of are left as they are: {shown}"
+        )
     planned_moves = Counter(
         (m.workload, m.from_node, m.to_node) for m in plan.moves if m.workload in workloads
     )
@@ -194,6 +235,7 @@ def _export_workload(
                 "(scale its owner up, then export again)"
             )
             continue
+        effect = move_effect(pod) if from_node else None
         result.pins.append(
             PodPin(
                 workload.id,
@@ -202,15 +244,19 @@ def _export_workload(
                 workload.owner,
                 from_node,
                 to_node,
-                pinned_manifest(pod, to_node, from_node),
+                pinned_manifest(pod, to_node, from_node, effect),
+                effect,
             )
         )
     for node, pod in leaving[len(arriving) :]:
         result.stops.append(PodStop(workload.id, pod.namespace, pod.name, node))
 
 
-def pinned_manifest(pod: KubePod, node: str, moved_from: str | None = None) -> dict:
-    """The pod as `kubectl apply` takes it, required to run on `node` and nowhere else."""
+def pinned_manifest(
+    pod: KubePod, node: str, moved_from: str | None = None, effect: MoveEffect | None = None
+) -> dict:
+    """The pod as `kubectl apply` takes it, required to run on `node` and nowhere else;
+    a moved pod says whether the move restarts its work."""
     source = pod.data.get("metadata") or {}
     metadata = {k: copy.deepcopy(v) for k, v in source.items() if k not in SERVER_METADATA}
     metadata["namespace"] = pod.namespace
@@ -218,6 +264,8 @@ def pinned_manifest(pod: KubePod, node: str, moved_from: str | None = None) -> d
     annotations[PLANNED_NODE_ANNOTATION] = node
     if moved_from:
         annotations[MOVED_FROM_ANNOTATION] = moved_from
+    if effect is not None:
+        annotations[RESTARTS_WORK_ANNOTATION] = effect.annotation
     metadata["annotations"] = annotations
     spec = copy.deepcopy(pod.data["spec"])
     spec.pop("nodeName", None)

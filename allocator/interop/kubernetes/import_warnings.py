@@ -7,6 +7,7 @@ it came from, and says what the plan may therefore get wrong.
 
 from __future__ import annotations
 
+from allocator.interop.cloud_gpus import machine_gpus
 from allocator.interop.kubernetes.nodes import PRODUCT_LABEL, KubeNode
 from allocator.interop.kubernetes.workloads import KubeWorkload
 from allocator.interop.result import ImportWarning
@@ -30,7 +31,7 @@ def node_warnings(node: KubeNode, warnings: list[ImportWarning]) -> None:
                 f"{node.gpus} devices is planned as one GPU of {node.gpu.memory_mib} MiB",
             )
         )
-    elif node.gpu and not node.gpu.in_catalog:
+    elif node.gpu and not node.gpu.in_catalog and node.gpu.source == PRODUCT_LABEL:
         warnings.append(
             ImportWarning(
                 subject,
@@ -40,15 +41,24 @@ def node_warnings(node: KubeNode, warnings: list[ImportWarning]) -> None:
             )
         )
     labelled = node.labels.get("nvidia.com/gpu.count")
-    if node.gpus == 0 and not node.mig_devices and labelled and labelled != "0":
-        warnings.append(
-            ImportWarning(
-                subject,
-                "status.allocatable.nvidia.com/gpu",
-                f"the labels say {labelled} GPUs but none is allocatable: planned as a node "
-                "without GPUs",
+    machine = machine_gpus(node.instance_type)
+    if node.gpus == 0 and not node.mig_devices:
+        said = None
+        if labelled and labelled != "0":
+            said = f"the labels say {labelled} GPUs"
+        elif machine is not None:
+            said = (
+                f"instance type {node.instance_type} has {machine.count} {machine.gpu_type} GPU(s)"
             )
-        )
+        if said:
+            warnings.append(
+                ImportWarning(
+                    subject,
+                    "status.allocatable.nvidia.com/gpu",
+                    f"{said} but none is allocatable (is the NVIDIA device plugin running?): "
+                    "planned as a node without GPUs",
+                )
+            )
 
 
 def _mig_warnings(node: KubeNode, subject: str, warnings: list[ImportWarning]) -> None:

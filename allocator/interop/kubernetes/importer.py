@@ -1,10 +1,12 @@
 """Kubernetes cluster state (`kubectl get nodes/pods -o json`) as an allocator inventory.
 
-Nodes become fleet nodes (with their taints, state and MIG capability), pods grouped by
+Nodes become fleet nodes (with their taints, state, MIG capability and the GPU their
+labels name, see `gpu_labels`), the pods the filters keep (see `filters`) grouped by
 owner become workloads (with the rules their scheduling constraints map to, see
-`rules`), priority classes become the objective's classes, and bound pods become
-the current placement. What has no exact equivalent in the inventory (preferences,
-operators other than `In`, a MIG layout) is listed in the result's warnings.
+`rules`), priority classes become the objective's classes, and bound pods become the
+current placement; pods that lose their work when moved stay where they run (see
+`pinning`). What has no exact equivalent in the inventory (preferences, operators other
+than `In`, a MIG layout) is listed in the result's warnings.
 The reverse direction, a plan as pinned pod manifests, is in `export`.
 """
 
@@ -13,11 +15,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from allocator.interop.gpu_map import load_gpu_map
 from allocator.interop.kubernetes.export import KubernetesExport, export_kubernetes
+from allocator.interop.kubernetes.filters import PodFilter, filter_warnings, select_pods
 from allocator.interop.kubernetes.import_warnings import node_warnings, request_warnings
-from allocator.interop.kubernetes.nodes import MIG_RESOURCE_PREFIX, KubeNode, read_node
+from allocator.interop.kubernetes.nodes import (
+    MIG_RESOURCE_PREFIX,
+    PRODUCT_LABEL,
+    KubeNode,
+    read_node,
+)
 from allocator.interop.kubernetes.objects import read_objects
-from allocator.interop.kubernetes.pods import KubePod, read_pods
+from allocator.interop.kubernetes.pinning import (
+    PINNED_MOVE_COST,
+    Pin,
+    pin_for,
+    pin_message,
+    pin_node_labels,
+)
+from allocator.interop.kubernetes.pods import KubePod, check_planned, read_pods
 from allocator.interop.kubernetes.priorities import (
     DEFAULT_PRIORITY,
     PriorityClasses,
@@ -59,19 +75,35 @@ def import_kubernetes(
     prices_path: str | Path | None = None,
     rack_label: str | None = None,
     name: str = "kubernetes",
+    *,
+    gpu_map_path: str | Path | None = None,
+    namespaces: tuple[str, ...] = (),
+    exclude_namespaces: tuple[str, ...] = (),
+    move_jobs: bool = False,
 ) -> KubernetesImport:
-    """Read kubectl output and build a validated inventory; bad input raises InputError."""
+    """Read kubectl output and build a validated inventory; bad input raises InputError.
+
+    `namespaces` keeps only those namespaces, `exclude_namespaces` leaves more out (the
+    control plane's are left out unless named); `move_jobs` lets the plan move pods that
+    lose their work when moved, which otherwise stay where they run."""
+    gpu_map = load_gpu_map(gpu_map_path)
     problems = Problems()
     node_objects = read_objects(nodes_path, "Node", "nodes", problems, namespaced=False)
-    nodes = [n for o in node_objects if (n := read_node(o, rack_label, problems)) is not None]
-    pods = read_pods(pods_path, problems, {o.name for o in node_objects})
+    nodes = [
+        n for o in node_objects if (n := read_node(o, rack_label, gpu_map, problems)) is not None
+    ]
+    pod_filter = PodFilter(tuple(namespaces), tuple(exclude_namespaces))
+    selection = select_pods(read_pods(pods_path, problems), pod_filter)
+    check_planned(selection.planned, {o.name for o in node_objects}, problems)
     classes = read_priority_classes(priority_classes_path, problems)
     prices = load_prices(prices_path)
     report_duplicates([n.name for n in nodes], "nodes", str(nodes_path), problems)
     problems.raise_if_any()
 
-    warnings: list[ImportWarning] = []
-    workloads = group_workloads(pods)
+    warnings: list[ImportWarning] = filter_warnings(selection, pod_filter)
+    workloads = group_workloads(selection.planned)
+    by_name = {n.name: n for n in nodes}
+    pins = {} if move_jobs else {w.id: p for w in workloads if (p := pin_for(w, by_name))}
     document = {
         "version": 1,
         "name": name,
@@ -80,19 +112,29 @@ def import_kubernetes(
     gpu_types = _new_gpu_types(nodes, warnings)
     if gpu_types:
         document["gpu_types"] = gpu_types
-    document["nodes"] = _node_entries(nodes, pods, prices, _selected_keys(workloads), warnings)
+    document["nodes"] = _node_entries(
+        nodes, selection.left_out, prices, _selected_keys(workloads), pins, warnings
+    )
     cluster = Cluster(
         nodes=tuple(nodes),
         workloads=tuple(workloads),
-        node_pods=tuple(p for p in pods if p.node_bound),
-        product_types={n.gpu.product: n.gpu.type_name for n in nodes if n.gpu},
+        node_pods=tuple(selection.left_out),
+        product_types={
+            n.labels[PRODUCT_LABEL]: n.gpu.type_name
+            for n in nodes
+            if n.gpu and n.labels.get(PRODUCT_LABEL)
+        },
         rack_label=rack_label,
     )
     found_classes: dict[str, tuple[str, int] | None] = {}
     entries = []
     for workload in workloads:
         found_classes[workload.id] = workload_class(workload, classes, warnings)
-        entries.append(_workload_entry(workload, classes, found_classes, cluster, warnings))
+        entries.append(
+            _workload_entry(
+                workload, classes, found_classes, cluster, pins.get(workload.id), warnings
+            )
+        )
     document["workloads"] = entries
     order = class_order(found_classes)
     if order:
@@ -107,7 +149,7 @@ def import_kubernetes(
 
 def _new_gpu_types(nodes: list[KubeNode], warnings: list[ImportWarning]) -> dict[str, dict]:
     """GPU products not in the catalog, with the memory their labels give."""
-    memory: dict[str, set[int]] = {}
+    memory: dict[str, set[float]] = {}
     for node in nodes:
         if node.gpu and not node.gpu.in_catalog and node.gpu.memory_mib:
             memory.setdefault(node.gpu.type_name, set()).add(node.gpu.memory_mib)
@@ -142,25 +184,29 @@ def _selected_keys(workloads: list[KubeWorkload]) -> set[str]:
 
 def _node_entries(
     nodes: list[KubeNode],
-    pods: list[KubePod],
+    left_out: list[KubePod],
     prices: PriceList,
     label_keys: set[str],
+    pins: dict[str, Pin],
     warnings: list[ImportWarning],
 ) -> list[dict]:
+    """Fleet nodes, less what the pods left out of the plan use on them."""
     overhead: dict[str, list[int]] = {}
-    for pod in pods:
-        if pod.node_bound and pod.node_name:
+    for pod in left_out:
+        if pod.node_name:
             used = overhead.setdefault(pod.node_name, [0, 0, 0])
             used[0] += pod.requests.cpu_m
             used[1] += pod.requests.memory_mib
             used[2] += pod.requests.gpus
+    pin_labels = pin_node_labels(pins)
     unpriced = []
     entries = []
     for node in nodes:
         cpu_m, memory_mib, gpus = node.cpu_m, node.memory_mib, node.gpus
-        used = overhead.get(node.name)
-        if used:
-            cpu_m, memory_mib, gpus = cpu_m - used[0], memory_mib - used[1], gpus - used[2]
+        taken = overhead.get(node.name)
+        if taken:
+            cpu_m, memory_mib = cpu_m - taken[0], memory_mib - taken[1]
+            gpus = max(gpus - taken[2], 0)
         gpus += node.mig_gpus
         node_warnings(node, warnings)
         gpu_type = node.gpu.type_name if node.gpu and gpus > 0 else None
@@ -183,6 +229,7 @@ def _node_entries(
         if node.rack:
             entry["rack"] = node.rack
         labels = {k: v for k, v in node.labels.items() if k in label_keys}
+        labels.update(pin_labels.get(node.name, {}))
         if labels:
             entry["labels"] = dict(sorted(labels.items()))
         if node.hard_taints:
@@ -200,6 +247,7 @@ def _workload_entry(
     classes: PriorityClasses | None,
     found_classes: dict[str, tuple[str, int] | None],
     cluster: Cluster,
+    pin: Pin | None,
     warnings: list[ImportWarning],
 ) -> dict:
     first = workload.pods[0]
@@ -208,6 +256,9 @@ def _workload_entry(
     priority = workload_priority(workload, classes, subject, warnings)
     rules = workload_rules(workload, cluster, warnings)
     mig_profile = _mig_profile(workload, rules.get("gpu_types"), subject, warnings)
+    if pin is not None:
+        rules = _pinned_rules(pin, rules, cluster)
+        warnings.append(ImportWarning(subject, "spec.nodeName", pin_message(pin)))
     request_warnings(workload, subject, warnings)
     resources: dict = {}
     if requests.gpus:
@@ -226,12 +277,30 @@ def _workload_entry(
         "resources": resources,
         **rules,
     }
+    if pin is not None and not pin.selector:
+        entry["move_cost"] = PINNED_MOVE_COST
     found = found_classes.get(workload.id)
     if found is not None:
         entry["priority_class"] = found[0]
     entry["labels"] = workload.labels
     _untolerated_warnings(workload, entry, cluster, warnings)
     return entry
+
+
+def _pinned_rules(pin: Pin, rules: dict, cluster: Cluster) -> dict:
+    """A node selector that holds the workload where it runs replaces the rules that chose
+    its nodes (Kubernetes keeps a running pod where its rules no longer allow it, too),
+    and it tolerates the taints of those nodes, as it does there now."""
+    if not pin.selector:
+        return rules
+    taints = {str(t) for n in cluster.nodes if n.name in pin.nodes for t in n.hard_taints}
+    tolerated = sorted(set(rules.get("tolerations", ())) | taints)
+    chosen_by_node = ("gpu_types", "zones", "regions", "node_selector", "tolerations")
+    return {
+        "node_selector": dict(pin.selector),
+        **({"tolerations": tolerated} if tolerated else {}),
+        **{k: v for k, v in rules.items() if k not in chosen_by_node},
+    }
 
 
 def _mig_profile(

@@ -1,8 +1,8 @@
 """Kubernetes Node objects as fleet nodes: allocatable capacity, GPU model, place, taints.
 
 Capacity is `status.allocatable` (what the scheduler packs against, not `capacity`),
-rounded down to whole millicores and MiB. The GPU model comes from NVIDIA GPU
-feature-discovery labels (`nvidia.com/gpu.product`, `nvidia.com/gpu.memory` in MiB).
+rounded down to whole millicores and MiB. The GPU model comes from the node's labels
+(`gpu_labels`).
 With the MIG `mixed` strategy a partitioned GPU is no longer an `nvidia.com/gpu`; its
 instances are `nvidia.com/mig-<profile>`, and the node is planned with all its GPUs.
 """
@@ -12,41 +12,34 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from allocator.interop.gpu_names import catalog_match, mig_profile, tokens
+from allocator.interop.gpu_map import GpuMap
 from allocator.interop.kubernetes import quantity
+from allocator.interop.kubernetes.gpu_labels import (
+    INSTANCE_TYPE_LABELS,
+    MEMORY_LABEL,
+    PRODUCT_LABEL,
+    GpuModel,
+    gpu_model,
+    node_gpu,
+)
 from allocator.interop.kubernetes.objects import KubeObject
 from allocator.interop.kubernetes.scheduling import Taint, parse_taints
 from allocator.interop.reading import Problems, Where, mapping, sequence, string_map
 from allocator.inventory.catalog import BUILTIN_GPU_TYPES, MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 
+__all__ = ["INSTANCE_TYPE_LABELS", "MEMORY_LABEL", "PRODUCT_LABEL", "GpuModel", "gpu_model"]
+
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
-PRODUCT_LABEL = "nvidia.com/gpu.product"
-MEMORY_LABEL = "nvidia.com/gpu.memory"
 COUNT_LABEL = "nvidia.com/gpu.count"
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
-INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 # Taints the control plane sets to say what the node's state says: a cordon, a node that
 # is not Ready. The inventory says it with `state`.
 CORDON_TAINT = "node.kubernetes.io/unschedulable"
 NOT_READY_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 HARD_EFFECTS = ("NoSchedule", "NoExecute")
-# A product whose labelled memory is further than this from its catalog match is a
-# different card (an H100 NVL is not an 80 GB H100) and becomes a type of its own.
-MEMORY_TOLERANCE = 0.10
-
-
-@dataclass(frozen=True)
-class GpuModel:
-    """The GPU of a node: its allocator type name and what the labels said."""
-
-    type_name: str
-    product: str
-    memory_mib: int | None
-    in_catalog: bool
-    mig_profile: str | None = None  # set when each "GPU" is a MIG instance (single strategy)
 
 
 @dataclass(frozen=True)
@@ -86,24 +79,9 @@ class KubeNode:
         return tuple(t for t in self.taints if t.effect in HARD_EFFECTS and t.key not in implied)
 
 
-def gpu_model(product: str, memory_mib: int | None) -> GpuModel:
-    """The allocator GPU type for a feature-discovery product name and memory label."""
-    profile = mig_profile(product) if "MIG" in tokens(product) else None
-    if profile is None:
-        match = catalog_match(product)
-        if match is not None and _memory_agrees(match, memory_mib):
-            return GpuModel(match, product, memory_mib, True)
-    return GpuModel(product, product, memory_mib, False, profile)
-
-
-def _memory_agrees(type_name: str, memory_mib: int | None) -> bool:
-    if memory_mib is None:
-        return True
-    expected = BUILTIN_GPU_TYPES[type_name].memory_gib * 1024
-    return abs(memory_mib - expected) <= MEMORY_TOLERANCE * expected
-
-
-def read_node(obj: KubeObject, rack_label: str | None, problems: Problems) -> KubeNode | None:
+def read_node(
+    obj: KubeObject, rack_label: str | None, gpu_map: GpuMap, problems: Problems
+) -> KubeNode | None:
     """One Node; None (with problems recorded) when it cannot be used."""
     where = obj.where
     data = obj.data
@@ -123,9 +101,9 @@ def read_node(obj: KubeObject, rack_label: str | None, problems: Problems) -> Ku
     devices = f"{gpus} allocatable {GPU_RESOURCE}"
     if not gpus and mig:
         devices = f"{sum(c for _, c in mig)} allocatable MIG instances ({MIG_RESOURCE_PREFIX}*)"
-    gpu = _node_gpu(
-        labels, gpus > 0 or bool(mig), devices, where.at("metadata", "labels"), problems
-    )
+    gpu = None
+    if gpus > 0 or mig:
+        gpu = node_gpu(obj.name, labels, devices, gpu_map, where.at("metadata", "labels"), problems)
     ready = _ready(status, where.at("status", "conditions"), problems)
     taints = parse_taints(spec.get("taints"), where.at("spec", "taints"), problems)
     if len(problems.found) > known or cpu is None or memory is None:
@@ -208,44 +186,6 @@ def _mig_gpus(
     compute = sum(profiles[name].compute_slices * count for name, count in mig)
     memory = sum(profiles[name].memory_slices * count for name, count in mig)
     return max(math.ceil(compute / MIG_COMPUTE_SLICES), math.ceil(memory / MIG_MEMORY_SLICES))
-
-
-def _node_gpu(
-    labels: dict[str, str], has_gpus: bool, devices: str, where: Where, problems: Problems
-) -> GpuModel | None:
-    if not has_gpus:
-        return None
-    product = labels.get(PRODUCT_LABEL)
-    if not product:
-        problems.add(
-            where.at(PRODUCT_LABEL),
-            f"missing; the node has {devices} but no GPU model label "
-            "(is NVIDIA GPU feature discovery running on it?)",
-        )
-        return None
-    memory_mib = None
-    memory_text = labels.get(MEMORY_LABEL)
-    if memory_text is not None:
-        try:
-            memory_mib = int(memory_text)
-            if memory_mib <= 0:
-                raise ValueError
-        except ValueError:
-            problems.add(
-                where.at(MEMORY_LABEL),
-                f"expected the memory of one GPU in MiB (a positive whole number), got "
-                f"{memory_text!r}",
-            )
-            return None
-    model = gpu_model(product, memory_mib)
-    if not model.in_catalog and memory_mib is None:
-        problems.add(
-            where.at(MEMORY_LABEL),
-            f"missing; GPU product {product!r} is not in allocator's catalog "
-            f"({', '.join(BUILTIN_GPU_TYPES)}), so its memory must come from this label",
-        )
-        return None
-    return model
 
 
 def _ready(status: dict, where: Where, problems: Problems) -> bool | None:

@@ -58,6 +58,7 @@ class PodRequests:
     mig: tuple[tuple[str, int], ...] = ()
     other: tuple[str, ...] = ()  # extended resources allocator does not plan
     missing: tuple[str, ...] = ()  # "cpu" / "memory" that no container requests
+    requested: bool = True  # some container names cpu, memory or nvidia.com/gpu (maybe as 0)
 
 
 @dataclass(frozen=True)
@@ -87,24 +88,35 @@ class KubePod:
         return self.owner.kind in NODE_BOUND_OWNERS
 
 
-def read_pods(
-    pods_path: str | Path, problems: Problems, node_names: set[str] | None = None
-) -> list[KubePod]:
-    """The live pods of a listing (Succeeded and Failed pods are left out).
-
-    With `node_names`, a workload pod bound to a node not in that set is a problem.
-    """
+def read_pods(pods_path: str | Path, problems: Problems) -> list[KubePod]:
+    """The live pods of a listing (Succeeded and Failed pods are left out)."""
     objects = read_objects(pods_path, "Pod", "pods", problems, namespaced=True)
     pods = [p for o in objects if not is_terminated(o) and (p := read_pod(o, problems)) is not None]
     report_duplicates([p.key for p in pods], "pods", str(pods_path), problems)
-    if node_names is not None:
-        for pod in pods:
-            if pod.node_name and pod.node_name not in node_names and not pod.node_bound:
-                problems.add(
-                    pod.where.at("spec", "nodeName"),
-                    f"the pod runs on node {pod.node_name!r}, which is not in the nodes input",
-                )
     return pods
+
+
+def check_planned(pods: list[KubePod], node_names: set[str], problems: Problems) -> None:
+    """Pods to plan must run on an imported node and ask for something; pods left out of
+    the plan need neither."""
+    for pod in pods:
+        if pod.node_name and pod.node_name not in node_names:
+            problems.add(
+                pod.where.at("spec", "nodeName"),
+                f"the pod runs on node {pod.node_name!r}, which is not in the nodes input",
+            )
+        requests = pod.requests
+        if len(requests.missing) == 2 and not requests.gpus and not requests.mig:
+            shown = (
+                "every cpu and memory request is 0"
+                if requests.requested
+                else "no container requests cpu, memory or nvidia.com/gpu"
+            )
+            problems.add(
+                pod.where.at("spec", "containers"),
+                f"{shown}; allocator needs what each replica uses (set resources.requests, "
+                "or leave the pod out of the input)",
+            )
 
 
 def is_terminated(obj: KubeObject) -> bool:
@@ -125,7 +137,7 @@ def read_pod(obj: KubeObject, problems: Problems) -> KubePod | None:
     status = mapping(data.get("status"), where.at("status"), problems) or {}
     phase = status.get("phase") or ("Running" if node_name else "Pending")
     owner = _owner(meta, labels, obj.name, where.at("metadata", "ownerReferences"), problems)
-    requests = _requests(spec, where.at("spec"), owner, problems)
+    requests = _requests(spec, where.at("spec"), problems)
     kind_label = labels.get(KIND_LABEL)
     if kind_label is not None and kind_label not in KINDS:
         problems.add(
@@ -190,29 +202,12 @@ def _deployment_of(replica_set: str, template_hash: str | None) -> str | None:
 Amounts = dict[str, Fraction]
 
 
-def _requests(
-    spec: dict, where: Where, owner: Owner | None, problems: Problems
-) -> PodRequests | None:
+def _requests(spec: dict, where: Where, problems: Problems) -> PodRequests | None:
     known = len(problems.found)
     total = _pod_total(spec, where, problems)
     if len(problems.found) > known:
         return None
-    requested = any(name in total for name in ("cpu", "memory", GPU_RESOURCE))
-    requests = _in_allocator_units(total)
-    node_bound = owner is not None and owner.kind in NODE_BOUND_OWNERS
-    if not node_bound and len(requests.missing) == 2 and not requests.gpus and not requests.mig:
-        shown = (
-            "every cpu and memory request is 0"
-            if requested
-            else "no container requests cpu, memory or nvidia.com/gpu"
-        )
-        problems.add(
-            where.at("containers"),
-            f"{shown}; allocator needs what each replica uses (set resources.requests, "
-            "or leave the pod out of the input)",
-        )
-        return None
-    return requests
+    return _in_allocator_units(total)
 
 
 def _pod_total(spec: dict, where: Where, problems: Problems) -> Amounts:
@@ -251,6 +246,7 @@ def _in_allocator_units(total: Amounts) -> PodRequests:
         mig=mig,
         other=other,
         missing=tuple(r for r in ("cpu", "memory") if total.get(r, 0) == 0),
+        requested=any(name in total for name in ("cpu", "memory", GPU_RESOURCE)),
     )
 
 

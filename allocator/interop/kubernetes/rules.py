@@ -63,7 +63,7 @@ class Cluster:
 
     nodes: tuple[KubeNode, ...]
     workloads: tuple[KubeWorkload, ...]
-    node_pods: tuple[KubePod, ...]  # DaemonSet and static pods: node overhead
+    node_pods: tuple[KubePod, ...]  # pods left out of the plan (DaemonSet, static, filtered)
     product_types: dict[str, str]
     rack_label: str | None = None
 
@@ -554,7 +554,10 @@ def _near(
 
 
 def _node_pods_text(count: int) -> str:
-    return f"it selects {count} per-node pod(s) (DaemonSet or static), which are not workloads"
+    return (
+        f"it selects {count} pod(s) the import leaves out (of a DaemonSet, static, or in a "
+        "namespace left out), which are not workloads"
+    )
 
 
 # --- topology spread ------------------------------------------------------------------------

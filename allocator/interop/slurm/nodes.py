@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from allocator.interop.gpu_names import catalog_match, mig_profile
+from allocator.interop.gpu_map import GpuMap
+from allocator.interop.slurm.gpus import GpuChoice, gpu_choice
 from allocator.interop.slurm.tres import NULL, Gres, SlurmFormatError, parse_gres
-from allocator.inventory.catalog import BUILTIN_GPU_TYPES
 from allocator.io.errors import InputError, InputProblem
 from allocator.io.source import read_text
 
@@ -101,8 +101,7 @@ class SlurmNode:
     cpus: int
     memory_mib: int
     gpus: int
-    gpu_type: str | None
-    new_gpu_memory_gib: float | None  # memory of a GPU type not in the catalog (MIG slices)
+    gpu: GpuChoice | None
     gres: tuple[Gres, ...]
     partitions: tuple[str, ...]
     features: tuple[str, ...]  # active features (the GPU model is refined by them)
@@ -112,6 +111,15 @@ class SlurmNode:
     instance_type: str | None
     line: int
     fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gpu_type(self) -> str | None:
+        return self.gpu.type_name if self.gpu else None
+
+    @property
+    def new_gpu_memory_gib(self) -> float | None:
+        """Memory of a GPU type not in the catalog (a MIG slice, a --gpu-map type)."""
+        return self.gpu.new_memory_gib if self.gpu else None
 
     @property
     def base_state(self) -> str:
@@ -169,8 +177,9 @@ def records(text: str) -> list[tuple[int, str]]:
     return [(number, " ".join(lines)) for number, lines in out]
 
 
-def read_nodes(path: str | Path) -> list[SlurmNode]:
+def read_nodes(path: str | Path, gpu_map: GpuMap | None = None) -> list[SlurmNode]:
     """Every node of an `scontrol show node` dump; bad records raise one InputError."""
+    gpu_map = gpu_map or GpuMap()
     name = str(path)
     text = read_text(path, "the output of 'scontrol show node -o'")
     problems: list[InputProblem] = []
@@ -179,7 +188,7 @@ def read_nodes(path: str | Path) -> list[SlurmNode]:
     if not found:
         raise InputError.single(name, "no nodes: expected the output of 'scontrol show node -o'")
     for line, record in found:
-        node = _node(name, line, record, problems)
+        node = _node(name, line, record, gpu_map, problems)
         if node is not None:
             nodes.append(node)
     if problems:
@@ -187,7 +196,9 @@ def read_nodes(path: str | Path) -> list[SlurmNode]:
     return nodes
 
 
-def _node(file: str, line: int, record: str, problems: list[InputProblem]) -> SlurmNode | None:
+def _node(
+    file: str, line: int, record: str, gpu_map: GpuMap, problems: list[InputProblem]
+) -> SlurmNode | None:
     fields = dict(split_fields(record))
     node_name = fields.get("NodeName")
     if not node_name:
@@ -224,7 +235,11 @@ def _node(file: str, line: int, record: str, problems: list[InputProblem]) -> Sl
         fields.get("AvailableFeatures") or fields.get("Features") or fields.get("ActiveFeatures")
     )
     gpus = sum(g.count for g in gres if g.name == "gpu")
-    gpu_type, new_memory = _gpu_type(gres, features, report) if gpus else (None, None)
+    instance_type = fields.get("InstanceType")
+    instance_type = instance_type if instance_type not in NULL else None
+    gpu = None
+    if gpus:
+        gpu = gpu_choice(node_name, gres, features, instance_type, gpu_map, report)
     if len(problems) > known or cpus is None or memory is None or not state:
         return None
     if memory <= 0 or cpus <= 0:
@@ -235,17 +250,14 @@ def _node(file: str, line: int, record: str, problems: list[InputProblem]) -> Sl
         cpus=cpus,
         memory_mib=memory,
         gpus=gpus,
-        gpu_type=gpu_type,
-        new_gpu_memory_gib=new_memory,
+        gpu=gpu,
         gres=tuple(gres),
         partitions=_list(fields.get("Partitions")),
         features=features,
         available_features=available,
         state=state,
         reason=fields.get("Reason") or None,
-        instance_type=fields.get("InstanceType")
-        if fields.get("InstanceType") not in NULL
-        else None,
+        instance_type=instance_type,
         line=line,
         fields=fields,
     )
@@ -268,36 +280,3 @@ def _list(value: str | None) -> tuple[str, ...]:
     if not value or value in NULL:
         return ()
     return tuple(v for v in value.split(",") if v)
-
-
-def _gpu_type(
-    gres: list[Gres], features: tuple[str, ...], report
-) -> tuple[str | None, float | None]:
-    types = sorted({g.type for g in gres if g.name == "gpu" and g.type})
-    if len(types) > 1:
-        report(
-            "Gres",
-            f"GPUs of {len(types)} types on one node ({', '.join(types)}); allocator plans one GPU "
-            "type per node",
-        )
-        return None, None
-    if types:
-        profile = mig_profile(types[0])
-        if profile is not None:
-            return types[0], float(profile.split(".")[1][:-2])
-        found = catalog_match(types[0], extra=features)
-        if found is None:
-            report(
-                "Gres",
-                f"GPU type {types[0]!r} matches no GPU in allocator's catalog "
-                f"({', '.join(BUILTIN_GPU_TYPES)})",
-            )
-        return found, None
-    found = catalog_match(",".join(features)) if features else None
-    if found is None:
-        report(
-            "Gres",
-            "the GPU model is unknown: the GRES has no type (as in gpu:a100:8) and no feature "
-            f"({', '.join(features) or 'none'}) names a GPU in allocator's catalog",
-        )
-    return found, None
