@@ -42,6 +42,7 @@ class Budgets:
         self.reads = systems.read_mbps.astype(float).copy() if n_sys else np.zeros(0)
         self.links = network.capacity_gbps * 1000.0 if network is not None else np.zeros(0)
         self.span = fleet.busy_w - fleet.idle_w
+        self.gpu_equivalents = demand.gpu_equivalents
         self.power: dict[tuple[str, str], float] = {}
         if network is not None:
             self.power.update({("row", k): v * 1000 for k, v in network.row_power_cap_kw.items()})
@@ -50,7 +51,7 @@ class Budgets:
     def _share(self, w: int, n: int) -> float:
         fleet, demand = self.domain.fleet, self.domain.demand
         if fleet.gpus[n]:
-            return demand.gpu_equivalents[w] / fleet.gpus[n]
+            return self.gpu_equivalents[w] / fleet.gpus[n]
         return demand.cpu_m[w] / max(fleet.cpu_m[n], 1)
 
     def _storage_for(self, w: int) -> int:
@@ -140,6 +141,9 @@ class Budgets:
 
     def take(self, w: int, n: int, count: int) -> None:
         if count <= 0:
+            return
+        if not self.active and not self.power:  # nothing shared is limited
+            self.on[n] = True
             return
         domain = self.domain
         demand, fleet = domain.demand, domain.fleet

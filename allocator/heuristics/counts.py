@@ -10,6 +10,7 @@ from allocator.domain.scopes import NODE
 from allocator.domain.tables import Domain
 from allocator.rules import FAMILIES, scopes_counted
 from allocator.rules.base import Placed
+from allocator.rules.shares import Held
 
 
 class PlaceCounts:
@@ -22,7 +23,8 @@ class PlaceCounts:
         self.domain = domain
         families = domain.demand.families
         self.scopes = sorted(scopes_counted(domain))
-        self.active = bool(self.scopes)
+        self.shares = Held.of(domain)  # GPUs held per capped tenant or workload and type
+        self.active = bool(self.scopes) or self.shares is not None
         self._places = {
             s: np.zeros((len(families), len(domain.scopes.names(s))), dtype=np.int64)
             for s in self.scopes
@@ -55,6 +57,8 @@ class PlaceCounts:
             np.add.at(table[f], self.domain.scopes.code(scope)[nodes], counts)
         if f in self._on_nodes:
             np.add.at(self._on_nodes[f], nodes, counts)
+        if self.shares is not None:
+            self.shares.take(f, nodes, counts)
 
     def room(self, f: int, nodes: np.ndarray) -> np.ndarray:
         """Most replicas of workload f each node may still take by the rules."""

@@ -25,6 +25,7 @@ from allocator.heuristics.counts import PlaceCounts, repair
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.io.interrupt import INTERRUPT
 from allocator.model.reduce import FRACTION, MIG, PackingInstance
+from allocator.rules.base import UNLIMITED
 
 RULES = ("first_fit", "best_fit")
 _MANY = 2**40
@@ -33,57 +34,80 @@ FREE, WHOLE_GPU, SHARED, MIG_MODE = 0, 1, 2, 3
 
 class NodeRules:
     """What the rules about single nodes, said of shapes (`Shapes`), still allow on each
-    node: a most per node, shapes kept apart or together, dedicated tenants alone."""
+    node: a most per node, shapes kept apart or together, dedicated tenants alone.
+
+    Only shapes some such rule names are counted per node, and tenants are kept as codes,
+    so that a fleet without these rules pays nothing for them."""
 
     def __init__(self, inst: PackingInstance):
         self.inst = inst
         shapes = inst.shapes
-        cap = shapes.per_node_max[shapes.of_workload].copy()
-        self.cap = cap
-        self.active = bool(
-            (cap < _MANY).any()
-            or len(shapes.apart)
-            or len(shapes.together)
-            or (shapes.tenant != "").any()
-        )
+        self.cap = shapes.per_node_max[shapes.of_workload].copy()
+        ruled = {
+            *np.flatnonzero(shapes.per_node_max < UNLIMITED).tolist(),
+            *shapes.apart.ravel().tolist(),
+            *shapes.together.ravel().tolist(),
+        }
+        dedicated = bool((shapes.tenant != "").any())
+        self.active = bool(ruled) or dedicated
         n_nodes = len(inst.domain.fleet)
-        self.count = np.zeros((n_nodes, len(shapes)), dtype=np.int64) if self.active else None
-        self.tenant = np.full(n_nodes, "", dtype=object)  # "" empty, "-" shared tenants
+        self.count = {s: np.zeros(n_nodes, dtype=np.int64) for s in sorted(ruled)}
+        # Tenant codes: 0 nothing on the node yet, 1 workloads of shared tenants, 2... each
+        # dedicated tenant.
+        names = sorted({t for t in shapes.tenant.tolist() if t})
+        code = {t: k + 2 for k, t in enumerate(names)}
+        self.tenant_of_shape = np.array(
+            [code.get(t, 1) for t in shapes.tenant.tolist()], dtype=np.int64
+        )
+        self.tenant = np.zeros(n_nodes, dtype=np.int64) if dedicated else None
+
+    def _count(self, s: int, nodes: np.ndarray) -> np.ndarray:
+        counted = self.count.get(s)
+        return np.zeros(len(nodes), dtype=np.int64) if counted is None else counted[nodes]
 
     def room(self, w: int, nodes: np.ndarray) -> np.ndarray:
         if not self.active:
-            return np.full(len(nodes), _MANY, dtype=np.int64)
+            return np.full(len(nodes), self.cap[w], dtype=np.int64)
         shapes = self.inst.shapes
-        s = shapes.of_workload[w]
-        room = np.maximum(self.cap[w] - self.count[nodes, s], 0)
-        for s1, s2 in shapes.apart:
+        s = int(shapes.of_workload[w])
+        room = np.maximum(self.cap[w] - self._count(s, nodes), 0)
+        for s1, s2 in shapes.apart.tolist():
             if s == s1:
-                room[self.count[nodes, s2] > 0] = 0
+                room[self._count(s2, nodes) > 0] = 0
             elif s == s2:
-                room[self.count[nodes, s1] > 0] = 0
-        for needer, needed in shapes.together:
+                room[self._count(s1, nodes) > 0] = 0
+        for needer, needed in shapes.together.tolist():
             if s == needer:
-                room[self.count[nodes, needed] == 0] = 0
-        mine = shapes.tenant[s] or "-"
-        room[(self.tenant[nodes] != "") & (self.tenant[nodes] != mine)] = 0
+                room[self._count(needed, nodes) == 0] = 0
+        if self.tenant is not None:
+            held = self.tenant[nodes]
+            room[(held != 0) & (held != self.tenant_of_shape[s])] = 0
         return room
 
     def take(self, w: int, nodes: np.ndarray, counts: np.ndarray) -> None:
         if not self.active:
             return
-        s = self.inst.shapes.of_workload[w]
-        self.count[nodes, s] += counts
-        self.tenant[nodes] = self.inst.shapes.tenant[s] or "-"
+        s = int(self.inst.shapes.of_workload[w])
+        if s in self.count:
+            self.count[s][nodes] += counts
+        if self.tenant is not None:
+            self.tenant[nodes] = self.tenant_of_shape[s]
 
 
 class FleetState:
-    """Free capacity of every node and of every GPU on it."""
+    """Free capacity of every node and of every GPU on it.
+
+    Nodes not yet in use are as their group left them, so the placers look at those in
+    use that may still have room and, of each group, only the first few untouched nodes
+    (`pool`): identical nodes are taken in node order, which is the order the full scan
+    would take them in."""
 
     def __init__(self, inst: PackingInstance):
         fleet = inst.domain.fleet
         self.inst = inst
         # Node resources other than whole GPUs (CPU, RAM, NVMe, NIC), and what replicas need.
         self.capacity = node_capacity(fleet)[:, 1:]
+        self.scale = np.maximum(self.capacity.max(axis=0, initial=0), 1)
         self.free = self.capacity.copy()
         self.need = replica_demand(inst.domain.demand)[:, 1:]
         self.free[fleet.state == "down"] = 0
@@ -94,35 +118,62 @@ class FleetState:
         self.memory = np.where(present, fleet.gpu_memory_mib[:, None], 0).astype(np.int64)
         self.mig_compute = np.where(present & fleet.mig[:, None], MIG_COMPUTE_SLICES, 0)
         self.mig_memory = np.where(present & fleet.mig[:, None], MIG_MEMORY_SLICES, 0)
+        self.free_gpus = fleet.gpus.astype(np.int64).copy()  # GPUs in mode FREE per node
+        self.shared = np.zeros(len(fleet), dtype=bool)  # some GPU is shared (or MIG)
         self.in_use = np.zeros(len(fleet), dtype=bool)
         self.records: list[tuple[int, int, list[int]]] = []
+        self.of_family: dict[int, list[tuple[int, int]]] = {}  # (row, node) per workload
         self.budgets = Budgets(inst.domain)
         self.rules = NodeRules(inst)
         self.places = PlaceCounts(inst.domain)
         self.family = inst.domain.demand.family
-
-    def free_gpus(self) -> np.ndarray:
-        return (self.mode == FREE).sum(axis=1)
+        self.gpu_equivalents = inst.domain.demand.gpu_equivalents
+        groups = inst.groups
+        self.planned = groups.state == "up"
+        # order[next[g]] is group g's first member (in node order) not in use; end[g] past it.
+        self.next = groups.start[:-1].copy()
+        self.end = groups.start[1:].copy()
 
     def take_whole(self, w: int, nodes: np.ndarray, counts: np.ndarray, gpus: int) -> None:
         self.free[nodes] -= counts[:, None] * self.need[w][None, :]
-        self.in_use[nodes] = True
+        self.free_gpus[nodes] -= counts * gpus
+        self._use(nodes)
         self.rules.take(w, nodes, counts)
         self.places.take(int(self.family[w]), nodes, counts)
-        for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
-            self.budgets.take(w, n, k)
-            free = np.flatnonzero(self.mode[n] == FREE)
-            for r in range(k):
-                taken = free[r * gpus : (r + 1) * gpus]
-                self.mode[n, taken] = WHOLE_GPU
-                self.records.append((w, n, taken.tolist()))
+        if self.budgets.active or self.budgets.power:
+            for n, k in zip(nodes.tolist(), counts.tolist(), strict=True):
+                self.budgets.take(w, n, k)
+        else:
+            self.budgets.on[nodes] = True
+        # Each node's first free GPUs, `gpus` to a replica in GPU order.
+        free = self.mode[nodes] == FREE
+        rank = np.cumsum(free, axis=1) - 1
+        row, gpu = np.nonzero(free & (rank < (counts * gpus)[:, None]))
+        self.mode[nodes[row], gpu] = WHOLE_GPU
+        on = np.repeat(nodes, counts).tolist()
+        if gpus == 0:
+            lists: list[list[int]] = [[] for _ in on]
+        elif len(gpu) == len(on) * gpus:
+            lists = gpu.reshape(-1, gpus).tolist()
+        else:  # fewer free GPUs than asked (replicas kept as they run): what there is
+            lists = [
+                gpu[row == i][r * gpus : (r + 1) * gpus].tolist()
+                for i, k in enumerate(counts.tolist())
+                for r in range(k)
+            ]
+        rows = [w] * len(on)
+        self.records.extend(zip(rows, on, lists, strict=True))
+        self.of_family.setdefault(int(self.family[w]), []).extend(zip(rows, on, strict=True))
 
     def take_shared(self, w: int, n: int, gpu: int, kind: int, demand: tuple[int, int]) -> None:
         self.free[n] -= self.need[w]
-        self.in_use[n] = True
+        self._use(np.array([n]))
         self.budgets.take(w, n, 1)
         self.rules.take(w, np.array([n]), np.array([1]))
         self.places.take(int(self.family[w]), np.array([n]), np.array([1]))
+        if self.mode[n, gpu] == FREE:
+            self.free_gpus[n] -= 1
+        self.shared[n] = True
         if kind == FRACTION:
             self.mode[n, gpu] = SHARED
             self.milli[n, gpu] -= demand[0]
@@ -131,7 +182,76 @@ class FleetState:
             self.mode[n, gpu] = MIG_MODE
             self.mig_compute[n, gpu] -= demand[0]
             self.mig_memory[n, gpu] -= demand[1]
-        self.records.append((w, n, [gpu]))
+        self._record(w, n, [gpu])
+
+    def _record(self, w: int, n: int, gpus: list[int]) -> None:
+        self.records.append((w, n, gpus))
+        self.of_family.setdefault(int(self.family[w]), []).append((w, n))
+
+    def _use(self, nodes: np.ndarray) -> None:
+        """Mark nodes in use, and move each group's first untouched member past them."""
+        self.in_use[nodes] = True
+        groups = self.inst.groups
+        order = groups.order
+        for g in np.unique(groups.of_node[nodes]).tolist():
+            i, end = int(self.next[g]), int(self.end[g])
+            while i < end:
+                busy = self.in_use[order[i : min(i + 64, end)]]
+                first = int(np.argmin(busy))
+                if not busy[first]:
+                    i += first
+                    break
+                i += len(busy)
+            self.next[g] = i
+
+    def untouched(self, gs: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """The first k[i] members of group gs[i] that are not in use (fewer where the group
+        has fewer)."""
+        order = self.inst.groups.order
+        k = np.minimum(k, self.end[gs] - self.next[gs])
+        ramp = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+        nodes = order[np.repeat(self.next[gs], k) + ramp]
+        busy = self.in_use[nodes]
+        if not busy.any():
+            return nodes
+        # A node in use behind the first untouched one (kept where it runs now): those
+        # groups are walked member by member.
+        owner = np.repeat(np.arange(len(gs)), k)
+        walk = np.unique(owner[busy])
+        parts = [nodes[~np.isin(owner, walk)]]
+        for i in walk.tolist():
+            members = order[self.next[gs[i]] : self.end[gs[i]]]
+            parts.append(members[~self.in_use[members]][: k[i]])
+        return np.concatenate(parts)
+
+    def pool(self, w: int, amount: int) -> np.ndarray:
+        """The nodes (in no particular order) that a placement of up to `amount` replicas of row w
+        needs to look at: the compatible nodes in use that may have room, and per
+        compatible group enough untouched nodes to hold them all (one each for a replica
+        that shares a GPU). Untouched nodes of a group are alike (room, score, places,
+        shared limits), so the scan over all nodes would take them in node order too."""
+        inst = self.inst
+        shapes = inst.shapes
+        open_to = inst.compat[w] & self.planned
+        gpus = int(inst.domain.demand.gpus[w])
+        whole = shapes.kind[shapes.of_workload[w]] not in (FRACTION, MIG)
+        if not whole:
+            mask = self.in_use & ((self.free_gpus > 0) | self.shared)
+        elif gpus:
+            mask = self.in_use & (self.free_gpus >= gpus)
+        else:
+            mask = self.in_use
+        used = np.flatnonzero(mask)
+        used = used[open_to[inst.groups.of_node[used]]]
+        gs = np.flatnonzero(open_to & (self.next < self.end))
+        if whole and len(gs):
+            fit = _whole_fit(self, w, inst.groups.order[self.next[gs]])
+            gs, fit = gs[fit > 0], fit[fit > 0]
+            k = -(-max(amount, 1) // fit)
+        else:
+            k = np.ones(len(gs), dtype=np.int64)
+        fresh = self.untouched(gs, k) if len(gs) else np.zeros(0, dtype=np.int64)
+        return np.concatenate([used, fresh])
 
     def replicas(self) -> Replicas:
         """The placement so far, less what breaks a rule (`counts.repair`)."""
@@ -152,8 +272,7 @@ class FleetState:
         return replace(placement, dataset_on=choice)
 
     def placed_of(self, f: int) -> int:
-        family = self.inst.domain.demand.family
-        return sum(1 for w, _, _ in self.records if family[w] == f)
+        return self.places.placed(f)
 
 
 def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas:
@@ -172,7 +291,7 @@ def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas
         if families.by_target[f]:
             _meet_target(state, f, rule)
             continue
-        for w in _row_order(inst, f):
+        for w in _row_order(state, f):
             if amount <= 0:
                 break
             amount -= _place_row(state, w, amount, rule)
@@ -192,11 +311,12 @@ def _place_row(state: FleetState, w: int, amount: int, rule: str) -> int:
     return len(state.records) - before
 
 
-def _row_order(inst: PackingInstance, f: int) -> np.ndarray:
+def _row_order(state: FleetState, f: int) -> np.ndarray:
     """A workload's ways to run, the smallest replica first (variants trade size)."""
-    d = inst.domain.demand
+    d = state.inst.domain.demand
     rows = d.families.rows(f)
-    return rows[np.lexsort((rows, d.ram_mib[rows], d.cpu_m[rows], d.gpu_equivalents[rows]))]
+    size = state.gpu_equivalents[rows]
+    return rows[np.lexsort((rows, d.ram_mib[rows], d.cpu_m[rows], size))]
 
 
 def _meet_target(state: FleetState, f: int, rule: str) -> None:
@@ -209,13 +329,15 @@ def _meet_target(state: FleetState, f: int, rule: str) -> None:
     target = families.target[f]
     scope = int(domain.rules.survive[f])
     for _ in range(int(families.max[f])):
-        mine = [(w, n) for w, n, _ in state.records if domain.demand.family[w] == f]
+        mine = state.of_family.get(f, [])
         if len(mine) >= families.max[f]:
             return
-        rates = np.array([_rate(inst, w, n) for w, n in mine])
+        rows = np.array([w for w, _ in mine], dtype=np.int64)
+        nodes = np.array([n for _, n in mine], dtype=np.int64)
+        rates = _rates(inst, rows, nodes)
         achieved, worst = rates.sum(), None
         if scope != NO_SCOPE and mine:
-            place = domain.scopes.code(scope)[[n for _, n in mine]]
+            place = domain.scopes.code(scope)[nodes]
             per = np.bincount(place, weights=rates)
             worst = int(per.argmax())
             if achieved - per.max() >= target - 1e-9:
@@ -227,9 +349,14 @@ def _meet_target(state: FleetState, f: int, rule: str) -> None:
             return
 
 
-def _rate(inst: PackingInstance, w: int, n: int) -> float:
-    t = inst.domain.fleet.gpu_type[n]
-    return float(inst.domain.demand.rate[w, t]) if t >= 0 else 0.0
+def _rates(inst: PackingInstance, w: int | np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Throughput of one replica of row w (or of each row of w) on each node (0 off its
+    GPU types)."""
+    rate = inst.domain.demand.rate
+    t = inst.domain.fleet.gpu_type[nodes]
+    if rate.shape[1] == 0:
+        return np.zeros(len(nodes))
+    return np.where(t >= 0, rate[w, np.maximum(t, 0)], 0.0)
 
 
 def _take_cheapest_throughput(
@@ -242,16 +369,16 @@ def _take_cheapest_throughput(
     demand, fleet = inst.domain.demand, inst.domain.fleet
     best = None
     for w in demand.families.rows(f):
-        nodes = _candidates(state, w)
+        nodes = np.sort(state.pool(w, 1))  # ties go to the first node
         if avoid is not None:
             nodes = nodes[inst.domain.scopes.code(scope)[nodes] != avoid]
-        rate = np.array([_rate(inst, w, n) for n in nodes])
+        rate = _rates(inst, w, nodes)
         nodes, rate = nodes[rate > 0], rate[rate > 0]
         if inst.shapes.kind[inst.shapes.of_workload[w]] in (FRACTION, MIG):
             fit = np.ones(len(nodes), dtype=np.int64)  # checked when taking
         else:
             nodes, fit = _whole_room(state, w, nodes)
-            rate = np.array([_rate(inst, w, n) for n in nodes])
+            rate = _rates(inst, w, nodes)
         if len(nodes) == 0:
             continue
         opens = np.where(state.in_use[nodes], 0.0, fleet.cost[nodes])
@@ -264,6 +391,7 @@ def _take_cheapest_throughput(
         return False
     _, w, nodes, rate, k = best
     count = 1 if scope != NO_SCOPE else max(1, math.ceil(short / rate))
+    count = min(count, int(demand.families.max[f]) - state.placed_of(f))  # never past max
     return _place_row_on(state, w, nodes[k : k + 1], count, rule) > 0
 
 
@@ -331,33 +459,40 @@ def _pin(state: FleetState) -> None:
             )
 
 
-def _candidates(state: FleetState, w: int) -> np.ndarray:
-    inst = state.inst
-    planned = inst.groups.state == "up"
-    return np.flatnonzero((inst.compat[w] & planned)[inst.groups.of_node])
-
-
 def _order(state: FleetState, nodes: np.ndarray, fit: np.ndarray, w: int, rule: str) -> np.ndarray:
     fleet = state.inst.domain.fleet
     if rule == "first_fit":
         score = fleet.cost[nodes] / fit
     else:
         used = state.need[w] > 0
-        scale = np.maximum(state.capacity.max(axis=0), 1)
-        score = ((state.free[nodes][:, used] - state.need[w][used]) / scale[used]).sum(axis=1)
+        scale = state.scale[used]
+        score = ((state.free[nodes][:, used] - state.need[w][used]) / scale).sum(axis=1)
     return np.lexsort((nodes, score, ~state.in_use[nodes]))
+
+
+def _whole_fit(state: FleetState, w: int, nodes: np.ndarray) -> np.ndarray:
+    """How many replicas of w, which takes whole GPUs, each of `nodes` holds now."""
+    need = state.need[w]
+    used = need > 0
+    fit = np.full(len(nodes), _MANY, dtype=np.int64)
+    if used.any():
+        fit = (state.free[nodes][:, used] // need[used]).min(axis=1)
+    gpus = int(state.inst.domain.demand.gpus[w])
+    if gpus:
+        fit = np.minimum(fit, state.free_gpus[nodes] // gpus)
+    if state.rules.active:
+        fit = np.minimum(fit, state.rules.room(w, nodes))
+    else:
+        fit = np.minimum(fit, state.rules.cap[w])
+    if state.places.active:
+        fit = np.minimum(fit, state.places.room(int(state.family[w]), nodes))
+    return fit
 
 
 def _whole_room(state: FleetState, w: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The nodes (of `nodes`) with room for a replica of w that takes whole GPUs, and how
     many each holds."""
-    need = state.need[w]
-    fit = np.where(need > 0, state.free[nodes] // np.maximum(need, 1), _MANY).min(axis=1)
-    gpus = int(state.inst.domain.demand.gpus[w])
-    if gpus:
-        fit = np.minimum(fit, state.free_gpus()[nodes] // gpus)
-    fit = np.minimum(fit, state.rules.room(w, nodes))
-    fit = np.minimum(fit, state.places.room(int(state.family[w]), nodes))
+    fit = _whole_fit(state, w, nodes)
     return nodes[fit > 0], fit[fit > 0]
 
 
@@ -367,22 +502,28 @@ def _place_whole(
     domain = state.inst.domain
     gpus = int(domain.demand.gpus[w])
     f = int(state.family[w])
-    candidates = _candidates(state, w) if nodes is None else nodes
     scope = state.places.spreads(f)
     if scope is not None and amount > 1:
-        # One at a time, each into the place that holds fewest of the workload.
+        # One at a time, each into the place that holds fewest of the workload. While w
+        # alone is placed no node gains room, so the nodes looked at carry over, less
+        # those left without room, plus a group's next untouched node when its first
+        # one is taken.
+        candidates = state.pool(w, 1) if nodes is None else nodes
         for _ in range(amount):
-            nodes, fit = _whole_room(state, w, candidates)
-            if len(nodes) == 0:
+            candidates, fit = _whole_room(state, w, candidates)
+            if len(candidates) == 0:
                 return
-            order = _order(state, nodes, fit, w, rule)
-            first = np.argsort(state.places.at(scope, f, nodes[order]), kind="stable")
-            n = int(nodes[order][first][0])
+            ordered = candidates[_order(state, candidates, fit, w, rule)]
+            n = int(ordered[np.argmin(state.places.at(scope, f, ordered))])
             if state.budgets.fit(w, n) < 1:
                 return
+            fresh = nodes is None and not state.in_use[n]
             state.take_whole(w, np.array([n]), np.array([1]), gpus)
+            if fresh:
+                g = state.inst.groups.of_node[n : n + 1]
+                candidates = np.concatenate([candidates, state.untouched(g, np.ones(1, int))])
         return
-    nodes, fit = _whole_room(state, w, candidates)
+    nodes, fit = _whole_room(state, w, state.pool(w, amount) if nodes is None else nodes)
     if len(nodes) == 0:
         return
     order = _order(state, nodes, fit, w, rule)
@@ -417,7 +558,7 @@ def _place_shared(state: FleetState, w: int, rule: str, nodes: np.ndarray | None
     no GPU has room."""
     inst = state.inst
     demand = inst.domain.demand
-    nodes = _candidates(state, w) if nodes is None else nodes
+    nodes = state.pool(w, 1) if nodes is None else nodes
     if len(nodes) == 0:
         return False
     nodes = nodes[(state.free[nodes] >= state.need[w]).all(axis=1)]
