@@ -44,6 +44,12 @@ def backends() -> dict[str, type[Solver]]:
     return dict(sorted(_BACKENDS.items(), key=lambda item: (item[1].rank, item[0])))
 
 
+def places(cls: type[Solver]) -> bool:
+    """Whether a backend may serve placement solves: those that declare `placement =
+    False` (continuous-only backends such as cvxpy) are asked for by name elsewhere."""
+    return bool(getattr(cls, "placement", True))
+
+
 class AutoSolver:
     """Tries the MIP backends in rank order (HiGHS, CBC, CP-SAT) until one solves."""
 
@@ -60,7 +66,11 @@ class AutoSolver:
 
     @property
     def order(self) -> list[str]:
-        return [name for name, cls in backends().items() if Capability.MIP in cls.capabilities]
+        return [
+            name
+            for name, cls in backends().items()
+            if Capability.MIP in cls.capabilities and places(cls)
+        ]
 
     def available(self) -> bool:
         return any(backends()[name]().available() for name in self.order)
@@ -81,14 +91,21 @@ class AutoSolver:
 
 
 def names() -> list[str]:
-    return [*backends(), AutoSolver.name]
+    """What placement solves accept as a backend name."""
+    return [*(name for name, cls in backends().items() if places(cls)), AutoSolver.name]
 
 
-def get(name: str) -> Solver:
-    """A backend instance by name; unknown or missing backends get an actionable message."""
+def get(name: str, placement: bool = True) -> Solver:
+    """A backend instance by name; unknown or missing backends get an actionable message.
+    With `placement` (the default) only backends that serve placement solves are given."""
     if name == AutoSolver.name:
         return AutoSolver()
     cls = backends().get(name)
+    if cls is not None and placement and not places(cls):
+        raise UnsupportedRequest(
+            f"solver {name!r} solves continuous problems only (fair shares: allocator share);"
+            f" for placements use one of: {', '.join(names())}"
+        )
     if cls is None:
         raise UnsupportedRequest(f"unknown solver {name!r}; expected one of: {', '.join(names())}")
     backend = cls()
@@ -104,7 +121,7 @@ def first_with(needs: Iterable[Capability], prefer: Solver | None = None) -> Sol
     if prefer is not None and needs <= prefer.capabilities and prefer.name != AutoSolver.name:
         return prefer
     for cls in backends().values():
-        if needs <= cls.capabilities:
+        if needs <= cls.capabilities and places(cls):
             backend = cls()
             if backend.available():
                 return backend

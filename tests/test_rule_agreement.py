@@ -37,10 +37,16 @@ RULES: dict[str, dict] = {
     "zones": {"zones": ["z1"]},
     "node selector": {"node_selector": {"tier": "a"}},
     "toleration": {"tolerations": ["maintenance"]},
+    # The inventory's section (not a field of svc): workloads without a tenant ("-": svc,
+    # and batch) share 3 GPUs, rounded up to whole replicas.
+    "gpu share": {"shares": {"tenants": {"-": {"H100": 3}}}},
 }
+SECTIONS = ("shares",)  # rules written as sections of the inventory
 
 
 def fleet_doc(rules: dict) -> dict:
+    rules = dict(rules)
+    sections = {key: rules.pop(key) for key in SECTIONS if key in rules}
     # Two zones, three racks of two 4-GPU nodes; tier b in rack r3; one tainted node.
     nodes = [
         node("r1", count=2, gpus=4, rack="r1", zone="z1", cost=10, labels={"tier": "a"}),
@@ -54,7 +60,7 @@ def fleet_doc(rules: dict) -> dict:
         workload("partner", replicas={"min": 1, "max": 2}, gpus=1, priority=3, tenant="other"),
         workload("batch", replicas={"min": 0, "max": 6}, gpus=2, priority=1),
     ]
-    return inventory(nodes, loads, tenants={"solo": {"dedicated": True}})
+    return inventory(nodes, loads, tenants={"solo": {"dedicated": True}}, **sections)
 
 
 def combined(*names: str) -> dict:

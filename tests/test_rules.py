@@ -252,6 +252,20 @@ def test_dedicated_tenants_do_not_share_nodes(solver):
     assert "tenant" in broken(domain, outcome, "theirs", nodes_of(outcome, "mine"))
 
 
+@pytest.mark.parametrize("solver", EXACT)
+def test_a_tenant_stays_within_its_gpu_share(solver):
+    # The cheap H100 node would hold all four; the tenant's share of H100 is 2.5 GPUs,
+    # rounded up to 3 whole replicas, so the fourth goes to the dearer A100 node.
+    doc = inventory(
+        [node("h", "H100", cost=5), node("a", "A100-80GB", cost=9)],
+        [workload("svc", replicas=4, tenant="team")],
+        shares={"tenants": {"team": {"H100": 2.5, "A100-80GB": 1}}},
+    )
+    domain, outcome = solve(doc, solver)
+    assert nodes_of(outcome, "svc") == ["a", "h", "h", "h"]
+    assert "shares" in broken(domain, outcome, "svc", ["h"])
+
+
 # ------------------------------------------------------------------ priority classes
 
 

@@ -20,6 +20,7 @@ from allocator.inventory.schema import (
     MAX_TOTAL_REPLICAS,
     Inventory,
     ResourcesSpec,
+    SharesFile,
     expanded_node_ids,
     row_id,
 )
@@ -27,6 +28,7 @@ from allocator.io.errors import InputError, InputProblem
 from allocator.io.source import SourceDocument, document_from_text, read_document
 from allocator.io.validation import problem_at, suggest, translate
 from allocator.rules import FAMILIES
+from allocator.rules.shares import shares_problems
 
 SUPPORTED_VERSION = 1
 
@@ -51,6 +53,27 @@ def validate_document(doc: SourceDocument) -> Inventory:
     if problems:
         raise InputError(problems)
     return inventory
+
+
+def with_shares(inventory: Inventory, name: str, text: str) -> Inventory:
+    """The inventory with its `shares` section replaced by that of the document `allocator
+    share` wrote (the text of the file `name`); problems are located in that file."""
+    doc = document_from_text(name, text)
+    if not isinstance(doc.data, dict):
+        raise InputError.single(
+            doc.path, "not a shares document: expected the JSON `allocator share -o` writes", line=1
+        )
+    try:
+        spec = SharesFile.model_validate(doc.data).shares
+    except ValidationError as exc:
+        raise InputError(translate(doc, SharesFile, exc)) from None
+    problems: list[InputProblem] = []
+    shares_problems(
+        inventory, spec, lambda loc, message: problems.append(problem_at(doc, loc, message))
+    )
+    if problems:
+        raise InputError(problems)
+    return inventory.model_copy(update={"shares": spec})
 
 
 def _require_inventory_shape(doc: SourceDocument) -> None:

@@ -309,6 +309,37 @@ class TenantSpec(_Strict):
     dedicated: bool = Field(False, description="nodes it runs on run nothing of other tenants")
 
 
+GpuShare = Annotated[float, Field(ge=0, le=AMOUNT)]  # GPUs of one type, may be fractional
+
+
+class SharesSpec(_Strict):
+    """GPUs of each type a tenant (or a workload) may use, as `allocator share` writes them
+    (`shares.tenants` of its JSON document). A subject listed here is capped on every GPU
+    type of the fleet, at 0 on the types it does not list; the cap is its share rounded up
+    to whole replicas. Subjects not listed are not capped."""
+
+    tenants: dict[Name, dict[Name, GpuShare]] = Field(
+        default_factory=dict,
+        description="tenant (a workload's `tenant`, else its tenant label; '-' for none) -> "
+        "GPU type -> GPUs",
+    )
+    workloads: dict[Id, dict[Name, GpuShare]] = Field(
+        default_factory=dict, description="workload id -> GPU type -> GPUs"
+    )
+
+
+class SharesFile(BaseModel):
+    """What `solve --shares` reads of the document `allocator share` writes: its `shares`
+    section; the rest of the document is for people and is not read."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, allow_inf_nan=False)
+
+    format: Literal["allocator-shares"] | None = Field(
+        None, description="'allocator-shares', the document `allocator share -o` writes"
+    )
+    shares: SharesSpec = Field(description="GPUs of each type per tenant")
+
+
 class MigrationSpec(_Strict):
     """What moving running replicas costs when there is a current placement."""
 
@@ -453,6 +484,9 @@ class Inventory(_Strict):
         description="where replicas run now: workload id -> one node id per running replica",
     )
     tenants: dict[Name, TenantSpec] = Field(default_factory=dict, description="tenants")
+    shares: SharesSpec | None = Field(
+        None, description="GPU shares per tenant or workload and GPU type (caps)"
+    )
     storage: list[StorageSystemSpec] = Field(default_factory=list, description="storage systems")
     topology: TopologySpec | None = Field(None, description="sites, racks, rows, network and power")
 

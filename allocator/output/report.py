@@ -19,6 +19,8 @@ from allocator.domain.tables import Domain, Fleet
 from allocator.domain.units import HOURS_PER_MONTH, MIB_PER_GIB, MILLI, TIERS
 from allocator.evaluate.figures import Figures
 from allocator.output.plan import PlanFile, replicas_of
+from allocator.rules.base import Placed
+from allocator.rules.shares import target_and_placed
 
 UNTENANTED = "untenanted"
 MOVES_SHOWN = 25  # moves listed in the tables; the rest are counted
@@ -153,6 +155,7 @@ class Report:
     fragmentation: list[Fragmentation] = field(default_factory=list)
     rack_grid: RackGrid = field(default_factory=lambda: RackGrid([], [], [], [], []))
     move_list: list[dict[str, str | None]] = field(default_factory=list)
+    shares: list[dict[str, Any]] = field(default_factory=list)  # GPU share against placed
 
     @property
     def cost_per_month(self) -> float:
@@ -265,6 +268,7 @@ def build_report(domain: Domain, plan: PlanFile, source: str = "plan") -> Report
         fragmentation=_fragmentation(fleet, figures.gpus_used),
         rack_grid=_rack_grid(fleet, figures.gpus_used),
         move_list=[m.model_dump() for m in plan.moves],
+        shares=target_and_placed(domain, Placed(placement.workload, placement.node)),
     )
 
 
@@ -667,7 +671,7 @@ def report_tables(report: Report) -> list[ReportTable]:
                     [
                         r["link"],
                         f"{r['gbps']:g}",
-                        "-" if r["capacity_gbps"] is None else f"{r['capacity_gbps']:g}",
+                        "unlimited" if r["capacity_gbps"] is None else f"{r['capacity_gbps']:g}",
                         _pct(100 * r["utilization"]) if r["capacity_gbps"] else "-",
                     ]
                     for r in report.links
@@ -729,6 +733,25 @@ def report_tables(report: Report) -> list[ReportTable]:
                 "Targets not met",
                 ["workload", "reason"],
                 [[t["workload"], t["reason"] or "-"] for t in unmet],
+                frozenset({0, 1}),
+            )
+        )
+    if report.shares:
+        tables.append(
+            ReportTable(
+                "shares",
+                "GPU shares: target against placed",
+                ["tenant or workload", "GPU type", "share", "cap (whole replicas)", "placed"],
+                [
+                    [
+                        r["name"] if r["kind"] == "tenant" else f"workload {r['name']}",
+                        r["gpu_type"],
+                        _num(r["share"]),
+                        _num(r["cap"]),
+                        _num(r["placed"]) + ("" if r["within"] else " (OVER)"),
+                    ]
+                    for r in report.shares
+                ],
                 frozenset({0, 1}),
             )
         )

@@ -14,7 +14,7 @@ import numpy as np
 
 from allocator.domain.scopes import NO_SCOPE
 from allocator.inventory.schema import Inventory
-from allocator.rules import affinity, gang, selectors, spread, survive, tenancy
+from allocator.rules import affinity, gang, selectors, shares, spread, survive, tenancy
 
 if TYPE_CHECKING:
     from allocator.domain.tables import Domain
@@ -28,6 +28,7 @@ FAMILIES: tuple[RuleFamily, ...] = (
     affinity.FAMILY,
     tenancy.FAMILY,
     selectors.FAMILY,
+    shares.FAMILY,
 )
 
 
@@ -40,6 +41,7 @@ class RuleTables:
     gang: gang.GangTable
     relations: affinity.RelationTable
     dedicated: frozenset[str]  # dedicated tenants
+    shares: shares.ShareTable  # GPU shares per tenant or workload and GPU type
 
 
 def tables(inventory: Inventory) -> RuleTables:
@@ -51,6 +53,7 @@ def tables(inventory: Inventory) -> RuleTables:
         gang=gang.table(workloads),
         relations=affinity.table(workloads, family_of),
         dedicated=tenancy.table(inventory),
+        shares=shares.table(inventory),
     )
 
 

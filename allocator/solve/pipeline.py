@@ -15,7 +15,7 @@ from allocator.domain.build import build_domain
 from allocator.domain.tables import Domain
 from allocator.evaluate.check import Violation, check_plan
 from allocator.evaluate.levels import level_values
-from allocator.inventory.load import inventory_from_text, load_inventory
+from allocator.inventory.load import inventory_from_text, load_inventory, with_shares
 from allocator.io.errors import ExitCode
 from allocator.io.progress import PROGRESS
 from allocator.io.source import decode_text, read_bytes
@@ -63,6 +63,8 @@ class Request:
     options: SolveOptions = field(default_factory=SolveOptions)
     current_name: str | None = None
     current: bytes | None = None
+    shares_name: str | None = None
+    shares: bytes | None = None  # `allocator share`'s document, for the `shares` section
 
     @classmethod
     def from_files(
@@ -71,6 +73,7 @@ class Request:
         solver: str = "auto",
         options: SolveOptions | None = None,
         current: str | Path | None = None,
+        shares: str | Path | None = None,
     ) -> Request:
         return cls(
             inventory_name=str(inventory),
@@ -79,6 +82,8 @@ class Request:
             options=options or SolveOptions(),
             current_name=None if current is None else str(current),
             current=None if current is None else read_bytes(current, "an allocator plan"),
+            shares_name=None if shares is None else str(shares),
+            shares=None if shares is None else read_bytes(shares, "allocator share's JSON"),
         )
 
     @property
@@ -89,6 +94,8 @@ class Request:
         digest.update(hashlib.sha256(self.current or b"").digest())
         settings = [self.solver, o.time_limit, o.rel_gap, o.threads, o.seed]
         digest.update(json.dumps([*settings, sorted(o.backend_options.items())]).encode())
+        if self.shares is not None:
+            digest.update(hashlib.sha256(self.shares).digest())
         return digest.hexdigest()
 
 
@@ -105,10 +112,12 @@ def solve_file(
     solver: str = "auto",
     options: SolveOptions | None = None,
     current_plan: str | Path | None = None,
+    shares: str | Path | None = None,
 ) -> SolveOutcome:
     """Plan an inventory file; with `current_plan`, what runs now is that plan's placement
-    (instead of the inventory's `current_placement`), reconciled with the inventory."""
-    return solve_request(Request.from_files(path, solver, options, current_plan))
+    (instead of the inventory's `current_placement`), reconciled with the inventory; with
+    `shares`, the document `allocator share` wrote replaces the inventory's `shares`."""
+    return solve_request(Request.from_files(path, solver, options, current_plan, shares))
 
 
 def solve_request(request: Request) -> SolveOutcome:
@@ -128,6 +137,10 @@ def prepare(request: Request) -> tuple[Domain, list[str]]:
     name = request.inventory_name
     inventory = inventory_from_text(name, decode_text(name, request.inventory, "YAML or JSON"))
     warnings: list[str] = []
+    if request.shares is not None:
+        source = request.shares_name or "shares"
+        text = decode_text(source, request.shares, "allocator share's JSON")
+        inventory = with_shares(inventory, source, text)
     if request.current is not None:
         source = request.current_name or "current plan"
         previous = plan_from_text(source, decode_text(source, request.current, "a plan"))
