@@ -41,7 +41,9 @@ class EngineName(StrEnum):
     dask = "dask"
 
 
-OUT = typer.Option("--out", "-o", help="folder for plans, reports, the event log and the summary")
+OUT = typer.Option(
+    "--output", "-o", help="folder for plans, reports, the event log and the summary"
+)
 SOLVER = typer.Option(
     "--solver", "-s", callback=solver_name, help="highs, cbc, cpsat, greedy or auto"
 )
@@ -70,7 +72,7 @@ def batch(
     out_dir: Annotated[Path, OUT],
     previous: Annotated[
         Path | None,
-        typer.Option(help="the previous run's --out folder: its plans say what runs now"),
+        typer.Option(help="the previous run's --output folder: its plans say what runs now"),
     ] = None,
     solver: Annotated[str, SOLVER] = "auto",
     time_limit: Annotated[float, TIME_LIMIT] = 60.0,
@@ -108,7 +110,7 @@ def _prepare_out(out_dir: Path, engine: EngineName, address: str | None) -> None
     if address is not None and engine != EngineName.dask:
         raise InputError.single("--address", "only the dask engine connects to an address")
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError.single(str(out_dir), "is not a folder; --out names a folder")
+        raise InputError.single(str(out_dir), "is not a folder; --output names a folder")
     if not out_dir.exists():
         if not out_dir.parent.is_dir():
             raise InputError.single(
@@ -120,11 +122,11 @@ def _prepare_out(out_dir: Path, engine: EngineName, address: str | None) -> None
 
 def _check_previous(previous: Path, out_dir: Path) -> None:
     if not previous.is_dir():
-        raise InputError.single(str(previous), "not a folder; --previous names a batch's --out")
+        raise InputError.single(str(previous), "not a folder; --previous names a batch's --output")
     if previous.resolve() == out_dir.resolve():
         raise InputError.single(
             str(previous),
-            "is also the --out folder: tonight's plans would replace the ones they start from",
+            "is also the --output folder: tonight's plans would replace the ones they start from",
         )
 
 

@@ -7,6 +7,9 @@ the flag repeated (`--nodes 100 --nodes 1000`).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,10 +20,12 @@ from typer.core import TyperCommand
 from allocator.bench.batch import SIZES as BATCH_SIZES
 from allocator.bench.batch import BatchRun, run_batch_bench
 from allocator.bench.build import BuildComparison, run_build
+from allocator.bench.datasets import find_dataset, not_found
 from allocator.bench.ladder import SIZES, SOLVERS, LadderRun, run_ladder
-from allocator.bench.openb import BOUND_RULE, DEFAULT_DATA, OpenbSeedRun, run_openb
+from allocator.bench.openb import BOUND_RULE, OpenbSeedRun, run_openb
 from allocator.bench.published import DEFAULT_POLICIES, LABELS, TRACES
-from allocator.bench.results import write_results
+from allocator.bench.results import results_document
+from allocator.bench.share import policy_table, run_policies, run_scale, scale_table
 from allocator.bench.tables import (
     batch_table,
     build_table,
@@ -29,9 +34,17 @@ from allocator.bench.tables import (
     openb_tables,
 )
 from allocator.interop.openb import NODE_FILE, pod_file
-from allocator.io.atomic import writable
+from allocator.io.atomic import writable, write_text_atomic
 from allocator.io.errors import ExitCode
-from cli.common import err, fail, handles_errors, out
+from cli.common import (
+    FormatOption,
+    ResultFormat,
+    err,
+    fail,
+    handles_errors,
+    out,
+    print_json,
+)
 from cli.live import live_progress
 
 
@@ -72,6 +85,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
+class Mix(StrEnum):
+    """Generated fleets: plain, or with the rules of `inventory.generate.harden`."""
+
+    plain = "plain"
+    hard = "hard"
+
+
 app = typer.Typer(
     name="bench",
     help="Benchmarks anyone can rerun: openb against the published schedulers, a ladder of "
@@ -83,10 +103,13 @@ app = typer.Typer(
 )
 
 Output = Annotated[
-    Path | None, typer.Option("--out", "-o", help="also write the results as JSON here")
+    Path | None, typer.Option("--output", "-o", help="also write the results as JSON here")
 ]
 SIZES_HELP = f"fleet sizes in nodes [default: {' '.join(map(str, SIZES))}]"
-TimeLimit = Annotated[float, typer.Option(min=0.1, help="planner time limit per run, in seconds")]
+TimeLimit = Annotated[
+    float,
+    typer.Option("--time-limit", "-t", min=0.1, help="planner time limit per run, in seconds"),
+]
 
 
 def _console() -> Console:
@@ -113,8 +136,12 @@ def parse_seeds(values: list[str]) -> list[int]:
 @handles_errors
 def openb(
     data: Annotated[
-        Path, typer.Option(help="folder of the openb CSVs (node list and pod lists)")
-    ] = DEFAULT_DATA,
+        Path | None,
+        typer.Option(
+            help="folder of the openb CSVs (node list and pod lists) [default: the first of "
+            "$ALLOCATOR_OPENB_DATA, ./data/openb, ../shared/data/openb]"
+        ),
+    ] = None,
     traces: Annotated[
         list[str] | None,
         typer.Option(help=f"task lists openb_pod_list_<trace>.csv [default: {' '.join(TRACES)}]"),
@@ -128,6 +155,7 @@ def openb(
         typer.Option(help=f"online baselines, of {', '.join(LABELS)} [default: all]"),
     ] = None,
     out_path: Output = None,
+    fmt: FormatOption = ResultFormat.table,
     bound_limit: Annotated[
         float,
         typer.Option(
@@ -139,6 +167,9 @@ def openb(
 ) -> None:
     """Online baselines and allocator's batch plan on the openb trace, at 100 % arrival."""
     writable(out_path)
+    data = data or find_dataset("openb")
+    if data is None:
+        raise fail(not_found("openb"), ExitCode.BAD_INPUT)
     traces = traces or list(TRACES)
     policies = policies or list(DEFAULT_POLICIES)
     unknown = [p for p in policies if p not in LABELS]
@@ -174,24 +205,24 @@ def openb(
 
     with live_progress("bench openb", None):
         result = run_openb(data, traces, seed_list, time_limit, policies, progress, bound_limit)
-    console = _console()
-    for item in openb_tables(result):
-        if isinstance(item, str):
-            console.print(item, markup=False, highlight=False)
-        else:
-            console.print(item)
-    console.print(f"Upper bound: {BOUND_RULE}", markup=False, highlight=False)
-    if out_path is not None:
-        config = {
-            "data": str(data),
-            "traces": traces,
-            "seeds": seed_list,
-            "time_limit": time_limit,
-            "bound_limit": bound_limit,
-            "policies": policies,
-        }
-        write_results(out_path, "openb", config, result)
-        err.print(f"results written to {out_path}", markup=False, highlight=False)
+    config = {
+        "data": str(data),
+        "traces": traces,
+        "seeds": seed_list,
+        "time_limit": time_limit,
+        "bound_limit": bound_limit,
+        "policies": policies,
+    }
+
+    def tables(console: Console) -> None:
+        for item in openb_tables(result):
+            if isinstance(item, str):
+                console.print(item, markup=False, highlight=False)
+            else:
+                console.print(item)
+        console.print(f"Upper bound: {BOUND_RULE}", markup=False, highlight=False)
+
+    _finish("openb", config, result, tables, out_path, fmt)
 
 
 @app.command("ladder", cls=ListOptionsCommand)
@@ -208,7 +239,11 @@ def ladder(
         float,
         typer.Option(min=0.0, help="relative gap at which each level stops (default: prove)"),
     ] = 1e-6,
+    mix: Annotated[
+        Mix, typer.Option(help="hard: half the training jobs gangs, spread, shared GPUs")
+    ] = Mix.plain,
     out_path: Output = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Synthetic fleets of growing size, each backend in its own process."""
     writable(out_path)
@@ -236,22 +271,23 @@ def ladder(
         )
 
     with live_progress("bench ladder", None):
-        result = run_ladder(nodes, solvers, fill, time_limit, seed, progress, gap)
-    console = _console()
-    console.print(ladder_table(result))
-    console.print(ladder_notes(result), markup=False, highlight=False)
-    if out_path is not None:
-        config = {
-            "nodes": nodes,
-            "solvers": solvers,
-            "fill": fill,
-            "time_limit": time_limit,
-            "seed": seed,
-            "gap": gap,
-            "workloads": "nodes // 4",
-        }
-        write_results(out_path, "ladder", config, result)
-        err.print(f"results written to {out_path}", markup=False, highlight=False)
+        result = run_ladder(nodes, solvers, fill, time_limit, seed, progress, gap, mix.value)
+    config = {
+        "nodes": nodes,
+        "solvers": solvers,
+        "fill": fill,
+        "time_limit": time_limit,
+        "seed": seed,
+        "gap": gap,
+        "mix": mix.value,
+        "workloads": "nodes // 4",
+    }
+
+    def tables(console: Console) -> None:
+        console.print(ladder_table(result))
+        console.print(ladder_notes(result), markup=False, highlight=False)
+
+    _finish("ladder", config, result, tables, out_path, fmt)
 
 
 @app.command("build", cls=ListOptionsCommand)
@@ -267,6 +303,7 @@ def build(
         int, typer.Option(min=256, help="address-space cap of the PuLP build, MiB")
     ] = 8192,
     out_path: Output = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Time allocator's model build against a plain PuLP model of the same instance."""
     writable(out_path)
@@ -283,19 +320,16 @@ def build(
 
     with live_progress("bench build", None):
         results = run_build(nodes, fill, seed, pulp_time_cap, pulp_memory_cap, progress)
-    _console().print(build_table(results))
-    if out_path is not None:
-        config = {
-            "nodes": nodes,
-            "fill": fill,
-            "seed": seed,
-            "pulp_time_cap": pulp_time_cap,
-            "pulp_memory_cap_mib": pulp_memory_cap,
-            "workloads": "nodes // 4",
-            "objective": "cost ($/h of nodes in use)",
-        }
-        write_results(out_path, "build", config, results)
-        err.print(f"results written to {out_path}", markup=False, highlight=False)
+    config = {
+        "nodes": nodes,
+        "fill": fill,
+        "seed": seed,
+        "pulp_time_cap": pulp_time_cap,
+        "pulp_memory_cap_mib": pulp_memory_cap,
+        "workloads": "nodes // 4",
+        "objective": "cost ($/h of nodes in use)",
+    }
+    _finish("build", config, results, lambda c: c.print(build_table(results)), out_path, fmt)
 
 
 @app.command("batch", cls=ListOptionsCommand)
@@ -311,6 +345,7 @@ def batch(
     time_limit: TimeLimit = 30.0,
     seed: Annotated[int, typer.Option(help="generator seed")] = 0,
     out_path: Output = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Time one batch of mixed-size generated inventories on the local pool and on Dask."""
     writable(out_path)
@@ -325,16 +360,97 @@ def batch(
 
     with live_progress("bench batch", None):
         runs = run_batch_bench(instances, pools, dask_workers or None, time_limit, seed, progress)
-    _console().print(batch_table(runs))
+    config = {
+        "instances": instances,
+        "workers": pools,
+        "dask_workers": dask_workers,
+        "time_limit": time_limit,
+        "seed": seed,
+        "sizes": list(BATCH_SIZES),
+        "workloads": "nodes // 4",
+    }
+    _finish("batch", config, runs, lambda c: c.print(batch_table(runs)), out_path, fmt)
+
+
+def _finish(
+    benchmark: str,
+    config: dict,
+    results: Any,
+    tables: Callable[[Console], None],
+    out_path: Path | None,
+    fmt: ResultFormat,
+) -> None:
+    """The results as tables (or one JSON document with -f json), and as JSON in a file
+    with -o."""
+    document = results_document(benchmark, config, results)
+    if fmt == ResultFormat.json:
+        print_json(document)
+    else:
+        tables(_console())
     if out_path is not None:
-        config = {
-            "instances": instances,
-            "workers": pools,
-            "dask_workers": dask_workers,
-            "time_limit": time_limit,
-            "seed": seed,
-            "sizes": list(BATCH_SIZES),
-            "workloads": "nodes // 4",
-        }
-        write_results(out_path, "batch", config, runs)
+        write_text_atomic(out_path, json.dumps(document, indent=2) + "\n")
         err.print(f"results written to {out_path}", markup=False, highlight=False)
+
+
+@app.command("share", cls=ListOptionsCommand)
+@handles_errors
+def share(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder of Gavel's simulation_throughputs.json [default: the first of "
+            "$ALLOCATOR_GAVEL_DATA, ./data/gavel, ../shared/data/gavel]"
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="jobs on the 108-GPU cluster")] = 100,
+    tenants: Annotated[int, typer.Option(min=1, help="tenants the jobs are dealt to")] = 4,
+    scale_jobs: Annotated[
+        list[int] | None,
+        typer.Option(min=1, help="jobs of the scale runs on 1,536 GPUs [default: 2048 10000]"),
+    ] = None,
+    parts: Annotated[
+        list[int] | None, typer.Option(min=2, help="part counts (POP) [default: 4 8 16]")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="parts solved at once [default: cores]")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="local or dask: where parts run")] = "local",
+    seed: Annotated[int, typer.Option(help="seed of the jobs drawn and the parts")] = 0,
+    out_path: Output = None,
+    fmt: FormatOption = ResultFormat.table,
+) -> None:
+    """Fair-share policies on Gavel's measured throughputs, and max-min fairness at POP's
+    scale, exactly and in parts."""
+    writable(out_path)
+    data = data or find_dataset("gavel")
+    if data is None:
+        raise fail(not_found("gavel"), ExitCode.BAD_INPUT)
+    if engine not in ("local", "dask"):
+        raise fail(f"unknown engine {engine!r}; expected local or dask", ExitCode.BAD_INPUT)
+    scale_jobs = scale_jobs or [2048, 10000]
+    parts = parts or [4, 8, 16]
+    with live_progress("bench share", None):
+        policies = run_policies(data, jobs, seed, tenants)
+        scale = run_scale(data, scale_jobs, parts, seed, workers, engine)
+    config = {
+        "data": str(data),
+        "jobs": jobs,
+        "tenants": tenants,
+        "scale_jobs": scale_jobs,
+        "parts": parts,
+        "workers": workers,
+        "engine": engine,
+        "seed": seed,
+    }
+
+    def tables(console: Console) -> None:
+        console.print(
+            f"Gavel jobs: {jobs}, seed {seed}, {tenants} tenants, 36 V100 + 36 P100 + 36 K80",
+            markup=False,
+            highlight=False,
+        )
+        console.print(policy_table(policies), markup=False, highlight=False)
+        console.print("max-min fairness, 512 V100 + 512 P100 + 512 K80", markup=False)
+        console.print(scale_table(scale), markup=False, highlight=False)
+
+    _finish("share", config, {"policies": policies, "scale": scale}, tables, out_path, fmt)

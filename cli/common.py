@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import sys
@@ -11,7 +12,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,8 +22,19 @@ from allocator.io.errors import ExitCode, InputError
 from allocator.io.interrupt import INTERRUPT
 from solvers.base import SolverError, UnsupportedRequest
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+FILE_WIDTH = 200  # columns of tables written to a file or a pipe, so names are not cut
+
+
+def _console(stderr: bool) -> Console:
+    """A terminal keeps its width; a file or pipe gets wide lines rather than names
+    wrapped mid-word at 80 columns (COLUMNS, when set, wins)."""
+    stream = sys.stderr if stderr else sys.stdout
+    to_file = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, soft_wrap=True, width=FILE_WIDTH if to_file else None)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 SHOWN_PROBLEMS = 200  # located problems printed for one bad input; the rest are counted
@@ -32,6 +44,30 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+
+
+class ResultFormat(StrEnum):
+    """What a command that prints a result prints: lines for people, or one JSON document."""
+
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[
+    ResultFormat,
+    typer.Option("--format", "-f", help="table (for people) or json (one document, for programs)"),
+]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as numbers, paths and anything else as text."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout: what `--format json` prints."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_plain) + "\n")
+    sys.stdout.flush()
 
 
 def error(message: str) -> None:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 
-from allocator.inventory.generate import SERVERS, generate_inventory
+from allocator.inventory.generate import SERVERS, generate_inventory, harden
 from allocator.io.atomic import write_text_atomic
 from cli.common import handles_errors, out
+
+
+class Mix(StrEnum):
+    plain = "plain"
+    hard = "hard"
+
+
+class InventoryFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
 
 
 @handles_errors
@@ -27,10 +39,21 @@ def generate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
     ] = None,
+    mix: Annotated[
+        Mix, typer.Option(help="hard: half the training jobs gangs, spread, shared GPUs")
+    ] = Mix.plain,
+    fmt: Annotated[
+        InventoryFormat, typer.Option("--format", "-f", help="YAML, or JSON (one document)")
+    ] = InventoryFormat.yaml,
 ) -> None:
     """Write a synthetic inventory that looks like a real GPU fleet."""
     document = generate_inventory(nodes, workloads, gpu_types, seed, fill)
-    text = yaml.safe_dump(document, sort_keys=False, width=100)
+    if mix == Mix.hard:
+        document = harden(document, seed)
+    if fmt == InventoryFormat.json:
+        text = json.dumps(document, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(document, sort_keys=False, width=100)
     if output is None:
         out.print(text, markup=False, highlight=False, end="")
     else:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from allocator.domain.build import build_domain
 from allocator.evaluate.check import check_plan
 from allocator.interop.kubernetes.importer import export_kubernetes, import_kubernetes
 from allocator.interop.result import ImportResult, write_inventory
@@ -18,8 +17,10 @@ from allocator.inventory.load import load_inventory
 from allocator.inventory.schema import Inventory
 from allocator.io.atomic import writable, write_text_atomic
 from allocator.io.errors import ExitCode
-from allocator.output.plan import PlanFile, load_plan, sha256_of
-from cli.common import err, error, handles_errors
+from allocator.output.plan import PlanFile
+from cli import openb_import, reassign
+from cli.common import FormatOption, ResultFormat, err, error, handles_errors, print_json
+from cli.planfiles import plan_for
 
 import_app = typer.Typer(
     name="import",
@@ -37,6 +38,7 @@ export_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
 
 Output = Annotated[Path, typer.Option("--output", "-o", help="inventory file to write (YAML)")]
 Prices = Annotated[
@@ -59,8 +61,8 @@ GpuMapFile = Annotated[
 @import_app.command("kubernetes")
 @handles_errors
 def import_kubernetes_command(
-    nodes: Annotated[Path, typer.Option(help="`kubectl get nodes -o json` (or -o yaml) output")],
-    pods: Annotated[Path, typer.Option(help="`kubectl get pods -A -o json` (or -o yaml) output")],
+    nodes: Annotated[Path, typer.Argument(help="`kubectl get nodes -o json` (or -o yaml) output")],
+    pods: Annotated[Path, typer.Argument(help="`kubectl get pods -A -o json` (or -o yaml) output")],
     output: Output,
     priority_classes: Annotated[
         Path | None, typer.Option(help="`kubectl get priorityclasses -o json` output")
@@ -89,6 +91,7 @@ def import_kubernetes_command(
             "training and bare pods), which otherwise stay where they run",
         ),
     ] = False,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Nodes, pods grouped by owner, and where they run now, as an inventory."""
     result = import_kubernetes(
@@ -103,38 +106,40 @@ def import_kubernetes_command(
         exclude_namespaces=tuple(exclude_namespace or ()),
         move_jobs=move_jobs,
     )
-    _write(result, output, f"allocator import kubernetes --nodes {nodes} --pods {pods}")
+    _write(result, output, f"allocator import kubernetes {nodes} {pods}", fmt)
 
 
 @import_app.command("slurm")
 @handles_errors
 def import_slurm_command(
-    nodes: Annotated[Path, typer.Option(help="`scontrol show node -o` output")],
-    jobs: Annotated[Path, typer.Option(help="`squeue --json` output")],
+    nodes: Annotated[Path, typer.Argument(help="`scontrol show node -o` output")],
+    jobs: Annotated[Path, typer.Argument(help="`squeue --json` output")],
     output: Output,
     prices: Prices = None,
     name: Name = None,
     gpu_map: GpuMapFile = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Nodes, pending and running jobs, and where they run now, as an inventory."""
     result = import_slurm(nodes, jobs, prices, name=name or output.stem, gpu_map_path=gpu_map)
-    _write(result, output, f"allocator import slurm --nodes {nodes} --jobs {jobs}")
+    _write(result, output, f"allocator import slurm {nodes} {jobs}", fmt)
 
 
 @import_app.command("skypilot")
 @handles_errors
 def import_skypilot_command(
+    inventory: Annotated[Path, typer.Argument(help="inventory whose fleet the tasks are added to")],
     tasks: Annotated[list[Path], typer.Argument(help="SkyPilot task YAML files")],
-    fleet: Annotated[Path, typer.Option(help="inventory whose fleet the tasks are added to")],
     output: Output,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Add SkyPilot tasks as workloads to an existing inventory."""
-    result = import_skypilot(list(tasks), fleet)
+    result = import_skypilot(list(tasks), inventory)
     shown = " ".join(str(t) for t in tasks)
-    _write(result, output, f"allocator import skypilot {shown} --fleet {fleet}")
+    _write(result, output, f"allocator import skypilot {inventory} {shown}", fmt)
 
 
-def _write(result: ImportResult, output: Path, command: str) -> None:
+def _write(result: ImportResult, output: Path, command: str, fmt: ResultFormat) -> None:
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
     header = (
@@ -144,6 +149,16 @@ def _write(result: ImportResult, output: Path, command: str) -> None:
     )
     write_inventory(output, result, header)
     inventory = result.inventory
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "output": str(output),
+                "nodes": len(inventory.nodes),
+                "workloads": len(inventory.workloads),
+                "warnings": [str(w) for w in result.warnings],
+            }
+        )
+        return
     err.print(
         f"inventory written to {output}: {len(inventory.nodes)} nodes, "
         f"{len(inventory.workloads)} workloads, {len(result.warnings)} warnings",
@@ -155,13 +170,14 @@ def _write(result: ImportResult, output: Path, command: str) -> None:
 @export_app.command("kubernetes")
 @handles_errors
 def export_kubernetes_command(
-    plan: Annotated[Path, typer.Argument(help="plan file made from an imported inventory")],
-    inventory: Annotated[Path, typer.Option(help="the inventory the plan was made for")],
+    inventory: Annotated[Path, typer.Argument(help="the inventory the plan was made for")],
+    plan: Annotated[Path, typer.Argument(help="plan file made from that inventory")],
     pods: Annotated[
         Path, typer.Option(help="`kubectl get pods -A -o json` output: the pods to pin")
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="manifests to write (YAML)")],
     summary: Annotated[Path | None, typer.Option(help="also write the moves as Markdown")] = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Pods the plan moves or starts, pinned to their nodes, for `kubectl apply --force`."""
     writable(output, summary)
@@ -173,6 +189,21 @@ def export_kubernetes_command(
     for note in result.notes:
         err.print(f"note: {note}", markup=False, highlight=False)
     moves = sum(p.from_node is not None for p in result.pins)
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "output": str(output),
+                "summary": str(summary) if summary else None,
+                "moves": moves,
+                "starts": len(result.pins) - moves,
+                "stops": len(result.stops),
+                "moves_restarting_work": sum(
+                    p.effect is not None and p.effect.restarts is True for p in result.pins
+                ),
+                "notes": list(result.notes),
+            }
+        )
+        return
     err.print(
         f"{len(result.pins)} pod manifest(s) written to {output} ({moves} moves, "
         f"{len(result.pins) - moves} starts; {len(result.stops)} pods to stop)",
@@ -184,13 +215,14 @@ def export_kubernetes_command(
 @export_app.command("slurm")
 @handles_errors
 def export_slurm_command(
-    plan: Annotated[Path, typer.Argument(help="plan file made from an imported inventory")],
-    inventory: Annotated[Path, typer.Option(help="the inventory the plan was made for")],
+    inventory: Annotated[Path, typer.Argument(help="the inventory the plan was made for")],
+    plan: Annotated[Path, typer.Argument(help="plan file made from that inventory")],
     output: Annotated[Path, typer.Option("--output", "-o", help="node lists to write")],
     script: Annotated[
         Path | None,
         typer.Option(help="scontrol script to write (default: the output with suffix .sh)"),
     ] = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Each job's nodes as a hostlist, and `scontrol update` lines for pending jobs."""
     script = script or output.with_suffix(".sh")
@@ -204,6 +236,16 @@ def export_slurm_command(
     script.chmod(0o755)
     for note in result.notes:
         err.print(f"note: {note}", markup=False, highlight=False)
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "output": str(output),
+                "script": str(script),
+                "jobs": len(result.jobs),
+                "notes": list(result.notes),
+            }
+        )
+        return
     err.print(
         f"node lists of {len(result.jobs)} job(s) written to {output}, scontrol lines to {script}",
         markup=False,
@@ -213,14 +255,16 @@ def export_slurm_command(
 
 def _checked_plan(plan: Path, inventory: Path) -> tuple[PlanFile, Inventory]:
     """The plan and its inventory; exit 5 unless the checker accepts the plan for it."""
-    planned_for = load_inventory(inventory)
-    domain = build_domain(planned_for, name=inventory.stem)
-    plan_file = load_plan(plan)
-    if plan_file.inventory.sha256 and plan_file.inventory.sha256 != sha256_of(inventory):
-        err.print(f"note: {plan} was made for a different version of {inventory}", markup=False)
+    domain, plan_file = plan_for(inventory, plan)
     violations = check_plan(domain, plan_file)
     if violations:
         for violation in violations:
             error(f"{plan}: {violation}")
         raise typer.Exit(int(ExitCode.PLAN_REJECTED))
-    return plan_file, planned_for
+    return plan_file, load_inventory(inventory)
+
+
+# Commands of these groups written beside the formats they read.
+import_app.command("openb")(openb_import.import_openb_command)
+import_app.command("roadef")(reassign.import_roadef_command)
+export_app.command("roadef")(reassign.export_roadef_command)

@@ -12,13 +12,13 @@ import typer
 
 from allocator.interop.openb.importer import UNDISCLOSED_GPU_MEMORY_GIB, import_openb
 from allocator.interop.result import write_inventory
-from cli.common import err, handles_errors
+from cli.common import FormatOption, ResultFormat, err, handles_errors, print_json
 
 
 @handles_errors
 def import_openb_command(
-    nodes: Annotated[Path, typer.Option(help="node list, e.g. openb_node_list_all_node.csv")],
-    pods: Annotated[Path, typer.Option(help="task list, e.g. openb_pod_list_default.csv")],
+    nodes: Annotated[Path, typer.Argument(help="node list, e.g. openb_node_list_all_node.csv")],
+    pods: Annotated[Path, typer.Argument(help="task list, e.g. openb_pod_list_default.csv")],
     output: Annotated[Path, typer.Option("--output", "-o", help="inventory file to write (YAML)")],
     seed: Annotated[
         int | None,
@@ -42,6 +42,7 @@ def import_openb_command(
     name: Annotated[
         str | None, typer.Option(help="inventory name (default: the output file's name)")
     ] = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Nodes grouped by shape and tasks aggregated by shape, priority = milli-GPU asked."""
     result = import_openb(
@@ -55,7 +56,7 @@ def import_openb_command(
     )
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
-    command = f"allocator import openb --nodes {nodes} --pods {pods}"
+    command = f"allocator import openb {nodes} {pods}"
     if seed is not None:
         command += f" --seed {seed} --arrived {arrived if arrived is not None else 1.0}"
     if all_nodes:
@@ -75,6 +76,18 @@ def import_openb_command(
         if summary is not None
         else "tasks"
     )
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "output": str(output),
+                "nodes": sum(n.count for n in inventory.nodes),
+                "node_groups": len(inventory.nodes),
+                "tasks": summary.count if summary is not None else None,
+                "workloads": len(inventory.workloads),
+                "warnings": [str(w) for w in result.warnings],
+            }
+        )
+        return
     err.print(
         f"inventory written to {output}: {sum(n.count for n in inventory.nodes)} nodes in "
         f"{len(inventory.nodes)} groups, {tasks} in {len(inventory.workloads)} workloads, "

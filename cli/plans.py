@@ -14,14 +14,13 @@ from allocator.evaluate.check import check_plan
 from allocator.io.atomic import writable, write_text_atomic
 from allocator.io.errors import ExitCode
 from allocator.output.html import render_html
-from allocator.output.plan import load_plan, sha256_of
 from allocator.output.report import (
     build_report,
     render_markdown,
     render_terminal,
 )
-from allocator.solve.pipeline import load_domain
-from cli.common import err, error, handles_errors, out
+from cli.common import FormatOption, ResultFormat, error, handles_errors, out, print_json
+from cli.planfiles import plan_for
 
 CURRENT = typer.Option(
     "--current", help="the previous plan the plan was made from (`solve --current`)"
@@ -42,22 +41,33 @@ def check(
     inventory: Annotated[Path, typer.Argument(help="inventory file the plan was made for")],
     plan: Annotated[Path, typer.Argument(help="plan file to verify")],
     current: Annotated[Path | None, CURRENT] = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Verify a plan against an inventory; exit 5 and list every violated rule if it fails."""
-    domain = load_domain(inventory, current)
-    plan_file = load_plan(plan)
-    if plan_file.inventory.sha256 and plan_file.inventory.sha256 != sha256_of(inventory):
-        err.print(f"note: {plan} was made for a different version of {inventory}", markup=False)
+    domain, plan_file = plan_for(inventory, plan, current)
     violations = check_plan(domain, plan_file)
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "plan": str(plan),
+                "inventory": str(inventory),
+                "valid": not violations,
+                "violations": violations,
+                "placed": len(plan_file.placements),
+                "unplaced": len(plan_file.unplaced),
+                "cost_per_hour": plan_file.objective.cost_per_hour,
+            }
+        )
+    elif not violations:
+        out.print(
+            f"{plan}: valid plan for {inventory}: {len(plan_file.placements)} replicas placed, "
+            f"{len(plan_file.unplaced)} unplaced, ${plan_file.objective.cost_per_hour:,.2f}/h",
+            highlight=False,
+        )
+    for violation in violations:
+        error(f"{plan}: {violation}")
     if violations:
-        for violation in violations:
-            error(f"{plan}: {violation}")
         raise typer.Exit(int(ExitCode.PLAN_REJECTED))
-    out.print(
-        f"{plan}: valid plan for {inventory}: {len(plan_file.placements)} replicas placed, "
-        f"{len(plan_file.unplaced)} unplaced, ${plan_file.objective.cost_per_hour:,.2f}/h",
-        highlight=False,
-    )
 
 
 @handles_errors
@@ -73,11 +83,8 @@ def report(
     """Cost and utilization report of a plan: terminal table, JSON, Markdown, or a
     self-contained HTML page with plots (to stdout without -o)."""
     writable(output)
-    summary = build_report(
-        load_domain(inventory, current),
-        load_plan(plan),
-        source=str(plan),
-    )
+    domain, plan_file = plan_for(inventory, plan, current)
+    summary = build_report(domain, plan_file, source=str(plan))
     if fmt == ReportFormat.table and output is None:
         render_terminal(summary, out)
         return

@@ -17,15 +17,23 @@ from allocator.io.source import read_document
 from allocator.reassign.document import plan_document, to_document, write_document
 from allocator.reassign.load import load_reassignment
 from allocator.reassign.strategy import InfeasibleStart, solve
-from cli.common import err, handles_errors, out
+from cli.common import FormatOption, ResultFormat, err, handles_errors, out, print_json
 from cli.live import live_progress
 from cli.roadef import AssignmentFile, ModelFile
 
-TimeLimit = Annotated[float, typer.Option(min=0.1, help="seconds for the search")]
+TimeLimit = Annotated[
+    float, typer.Option("--time-limit", "-t", min=0.1, help="seconds for the search")
+]
 Seed = Annotated[
     int, typer.Option(help="seed of the search's random choices (it stops on the clock)")
 ]
-Solver = Annotated[str, typer.Option(help="MIP backend for exact solves and neighbourhoods")]
+Solver = Annotated[
+    str,
+    typer.Option(
+        "--solver", "-s", help="MIP backend for exact solves and neighbourhoods: highs, cbc, cpsat"
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress and no summary")]
 
 
 @handles_errors
@@ -38,6 +46,8 @@ def reassign_command(
     time_limit: TimeLimit = 60.0,
     seed: Seed = 0,
     solver: Solver = "highs",
+    fmt: FormatOption = ResultFormat.table,
+    quiet: Quiet = False,
 ) -> None:
     """Move replicas so that the fleet costs least: load above soft capacities, balance,
     and the cost of the moves themselves (docs/reassignment.md).
@@ -49,7 +59,7 @@ def reassign_command(
     writable(target)
     model = load_reassignment(file)
     try:
-        with live_progress(f"reassign {file.name}", time_limit):
+        with live_progress(f"reassign {file.name}", time_limit, enabled=not quiet):
             outcome = solve(model, time_limit, seed, solver)
     except InfeasibleStart as exc:
         raise InputError(
@@ -65,10 +75,26 @@ def reassign_command(
         ("node-pair moves", start.node_moves, c.node_moves),
         ("total", start.total, c.total),
     ]
+    moved = int((outcome.assignment != model.current).sum())
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "output": str(target),
+                "costs": {name: {"now": now, "planned": planned} for name, now, planned in rows},
+                "moved": moved,
+                "replicas": model.num_replicas,
+                "optimal": outcome.optimal,
+                "bound": outcome.bound,
+                "method": outcome.method,
+                "wall_s": outcome.wall_s,
+            }
+        )
+        return
+    if quiet:
+        return
     out.print(f"{'cost':<25} {'now':>15} {'planned':>15}", markup=False, highlight=False)
     for name, before, after in rows:
         out.print(f"{name:<25} {before:>15} {after:>15}", markup=False, highlight=False)
-    moved = int((outcome.assignment != model.current).sum())
     proof = "optimal" if outcome.optimal else f"lower bound {outcome.bound}"
     out.print(
         f"{target}: {moved} of {model.num_replicas} replicas moved; {proof}; "
@@ -85,6 +111,7 @@ def import_roadef_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="reassignment file to write (YAML or .json)")
     ],
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """A ROADEF/EURO 2012 instance and its initial assignment as a reassignment file."""
     instance = read_model(model)
@@ -96,6 +123,17 @@ def import_roadef_command(
         "s<k>, replica (process) p<k>."
     )
     write_document(output, to_document(reassignment), header)
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "output": str(output),
+                "nodes": instance.num_machines,
+                "workloads": instance.num_services,
+                "replicas": instance.num_processes,
+                "dimensions": instance.num_resources,
+            }
+        )
+        return
     err.print(
         f"reassignment written to {output}: {instance.num_machines} nodes, "
         f"{instance.num_services} workloads, {instance.num_processes} replicas, "
@@ -107,11 +145,14 @@ def import_roadef_command(
 
 @handles_errors
 def export_roadef_command(
-    plan: Annotated[
-        Path, typer.Argument(help="plan of `allocator reassign` on an imported instance")
+    model: Annotated[
+        Path, typer.Argument(help="the instance file (model_*.txt) the plan was made for")
     ],
-    model: Annotated[Path, typer.Option(help="the instance file (model_*.txt) it came from")],
+    plan: Annotated[
+        Path, typer.Argument(help="plan of `allocator reassign` on the imported instance")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="solution file to write")],
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """A reassignment plan as a solution file in the challenge's format."""
     instance = read_model(model)
@@ -130,4 +171,7 @@ def export_roadef_command(
             str(plan), f"assignment: machine m{solution.max()} is not in {model}"
         )
     write_solution(output, solution)
+    if fmt == ResultFormat.json:
+        print_json({"output": str(output), "processes": int(solution.size)})
+        return
     err.print(f"solution written to {output}", markup=False, highlight=False)

@@ -21,7 +21,7 @@ from allocator.interop.roadef.convert import to_reassignment
 from allocator.io.atomic import writable
 from allocator.io.errors import ExitCode, InputError, InputProblem
 from allocator.reassign.strategy import solve as reassign
-from cli.common import error, handles_errors, out
+from cli.common import FormatOption, ResultFormat, error, handles_errors, out, print_json
 from cli.live import live_progress
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ def eval_(
         Path | None,
         typer.Argument(help="new assignment to evaluate; omitted: the initial one itself"),
     ] = None,
+    fmt: FormatOption = ResultFormat.table,
 ) -> None:
     """Cost of a solution, term by term, as the official checker computes it.
 
@@ -60,9 +61,14 @@ def eval_(
     initial = read_assignment(assignment, instance)
     new = initial if solution is None else read_assignment(solution, instance)
     result = evaluate(instance, initial, new)
+    subject = solution if solution is not None else assignment
+    if fmt == ResultFormat.json:
+        print_json({"solution": str(subject), **evaluation_record(instance, result)})
+        if result.violations:
+            raise typer.Exit(int(ExitCode.PLAN_REJECTED))
+        return
     for line in cost_lines(instance, result):
         out.print(line, markup=False, highlight=False)
-    subject = solution if solution is not None else assignment
     if result.violations:
         for violation in result.violations:
             error(f"{subject}: {violation}")
@@ -80,7 +86,7 @@ def eval_(
     )
 
 
-FINISH_S = 0.5  # kept back for checking and writing the solution
+FINISH_S = 0.5  # kept back for checking and writing the solution (50 ms at 50,000 processes)
 
 
 def seconds_since_process_start() -> float:
@@ -106,6 +112,8 @@ def solve_(
     time_limit: Annotated[
         float,
         typer.Option(
+            "--time-limit",
+            "-t",
             min=1.0,
             help="seconds of wall clock from the program's start, reading, checking and "
             "writing included (the challenge gave 300)",
@@ -115,8 +123,17 @@ def solve_(
         int, typer.Option(help="seed of the search's random choices (it stops on the clock)")
     ] = 0,
     solver: Annotated[
-        str, typer.Option(help="exact backend for instances small enough to solve whole")
+        str,
+        typer.Option(
+            "--solver",
+            "-s",
+            help="exact backend for instances small enough to solve whole: highs, cbc, cpsat",
+        ),
     ] = "highs",
+    fmt: FormatOption = ResultFormat.table,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="no progress and no summary")
+    ] = False,
 ) -> None:
     """Reassign the processes within the time limit and write the solution file.
 
@@ -134,13 +151,29 @@ def solve_(
         raise InputError(
             [InputProblem(str(assignment), f"the initial assignment: {v}") for v in broken]
         )
-    left = time_limit - FINISH_S - (time.perf_counter() - started)
-    with live_progress(f"roadef {model.name}", time_limit):
-        outcome = reassign(to_reassignment(instance, initial), max(left, 0.05), seed, solver)
+    with live_progress(f"roadef {model.name}", time_limit, enabled=not quiet):
+        # counted from the program's start, so converting counts too
+        fleet = to_reassignment(instance, initial)
+        outcome = reassign(fleet, time_limit - FINISH_S, seed, solver, started=started)
     result = evaluate(instance, initial, outcome.assignment)
     if result.violations:  # the search checks itself; this would be a bug
         raise RuntimeError(f"the solution breaks a hard constraint: {result.violations[0]}")
     write_solution(output, outcome.assignment)
+    if fmt == ResultFormat.json:
+        print_json(
+            {
+                "output": str(output),
+                **evaluation_record(instance, result),
+                "initial_cost": outcome.start.total,
+                "lower_bound": outcome.bound,
+                "optimal": outcome.optimal,
+                "method": outcome.method,
+                "wall_s": time.perf_counter() - started,
+            }
+        )
+        return
+    if quiet:
+        return
     for line in cost_lines(instance, result):
         out.print(line, markup=False, highlight=False)
     gap = (result.total - outcome.bound) / max(result.total, 1)
@@ -153,6 +186,22 @@ def solve_(
         markup=False,
         highlight=False,
     )
+
+
+def evaluation_record(instance: RoadefInstance, result: Evaluation) -> dict:
+    """The cost terms and the verdict, as `--format json` gives them."""
+    return {
+        "feasible": not result.violations,
+        "violations": [str(v) for v in result.violations],
+        "load_cost": result.load_cost,
+        "balance_cost": result.balance_cost,
+        "process_move_cost": result.process_move_cost,
+        "service_move_cost": result.service_move_cost,
+        "machine_move_cost": result.machine_move_cost,
+        "total_cost": result.total,
+        "moved": result.moved,
+        "processes": instance.num_processes,
+    }
 
 
 def cost_lines(instance: RoadefInstance, result: Evaluation) -> list[str]:

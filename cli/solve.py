@@ -22,6 +22,10 @@ from allocator.solve.strategy import method_names
 from cli.common import Format, err, error, handles_errors, out, warn
 from cli.live import live_progress
 from solvers.base import SolveOptions
+from solvers.registry import names as exact_solver_names
+
+# The backends that search and prove; the placers place once.
+EXACT = frozenset(exact_solver_names())
 
 
 def solver_name(value: str) -> str:
@@ -51,7 +55,10 @@ def solve(
     solver: Annotated[
         str,
         typer.Option(
-            "--solver", "-s", callback=solver_name, help="highs, cbc, cpsat, greedy or auto"
+            "--solver",
+            "-s",
+            callback=solver_name,
+            help=f"one of: {', '.join(method_names())} (`allocator solvers` says which work)",
         ),
     ] = "auto",
     time_limit: Annotated[
@@ -74,6 +81,13 @@ def solve(
             "nodes and workloads it names that are gone are reconciled with a warning"
         ),
     ] = None,
+    shares: Annotated[
+        Path | None,
+        typer.Option(
+            help="GPU shares to place within: the JSON `allocator share -o` writes (replaces "
+            "the inventory's `shares` section)"
+        ),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="summary on stdout")] = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stdout")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="solver log on stderr")] = False,
@@ -89,7 +103,7 @@ def solve(
         log=(lambda line: err.print(line, markup=False, highlight=False)) if verbose else None,
     )
     with live_progress(f"solve {inventory.name}", time_limit, enabled=not (quiet or verbose)):
-        outcome = solve_file(inventory, solver, options, current_plan=current)
+        outcome = solve_file(inventory, solver, options, current_plan=current, shares=shares)
     for warning in outcome.plan.warnings:
         warn(warning)
     if outcome.violations:
@@ -120,6 +134,12 @@ def solve(
         error(
             f"required replicas cannot all be placed (proven); priority-weighted shortfall "
             f"{result.hard_shortfall:g}; see 'unplaced' in the plan for reasons"
+        )
+    elif code == ExitCode.NO_PLAN and solver not in EXACT:
+        error(
+            f"the {solver} placer left required replicas unplaced (shortfall "
+            f"{result.hard_shortfall:g}); it places once and does not search, so an exact "
+            "solver (-s auto) may find a plan that places them"
         )
     elif code == ExitCode.NO_PLAN:
         error(

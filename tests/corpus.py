@@ -340,7 +340,7 @@ CASES: list[Case] = [
         "plan for another inventory",
         ["report", str(INSTANCES / "small.yaml"), "{d}/plan.json"],
         2,
-        "is not in the inventory",
+        "this plan was made for another inventory",
         {"plan.json": valid_plan},
         "plan",
     ),
@@ -447,7 +447,7 @@ CASES: list[Case] = [
     Case("schema into a folder", ["schema", "-o", "{d}"], 2, "is a folder", kind="output"),
     Case(
         "bench out into missing folder",
-        ["bench", "build", "--nodes", "100", "--out", "{d}/no/b.json"],
+        ["bench", "build", "--nodes", "100", "--output", "{d}/no/b.json"],
         2,
         "does not exist",
         kind="output",
@@ -477,14 +477,14 @@ CASES: list[Case] = [
     # ---- batch and sweep
     Case(
         "batch input missing",
-        ["batch", "{d}/nowhere.yaml", "--out", "{d}/out"],
+        ["batch", "{d}/nowhere.yaml", "--output", "{d}/out"],
         2,
         "nowhere.yaml: file not found",
         kind="batch",
     ),
     Case(
         "batch folder without inventories",
-        ["batch", "{d}/empty", "--out", "{d}/out"],
+        ["batch", "{d}/empty", "--output", "{d}/out"],
         2,
         "folder holds no *.yaml, *.yml or *.json file",
         {"empty": lambda folder: (folder / "empty").mkdir()},
@@ -492,22 +492,22 @@ CASES: list[Case] = [
     ),
     Case(
         "batch out is a file",
-        ["batch", str(INSTANCES / "tiny.yaml"), "--out", "{d}/f.txt"],
+        ["batch", str(INSTANCES / "tiny.yaml"), "--output", "{d}/f.txt"],
         2,
-        "is not a folder; --out names a folder",
+        "is not a folder; --output names a folder",
         {"f.txt": "x"},
         kind="batch",
     ),
     Case(
         "batch previous is out",
-        ["batch", str(INSTANCES / "tiny.yaml"), "--out", "{d}", "--previous", "{d}"],
+        ["batch", str(INSTANCES / "tiny.yaml"), "--output", "{d}", "--previous", "{d}"],
         2,
-        "is also the --out folder",
+        "is also the --output folder",
         kind="batch",
     ),
     Case(
         "batch two inputs one name",
-        ["batch", str(INSTANCES / "tiny.yaml"), "{d}/tiny.yaml", "--out", "{d}/out"],
+        ["batch", str(INSTANCES / "tiny.yaml"), "{d}/tiny.yaml", "--output", "{d}/out"],
         2,
         "both would write tiny.plan.json",
         {"tiny.yaml": (INSTANCES / "tiny.yaml").read_text()},
@@ -515,28 +515,28 @@ CASES: list[Case] = [
     ),
     Case(
         "sweep unknown scope",
-        ["sweep", str(INSTANCES / "tiny.yaml"), "--out", "{d}/out", "--fail", "aisle:*"],
+        ["sweep", str(INSTANCES / "tiny.yaml"), "--output", "{d}/out", "--fail", "aisle:*"],
         2,
         "expected SCOPE:NAME or SCOPE:* with a scope of node, rack",
         kind="batch",
     ),
     Case(
         "sweep unknown zone",
-        ["sweep", str(INSTANCES / "rules.yaml"), "--out", "{d}/out", "--fail", "zone:mars"],
+        ["sweep", str(INSTANCES / "rules.yaml"), "--output", "{d}/out", "--fail", "zone:mars"],
         2,
         "no node has zone 'mars'",
         kind="batch",
     ),
     Case(
         "sweep bad growth",
-        ["sweep", str(INSTANCES / "tiny.yaml"), "--out", "{d}/out", "--grow", "lots"],
+        ["sweep", str(INSTANCES / "tiny.yaml"), "--output", "{d}/out", "--grow", "lots"],
         2,
         "expected a percentage such as 10% or 25%, got 'lots'",
         kind="batch",
     ),
     Case(
         "sweep too many scenarios",
-        ["sweep", "{d}/inv.yaml", "--out", "{d}/out", "--fail", "node:*"],
+        ["sweep", "{d}/inv.yaml", "--output", "{d}/out", "--fail", "node:*"],
         2,
         "1,201 scenarios; a sweep runs at most 1,000",
         {"inv.yaml": inventory([node(count=1200)])},
@@ -548,9 +548,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             "{d}/n.json",
-            "--pods",
             str(K8S_PODS),
             "-o",
             "{d}/i.yaml",
@@ -565,9 +563,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             "{d}/n.json",
-            "--pods",
             str(K8S_PODS),
             "-o",
             "{d}/i.yaml",
@@ -582,9 +578,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             "{d}/n.json",
-            "--pods",
             str(K8S_PODS),
             "-o",
             "{d}/i.yaml",
@@ -599,15 +593,13 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             str(K8S_PODS),
-            "--pods",
             str(K8S_NODES),
             "-o",
             "{d}/i.yaml",
         ],
         2,
-        "are the --nodes and --pods files swapped?",
+        "are the NODES and PODS files swapped?",
         kind="kubernetes",
     ),
     Case(
@@ -615,9 +607,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             "{d}/n.json",
-            "--pods",
             str(K8S_PODS),
             "-o",
             "{d}/i.yaml",
@@ -632,9 +622,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             "{d}/n.yaml",
-            "--pods",
             str(K8S_PODS),
             "-o",
             "{d}/i.yaml",
@@ -649,9 +637,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             str(K8S_NODES),
-            "--pods",
             str(K8S_PODS),
             "--prices",
             "{d}/p.csv",
@@ -668,9 +654,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             str(K8S_NODES),
-            "--pods",
             str(K8S_PODS),
             "--gpu-map",
             "{d}/m.yaml",
@@ -688,9 +672,7 @@ CASES: list[Case] = [
         [
             "import",
             "kubernetes",
-            "--nodes",
             str(K8S_NODES),
-            "--pods",
             str(K8S_PODS),
             "--gpu-map",
             "{d}/m.yaml",
@@ -705,7 +687,7 @@ CASES: list[Case] = [
     # ---- Slurm
     Case(
         "slurm nodes binary",
-        ["import", "slurm", "--nodes", "{d}/n.txt", "--jobs", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
+        ["import", "slurm", "{d}/n.txt", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
         2,
         "not UTF-8",
         {"n.txt": b"Node\xff\xfe"},
@@ -713,7 +695,7 @@ CASES: list[Case] = [
     ),
     Case(
         "slurm nodes empty",
-        ["import", "slurm", "--nodes", "{d}/n.txt", "--jobs", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
+        ["import", "slurm", "{d}/n.txt", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
         2,
         "no nodes",
         {"n.txt": "\n"},
@@ -724,9 +706,7 @@ CASES: list[Case] = [
         [
             "import",
             "slurm",
-            "--nodes",
             str(SLURM_NODES),
-            "--jobs",
             "{d}/j.json",
             "-o",
             "{d}/i.yaml",
@@ -738,7 +718,7 @@ CASES: list[Case] = [
     ),
     Case(
         "slurm bad gres",
-        ["import", "slurm", "--nodes", "{d}/n.txt", "--jobs", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
+        ["import", "slurm", "{d}/n.txt", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
         2,
         "Gres",
         {
@@ -750,7 +730,7 @@ CASES: list[Case] = [
     ),
     Case(
         "slurm huge cpu count",
-        ["import", "slurm", "--nodes", "{d}/n.txt", "--jobs", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
+        ["import", "slurm", "{d}/n.txt", str(SLURM_JOBS), "-o", "{d}/i.yaml"],
         2,
         '(imported): nodes["gpu-h100-01"].cpus: expected a number <= 1,000,000,000',
         {
@@ -765,9 +745,7 @@ CASES: list[Case] = [
         [
             "import",
             "slurm",
-            "--nodes",
             str(SLURM_NODES),
-            "--jobs",
             str(SLURM_JOBS),
             "--gpu-map",
             "{d}/m.yaml",
@@ -785,9 +763,7 @@ CASES: list[Case] = [
         [
             "import",
             "slurm",
-            "--nodes",
             str(SLURM_NODES),
-            "--jobs",
             str(SLURM_JOBS),
             "--gpu-map",
             "{d}/m.yaml",
@@ -802,7 +778,7 @@ CASES: list[Case] = [
     # ---- openb
     Case(
         "openb nodes binary",
-        ["import", "openb", "--nodes", "{d}/n.csv", "--pods", str(OPENB_PODS), "-o", "{d}/i.yaml"],
+        ["import", "openb", "{d}/n.csv", str(OPENB_PODS), "-o", "{d}/i.yaml"],
         2,
         "not UTF-8",
         {"n.csv": b"\xff\xfe\xfa"},
@@ -810,7 +786,7 @@ CASES: list[Case] = [
     ),
     Case(
         "openb missing column",
-        ["import", "openb", "--nodes", "{d}/n.csv", "--pods", str(OPENB_PODS), "-o", "{d}/i.yaml"],
+        ["import", "openb", "{d}/n.csv", str(OPENB_PODS), "-o", "{d}/i.yaml"],
         2,
         "model",
         {"n.csv": "sn,cpu_milli\na,1\n"},
@@ -818,7 +794,7 @@ CASES: list[Case] = [
     ),
     Case(
         "openb bad number",
-        ["import", "openb", "--nodes", "{d}/n.csv", "--pods", str(OPENB_PODS), "-o", "{d}/i.yaml"],
+        ["import", "openb", "{d}/n.csv", str(OPENB_PODS), "-o", "{d}/i.yaml"],
         2,
         "cpu_milli: expected a whole number, got 'lots'",
         {"n.csv": "sn,cpu_milli,memory_mib,gpu,model\na,lots,1,1,T4\n"},
@@ -826,7 +802,7 @@ CASES: list[Case] = [
     ),
     Case(
         "openb huge gpu count",
-        ["import", "openb", "--nodes", "{d}/n.csv", "--pods", str(OPENB_PODS), "-o", "{d}/i.yaml"],
+        ["import", "openb", "{d}/n.csv", str(OPENB_PODS), "-o", "{d}/i.yaml"],
         2,
         "gpus: expected a number <= 128",
         {"n.csv": "sn,cpu_milli,memory_mib,gpu,model\na,1000,1024,99999999999,T4\n"},
@@ -838,9 +814,8 @@ CASES: list[Case] = [
         [
             "import",
             "skypilot",
-            "{d}/t.yaml",
-            "--fleet",
             str(INSTANCES / "tiny.yaml"),
+            "{d}/t.yaml",
             "-o",
             "{d}/i.yaml",
         ],
@@ -854,9 +829,8 @@ CASES: list[Case] = [
         [
             "import",
             "skypilot",
-            "{d}/t.yaml",
-            "--fleet",
             str(INSTANCES / "tiny.yaml"),
+            "{d}/t.yaml",
             "-o",
             "{d}/i.yaml",
         ],
@@ -870,9 +844,8 @@ CASES: list[Case] = [
         [
             "import",
             "skypilot",
-            str(DATA / "skypilot" / "serve.yaml"),
-            "--fleet",
             "{d}/f.yaml",
+            str(DATA / "skypilot" / "serve.yaml"),
             "-o",
             "{d}/i.yaml",
         ],

@@ -73,7 +73,7 @@ def test_a_bad_and_an_infeasible_instance_do_not_stop_the_others(tmp_path):
     )
     (folder / "impossible.yaml").write_text(yaml.safe_dump(impossible))
     out = tmp_path / "out"
-    run = allocator("batch", str(folder), "--out", str(out), "-w", "2", "-t", "20", "-q")
+    run = allocator("batch", str(folder), "--output", str(out), "-w", "2", "-t", "20", "-q")
     assert run.returncode == 6, run.stderr  # an instance without a plan
     rows = by_name(out)
     assert rows["broken"]["status"] == "bad input" and rows["broken"]["exit_code"] == 2
@@ -98,7 +98,7 @@ def test_a_bad_and_an_infeasible_instance_do_not_stop_the_others(tmp_path):
 def test_a_killed_batch_resumes_and_plans_nothing_twice(tmp_path):
     folder = generated(tmp_path / "in", 4, nodes=300, workloads=60)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "cli.main", "batch", str(folder), "--out", str(out)]
+    command = [sys.executable, "-m", "cli.main", "batch", str(folder), "--output", str(out)]
     child = subprocess.Popen([*command, "-w", "1", "-q"], cwd=ROOT, start_new_session=True)
     log = out / "events.jsonl"
     deadline = time.time() + 120
@@ -111,7 +111,7 @@ def test_a_killed_batch_resumes_and_plans_nothing_twice(tmp_path):
     first = read_events(log)
     assert not any(e["event"] == "batch_finish" for e in first)
     time.sleep(1.5)  # its workers notice and leave
-    run = allocator("batch", str(folder), "--out", str(out), "-w", "1", "-q")
+    run = allocator("batch", str(folder), "--output", str(out), "-w", "1", "-q")
     assert run.returncode == 0, run.stderr
     events = read_events(log)
     finished = Counter(e["instance"] for e in events if e["event"] == "finish")
@@ -129,11 +129,11 @@ def test_a_killed_batch_resumes_and_plans_nothing_twice(tmp_path):
 def test_a_rerun_of_a_finished_batch_plans_nothing_and_a_changed_input_again(tmp_path):
     folder = generated(tmp_path / "in", 2)
     out = tmp_path / "out"
-    assert allocator("batch", str(folder), "--out", str(out), "-q").returncode == 0
+    assert allocator("batch", str(folder), "--output", str(out), "-q").returncode == 0
     doc = yaml.safe_load((folder / "site-1.yaml").read_text())
     doc["workloads"] = doc["workloads"][1:]
     (folder / "site-1.yaml").write_text(yaml.safe_dump(doc))
-    assert allocator("batch", str(folder), "--out", str(out), "-q").returncode == 0
+    assert allocator("batch", str(folder), "--output", str(out), "-q").returncode == 0
     events = read_events(out / "events.jsonl")
     second = events[[e["event"] for e in events].index("batch_start", 1) :]
     assert [(e["event"], e.get("instance")) for e in second if "instance" in e] == [
@@ -152,8 +152,10 @@ def test_dask_gives_the_plans_of_the_local_pool(tmp_path):
     pytest.importorskip("distributed")
     folder = generated(tmp_path / "in", 3)
     local, dask = tmp_path / "local", tmp_path / "dask"
-    assert allocator("batch", str(folder), "--out", str(local), "-w", "2", "-q").returncode == 0
-    run = allocator("batch", str(folder), "--out", str(dask), "-w", "2", "--engine", "dask", "-q")
+    assert allocator("batch", str(folder), "--output", str(local), "-w", "2", "-q").returncode == 0
+    run = allocator(
+        "batch", str(folder), "--output", str(dask), "-w", "2", "--engine", "dask", "-q"
+    )
     assert run.returncode == 0, run.stderr
     assert summary(dask)["engine"].startswith("dask (LocalCluster)")
     for k in range(3):
@@ -243,12 +245,12 @@ def _plan_of(tmp_path: Path, doc: dict) -> Path:
 def test_a_batch_from_the_previous_night_reports_what_changed(tmp_path):
     folder = generated(tmp_path / "in", 2)
     night1, night2 = tmp_path / "n1", tmp_path / "n2"
-    assert allocator("batch", str(folder), "--out", str(night1), "-q").returncode == 0
+    assert allocator("batch", str(folder), "--output", str(night1), "-q").returncode == 0
     doc = yaml.safe_load((folder / "site-0.yaml").read_text())
     doc["nodes"] = doc["nodes"][1:]
     (folder / "site-0.yaml").write_text(yaml.safe_dump(doc))
     (folder / "site-1.yaml").rename(folder / "site-2.yaml")
-    run = allocator("batch", str(folder), "--out", str(night2), "--previous", str(night1), "-q")
+    run = allocator("batch", str(folder), "--output", str(night2), "--previous", str(night1), "-q")
     assert run.returncode == 0, run.stderr
     rows = by_name(night2)
     assert rows["site-0"]["previous_cost_per_hour"] == by_name(night1)["site-0"]["cost_per_hour"]
@@ -275,7 +277,7 @@ def test_a_stop_request_leaves_verified_plans_marked_interrupted(tmp_path, comma
         args = ["solve", str(source), "-o", str(tmp_path / "dc-east.plan.json")]
         plan = tmp_path / "dc-east.plan.json"
     else:
-        args = ["batch", str(source), "--out", str(target)]
+        args = ["batch", str(source), "--output", str(target)]
         plan = target / "dc-east.plan.json"
     child = subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args, "-q", "-t", "120"],
@@ -302,7 +304,7 @@ def test_a_stop_request_leaves_verified_plans_marked_interrupted(tmp_path, comma
 def test_a_time_budget_starts_nothing_once_spent(tmp_path):
     folder = generated(tmp_path / "in", 3, nodes=600, workloads=120)
     out = tmp_path / "out"
-    run = allocator("batch", str(folder), "--out", str(out), "-w", "1", "--budget", "1.5", "-q")
+    run = allocator("batch", str(folder), "--output", str(out), "-w", "1", "--budget", "1.5", "-q")
     assert run.returncode == 6, run.stderr
     rows = by_name(out)
     assert rows["site-0"]["cost_per_hour"] is not None  # the first one ran, cut to the budget
@@ -316,7 +318,7 @@ def test_a_sweep_compares_lost_domains_and_growth_with_the_base(tmp_path):
     out = tmp_path / "sweep"
     source = INSTANCES / "rules.yaml"
     run = allocator(
-        "sweep", str(source), "--out", str(out), "--fail", "zone:*", "--grow", "10%,50%", "-q"
+        "sweep", str(source), "--output", str(out), "--fail", "zone:*", "--grow", "10%,50%", "-q"
     )
     assert run.returncode in (0, 3, 4), run.stderr
     rows = json.loads((out / "sweep.json").read_text())
@@ -361,10 +363,13 @@ def test_inputs_are_files_folders_and_patterns_named_once(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--out", "{t}/file.txt"], "file.txt: is not a folder; --out names a folder"),
-        (["--out", "{t}/no/such"], "folder {t}/no does not exist; create it first"),
-        (["--out", "{t}/o", "--previous", "{t}/o"], "is also the --out folder"),
-        (["--out", "{t}/o", "--engine", "local", "--address", "tcp://x:1"], "only the dask engine"),
+        (["--output", "{t}/file.txt"], "file.txt: is not a folder; --output names a folder"),
+        (["--output", "{t}/no/such"], "folder {t}/no does not exist; create it first"),
+        (["--output", "{t}/o", "--previous", "{t}/o"], "is also the --output folder"),
+        (
+            ["--output", "{t}/o", "--engine", "local", "--address", "tcp://x:1"],
+            "only the dask engine",
+        ),
     ],
 )
 def test_a_bad_batch_command_is_refused_before_anything_runs(tmp_path, args, message):

@@ -174,7 +174,7 @@ def test_list_options_take_several_values_after_one_flag():
 
 def test_bench_command_line(tmp_path):
     out = tmp_path / "build.json"
-    run = CliRunner().invoke(app, ["build", "--nodes", "8", "--out", str(out)])
+    run = CliRunner().invoke(app, ["build", "--nodes", "8", "--output", str(out)])
     assert run.exit_code == 0, run.output
     assert "PuLP" in run.output
     saved = json.loads(out.read_text())

@@ -634,10 +634,7 @@ def test_cli_import_solve_export(tmp_path):
     result = runner.invoke(
         import_app,
         [
-            "kubernetes",
-            "--nodes", str(NODES),
-            "--pods", str(PODS),
-            "--priority-classes", str(CLASSES),
+            "kubernetes", str(NODES), str(PODS), "--priority-classes", str(CLASSES),
             "--prices", str(PRICES),
             "--rack-label", "example.com/rack",
             "-o", str(inventory),
@@ -658,8 +655,7 @@ def test_cli_import_solve_export(tmp_path):
     exported = runner.invoke(
         export_app,
         [
-            "kubernetes", str(plan),
-            "--inventory", str(inventory),
+            "kubernetes", str(inventory), str(plan),
             "--pods", str(PODS),
             "-o", str(manifests),
             "--summary", str(summary),
@@ -674,9 +670,7 @@ def test_cli_import_solve_export(tmp_path):
 def test_cli_refuses_to_export_a_plan_the_checker_rejects(tmp_path):
     runner = CliRunner()
     inventory, plan = tmp_path / "inv.yaml", tmp_path / "plan.json"
-    runner.invoke(
-        import_app, ["kubernetes", "--nodes", str(NODES), "--pods", str(PODS), "-o", str(inventory)]
-    )
+    runner.invoke(import_app, ["kubernetes", str(NODES), str(PODS), "-o", str(inventory)])
     runner.invoke(app, ["solve", str(inventory), "-o", str(plan), "-q"])
     data = json.loads(plan.read_text())
     data["placements"][0]["node"] = "cpu-01"
@@ -686,9 +680,8 @@ def test_cli_refuses_to_export_a_plan_the_checker_rejects(tmp_path):
         export_app,
         [
             "kubernetes",
-            str(plan),
-            "--inventory",
             str(inventory),
+            str(plan),
             "--pods",
             str(PODS),
             "-o",
@@ -911,9 +904,9 @@ def test_partial_input_is_reported_all_at_once(tmp_path):
 def test_swapped_files_are_named(tmp_path):
     found = problems_of(tmp_path, listing(pod("a", requests={"cpu": "1"})), listing(node("n1")))
     assert found == [
-        "nodes.json:7:4: items[0]: kind: expected a Node, found 'Pod' (are the --nodes and --pods "
+        "nodes.json:7:4: items[0]: kind: expected a Node, found 'Pod' (are the NODES and PODS "
         "files swapped?)",
-        "pods.json:7:4: items[0]: kind: expected a Pod, found 'Node' (are the --nodes and --pods "
+        "pods.json:7:4: items[0]: kind: expected a Pod, found 'Node' (are the NODES and PODS "
         "files swapped?)",
     ]
 
@@ -1064,8 +1057,8 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path):
         import_app,
         [
             "kubernetes",
-            "--nodes", str(write(tmp_path, "nodes.json", listing(node("gpu-1", gpus="8")))),
-            "--pods", str(write(tmp_path, "pods.json", listing())),
+            str(write(tmp_path, "nodes.json", listing(node("gpu-1", gpus="8")))),
+            str(write(tmp_path, "pods.json", listing())),
             "-o", str(out),
         ],
     )  # fmt: skip
@@ -2278,7 +2271,7 @@ def test_an_instance_type_with_gpus_none_allocatable_is_a_warning(tmp_path):
 
 def test_cli_gpu_map_namespace_filters_and_move_jobs(tmp_path):
     runner = CliRunner()
-    args = ["kubernetes", "--nodes", str(EKS_NODES), "--pods", str(EKS_PODS), "-o", "eks.yaml"]
+    args = ["kubernetes", str(EKS_NODES), str(EKS_PODS), "-o", "eks.yaml"]
     refused = runner.invoke(import_app, args)
     assert refused.exit_code == 2
     assert "metadata.labels: the node has 1 allocatable nvidia.com/gpu but no label" in (

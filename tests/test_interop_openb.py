@@ -192,7 +192,7 @@ def test_command_writes_an_inventory_the_loader_accepts(tmp_path):
     app.command("openb")(import_openb_command)
     app.command("other")(lambda: None)  # a group, as under `allocator import`
     output = tmp_path / "sample.yaml"
-    args = ["openb", "--nodes", str(NODES), "--pods", str(PODS), "-o", str(output)]
+    args = ["openb", str(NODES), str(PODS), "-o", str(output)]
     run = CliRunner().invoke(app, [*args, "--seed", "3", "--arrived", "0.8"])
     assert run.exit_code == 0, run.output
     inventory = load_inventory(output)
@@ -211,7 +211,7 @@ def test_command_reports_bad_input(tmp_path):
     app.command("other")(lambda: None)
     bad = tmp_path / "pods.csv"
     bad.write_text("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1000,10,2,500\n")
-    args = ["openb", "--nodes", str(NODES), "--pods", str(bad), "-o", str(tmp_path / "x.yaml")]
+    args = ["openb", str(NODES), str(bad), "-o", str(tmp_path / "x.yaml")]
     run = CliRunner().invoke(app, args)
     assert run.exit_code == 2
     assert "takes whole GPUs" in run.output

@@ -321,9 +321,7 @@ def test_bad_fleet_is_reported_as_the_loader_does(tmp_path):
 
 def test_cli_adds_tasks_to_a_fleet(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(
-        import_app, ["skypilot", *map(str, TASKS), "--fleet", str(FLEET), "-o", "lab.yaml"]
-    )
+    result = runner.invoke(import_app, ["skypilot", str(FLEET), *map(str, TASKS), "-o", "lab.yaml"])
     assert result.exit_code == 0, result.output
     assert "inventory written to lab.yaml: 4 nodes, 6 workloads, 5 warnings" in result.output
     assert "warning: tasks/eval.yaml: resources.infra: runs only in gcp/us-central1" in (
@@ -343,9 +341,7 @@ def test_cli_adds_tasks_to_a_fleet(tmp_path):
 
 def test_cli_bad_task_exits_2_and_writes_nothing(tmp_path):
     path = task(tmp_path, "resources:\n  accelerators: Gaudi3:8\n")
-    result = CliRunner().invoke(
-        import_app, ["skypilot", str(path), "--fleet", str(FLEET), "-o", "out.yaml"]
-    )
+    result = CliRunner().invoke(import_app, ["skypilot", str(FLEET), str(path), "-o", "out.yaml"])
     assert result.exit_code == 2
     assert (
         "error: task.yaml:2:3: tasks/task.yaml: resources.accelerators: unknown accelerator "

@@ -766,9 +766,7 @@ def test_cli_import_solve_export(tmp_path):
         import_app,
         [
             "slurm",
-            "--nodes",
             str(NODES),
-            "--jobs",
             str(JOBS),
             "--prices",
             str(PRICES),
@@ -782,7 +780,7 @@ def test_cli_import_solve_export(tmp_path):
     solved = runner.invoke(app, ["solve", "lab.yaml", "-o", "lab.plan.json", "-q"])
     assert solved.exit_code == 0, solved.output
     exported = runner.invoke(
-        export_app, ["slurm", "lab.plan.json", "--inventory", "lab.yaml", "-o", "nodelists.txt"]
+        export_app, ["slurm", "lab.yaml", "lab.plan.json", "-o", "nodelists.txt"]
     )
     assert exported.exit_code == 0, exported.output
     assert Path("nodelists.txt").read_text().startswith("# Node lists of the Slurm jobs")
@@ -796,7 +794,7 @@ def test_cli_export_needs_an_imported_slurm_inventory(tmp_path):
     runner.invoke(app, ["solve", str(ROOT / "instances" / "tiny.yaml"), "-o", str(plan), "-q"])
     result = runner.invoke(
         export_app,
-        ["slurm", str(plan), "--inventory", str(ROOT / "instances" / "tiny.yaml"), "-o", "x.txt"],
+        ["slurm", str(ROOT / "instances" / "tiny.yaml"), str(plan), "-o", "x.txt"],
     )
     assert result.exit_code == 2
     assert "the inventory has no Slurm jobs (workloads labelled 'slurm/job-id')" in result.output
@@ -908,7 +906,7 @@ def test_squeue_priorities_keep_their_order():
 
 def test_cli_import_with_a_gpu_map(tmp_path):
     runner = CliRunner()
-    args = ["slurm", "--nodes", str(UNTYPED), "--jobs", str(PRIORITIES), "-o", "mixed.yaml"]
+    args = ["slurm", str(UNTYPED), str(PRIORITIES), "-o", "mixed.yaml"]
     refused = runner.invoke(import_app, args)
     assert refused.exit_code == 2
     assert "error: " in refused.output and "nodes/dgx-01: Gres: the GPU model is unknown" in (

@@ -234,9 +234,7 @@ def test_export_roadef_writes_the_plan_as_a_challenge_solution(tmp_path):
         == 0
     )
     assert runner.invoke(app, ["reassign", str(fleet), "-o", str(plan)]).exit_code == 0
-    result = runner.invoke(
-        app, ["export", "roadef", str(plan), "--model", str(EXAMPLE), "-o", str(solution)]
-    )
+    result = runner.invoke(app, ["export", "roadef", str(EXAMPLE), str(plan), "-o", str(solution)])
     assert result.exit_code == 0, result.output
     inst, initial = example()
     assert evaluate(inst, initial, read_assignment(solution, inst)).total == 2411
@@ -245,7 +243,7 @@ def test_export_roadef_writes_the_plan_as_a_challenge_solution(tmp_path):
     data["assignment"].pop("p1")
     plan.write_text(json.dumps(data))
     result = runner.invoke(
-        app, ["export", "roadef", str(plan), "--model", str(EXAMPLE), "-o", str(tmp_path / "x")]
+        app, ["export", "roadef", str(EXAMPLE), str(plan), "-o", str(tmp_path / "x")]
     )
     assert result.exit_code == 2
     assert f"{plan}: assignment: the plan does not place process 'p1'" in result.output

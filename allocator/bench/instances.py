@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from allocator.domain.build import build_domain
 from allocator.domain.tables import Domain
-from allocator.inventory.generate import generate_inventory
+from allocator.inventory.generate import generate_inventory, harden
 from allocator.inventory.schema import Inventory
 
 NODES_PER_WORKLOAD = 4
@@ -24,13 +24,19 @@ class LadderInstance:
     fill: float = 0.9
     gpu_types: int = 3
     seed: int = 0
+    mix: str = "plain"  # or "hard": gangs, spread and shared GPUs (inventory.generate.harden)
 
     @classmethod
-    def of_size(cls, nodes: int, fill: float = 0.9, seed: int = 0) -> LadderInstance:
-        return cls(nodes, max(1, nodes // NODES_PER_WORKLOAD), fill, seed=seed)
+    def of_size(
+        cls, nodes: int, fill: float = 0.9, seed: int = 0, mix: str = "plain"
+    ) -> LadderInstance:
+        return cls(nodes, max(1, nodes // NODES_PER_WORKLOAD), fill, seed=seed, mix=mix)
 
     def document(self) -> dict:
-        return generate_inventory(self.nodes, self.workloads, self.gpu_types, self.seed, self.fill)
+        document = generate_inventory(
+            self.nodes, self.workloads, self.gpu_types, self.seed, self.fill
+        )
+        return harden(document, self.seed) if self.mix == "hard" else document
 
     def domain(self) -> Domain:
         document = self.document()

@@ -56,13 +56,15 @@ def run_ladder(
     seed: int = 0,
     progress: Callable[[LadderRun], None] | None = None,
     gap: float = 1e-6,
+    mix: str = "plain",
 ) -> LadderResult:
     """Plan every size with every backend; sizes in increasing order. ``gap`` is the
-    relative gap at which each level stops (the planner's default proves optimality)."""
+    relative gap at which each level stops (the planner's default proves optimality);
+    ``mix`` "hard" adds gangs, spread and shared GPUs to the fleets."""
     runs: list[LadderRun] = []
     gave_up: dict[str, str] = {}
     for nodes in sorted(sizes):
-        instance = LadderInstance.of_size(nodes, fill, seed)
+        instance = LadderInstance.of_size(nodes, fill, seed, mix)
         for solver in solvers:
             PROGRESS.task(f"{nodes:,} nodes, {solver} (in a child process)")
             if solver in gave_up:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-import allocator
+from allocator.bench.datasets import find_dataset
 from allocator.bench.machine import planner_fingerprint
 from allocator.bench.planstats import PlanStats
 from allocator.bench.published import DEFAULT_POLICIES, TRACES, published
@@ -44,7 +44,7 @@ from allocator.solve.pipeline import SolveOutcome, solve_domain
 from allocator.solve.strategy import level_bound
 from solvers.base import SolveOptions
 
-DEFAULT_DATA = Path(allocator.__file__).resolve().parents[1].parent / "shared" / "data" / "openb"
+DEFAULT_DATA = find_dataset("openb") or Path("data") / "openb"
 SOLVER = "highs"
 BOUND_RULE = (
     "priority is a task's GPU request in milli-GPU (1 for a CPU-only task), so "

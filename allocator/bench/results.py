@@ -27,12 +27,17 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def write_results(path: str | Path, benchmark: str, config: dict, results: Any) -> None:
+def results_document(benchmark: str, config: dict, results: Any) -> dict:
     """One JSON document: which benchmark, its settings, the machine, the results."""
-    document = {
+    return {
         "benchmark": benchmark,
         "config": to_jsonable(config),
         "machine": machine(),
         "results": to_jsonable(results),
     }
-    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_results(path: str | Path, benchmark: str, config: dict, results: Any) -> None:
+    write_text_atomic(
+        path, json.dumps(results_document(benchmark, config, results), indent=2) + "\n"
+    )

@@ -130,7 +130,8 @@ def build_domain(inventory: Inventory, name: str = "inventory") -> Domain:
     )
     network = None
     if inventory.topology is not None:
-        nic = fleet.nic_mbps.astype(float) / 1000
+        # A node whose NICs are not given has unlimited bandwidth, and so has its rack.
+        nic = np.where(fleet.nic_mbps >= NIC_UNLIMITED, np.inf, fleet.nic_mbps / 1000)
         rack_nic = {str(r): float(nic[fleet.rack == r].sum()) for r in np.unique(fleet.rack)}
         network = build_network(inventory.topology, rack_nic)
         fleet = replace(

@@ -180,3 +180,30 @@ def _workloads(
             entry["gpu_types"] = list(allowed)
         entries.append(entry)
     return entries
+
+
+MIXES = ("plain", "hard")
+
+
+def harden(document: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The same fleet with rules that make placement harder, drawn per workload: half the
+    training jobs a gang in one rack (up to 16 replicas; larger ones anywhere as long as
+    all run), a third of the inference services at most 2 replicas per rack, a further
+    sixth over at least two zones, and 60 % of the 1-GPU batch jobs on a quarter or half of
+    a GPU (4 CPUs, 32 GiB)."""
+    rng = np.random.default_rng(seed + 1)
+    for entry in document["workloads"]:
+        draw = rng.random()
+        kind, resources = entry.get("kind"), entry["resources"]
+        if kind == "training" and draw < 0.5:
+            entry["gang"] = {"within": "rack"} if entry["replicas"] <= 16 else {}
+        elif kind == "inference" and draw < 0.3:
+            entry["spread"] = [{"across": "rack", "max_per_domain": 2}]
+        elif kind == "inference" and draw < 0.45:
+            entry["spread"] = [{"across": "zone", "min_domains": 2}]
+        elif kind == "batch" and resources.get("gpus") == 1 and draw < 0.6:
+            resources.pop("gpus")
+            resources.pop("gpu_memory_gib", None)
+            resources.update(gpu_fraction=float(rng.choice([0.25, 0.5])), cpus=4, ram_gib=32)
+    document["name"] += "-hard"
+    return document

@@ -166,7 +166,7 @@ def link_bars(report: Report) -> str | None:
     notes = [
         f"{r['gbps']:,.0f} / {r['capacity_gbps']:,.0f} Gbps"
         if r["capacity_gbps"]
-        else f"{r['gbps']:,.0f} Gbps, no capacity"
+        else f"{r['gbps']:,.0f} Gbps, unlimited"
         for r in links
     ]
     return _percent_bars([r["link"] for r in links], use, notes, "links", "Busiest links")

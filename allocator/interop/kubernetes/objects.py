@@ -38,7 +38,7 @@ def read_objects(
             problems.add(
                 where.at("kind"),
                 f"expected a {kind}, found {describe(found_kind)}"
-                + (" (are the --nodes and --pods files swapped?)" if found_kind in _SWAP else ""),
+                + (" (are the NODES and PODS files swapped?)" if found_kind in _SWAP else ""),
             )
             continue
         meta = mapping(item.get("metadata"), where.at("metadata"), problems, required=True)
