@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -29,16 +28,11 @@ from allocator.batch.sweep import (
 from allocator.inventory.load import load_inventory
 from allocator.io.atomic import writable, write_json_atomic, write_text_atomic
 from allocator.io.errors import InputError
-from cli.common import Format, err, handles_errors, out, warn
+from cli.common import EngineName, Format, err, handles_errors, out, warn
 from cli.solve import solver_name
 from solvers.base import SolveOptions
 
 SHOWN_WARNINGS = 50  # on stderr; summary.md and the plans hold all of them
-
-
-class EngineName(StrEnum):
-    local = "local"
-    dask = "dask"
 
 
 OUT = typer.Option(

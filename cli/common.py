@@ -46,6 +46,13 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+class EngineName(StrEnum):
+    """Where work runs in parallel: a local process pool, or Dask distributed."""
+
+    local = "local"
+    dask = "dask"
+
+
 class ResultFormat(StrEnum):
     """What a command that prints a result prints: lines for people, or one JSON document."""
 

@@ -18,7 +18,16 @@ from allocator.share.policies import Policy
 from allocator.share.result import render
 from allocator.share.run import share as run_share
 from allocator.solve.pipeline import load_domain
-from cli.common import FormatOption, ResultFormat, err, fail, handles_errors, out, print_json
+from cli.common import (
+    EngineName,
+    FormatOption,
+    ResultFormat,
+    err,
+    fail,
+    handles_errors,
+    out,
+    print_json,
+)
 from solvers.base import SolveOptions
 
 
@@ -26,11 +35,6 @@ class Within(StrEnum):
     max_min = "max-min"
     proportional = "proportional"
     max_throughput = "max-throughput"
-
-
-class Engine(StrEnum):
-    local = "local"
-    dask = "dask"
 
 
 @handles_errors
@@ -56,7 +60,7 @@ def share(
         bool,
         typer.Option(help="with --partitions, also solve exactly and report the ratio"),
     ] = True,
-    engine: Annotated[Engine, typer.Option(help="where parts run")] = Engine.local,
+    engine: Annotated[EngineName, typer.Option(help="where parts run")] = EngineName.local,
     workers: Annotated[
         int | None, typer.Option(min=1, help="parts solved at once (default: cores)")
     ] = None,
