@@ -10,6 +10,7 @@ import contextlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -133,13 +134,25 @@ def package_version(package: str) -> str | None:
 T = TypeVar("T")
 
 
+class LeftBehind(TimeoutError):
+    """A solver call that did not stop in time and was left to finish on its own thread."""
+
+
 def interruptible(
-    work: Callable[[], T], stop: Callable[[], None], poll: Callable[[], None] | None = None
+    work: Callable[[], T],
+    stop: Callable[[], None],
+    poll: Callable[[], None] | None = None,
+    give_up_at: float | None = None,
 ) -> T:
     """Run `work` (a blocking solver call) in a thread while the calling thread waits in
     short steps, so that a signal handler can run; once INTERRUPT is set, `stop()` asks
     the solver to end early (it returns what it has, as on a time limit). `poll` runs at
-    every step (e.g. to follow a log the solver writes)."""
+    every step (e.g. to follow a log the solver writes).
+
+    Some solver phases (HiGHS's presolve, a round of cut separation) never look at the
+    clock or the stop request; past `give_up_at` (a `time.perf_counter` moment) `stop()`
+    is asked once more and the call is left to end on its own daemon thread: LeftBehind is
+    raised, so that a deadline holds whatever the solver does."""
     outcome: dict[str, T | BaseException] = {}
 
     def run() -> None:
@@ -158,6 +171,9 @@ def interruptible(
         if INTERRUPT.is_set() and not stopped:
             stop()
             stopped = True
+        if give_up_at is not None and thread.is_alive() and time.perf_counter() >= give_up_at:
+            stop()
+            raise LeftBehind("the solver did not stop at its time limit")
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]

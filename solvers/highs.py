@@ -17,6 +17,7 @@ from allocator.io.interrupt import INTERRUPT
 from allocator.model.problem import Problem
 from solvers.base import (
     Capability,
+    LeftBehind,
     Solution,
     SolveOptions,
     SolverError,
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from highspy import Highs, HighsLp
 
 _BIG = 1e30
+# How long a solve may run past its time limit before it is left behind on its thread.
+STOP_GRACE_S = 2.0
 # HiGHS keeps one thread scheduler per process; changing the thread count needs a reset.
 _scheduler_threads: int | None = None
 
@@ -60,6 +63,9 @@ class HighsSolver:
             raise SolverError("highspy is not installed (pip install highspy==1.12.*)") from exc
 
         started = time.perf_counter()
+        stop_at = None
+        if options.time_limit is not None:
+            stop_at = started + max(float(options.time_limit), 0.01)
         h = highspy.Highs()
         log_path = _configure(h, highspy, options)
         try:
@@ -68,14 +74,31 @@ class HighsSolver:
                 start = highspy.HighsSolution()
                 start.col_value = list(np.asarray(options.warm_start, dtype=np.float64))
                 h.setSolution(start)
+            # HiGHS checks its time limit only between some phases: its interrupt callbacks
+            # also stop it at the moment the limit ends (or on request), and a call still
+            # running STOP_GRACE_S later is left behind, so that the caller's deadline holds.
+            late = _Late(stop_at)
+            h.cbSimplexInterrupt += late.poll
+            h.cbIpmInterrupt += late.poll
             if problem.is_mip:
-                # A MIP may run long: it polls for an interrupt, and runs while this thread
-                # waits, so that a signal handler can set one.
-                h.cbMipInterrupt += _poll(options.progress)
-                with _silenced_stdout():
-                    interruptible(h.run, lambda: None)
-            else:
-                h.run()
+                h.cbMipInterrupt += _poll(options.progress, late)
+            if stop_at is not None:  # what is left after handing the model over
+                h.setOptionValue("time_limit", max(stop_at - time.perf_counter(), 0.01))
+            give_up = None if stop_at is None else stop_at + STOP_GRACE_S
+            # A MIP prints stray lines to standard output (`_silenced_stdout`).
+            quiet = _silenced_stdout() if problem.is_mip else contextlib.nullcontext()
+            with quiet:
+                interruptible(h.run, lambda: None, give_up_at=give_up)
+        except LeftBehind:
+            log = read_log_file(log_path)
+            return Solution(
+                status=Status.TIME_LIMIT,
+                solver="highs",
+                wall_s=time.perf_counter() - started,
+                log_tail=tail(
+                    log + f"\nstill running {STOP_GRACE_S:g} s after the time limit: left behind"
+                ),
+            )
         finally:
             log = read_log_file(log_path)
         if options.log:
@@ -84,15 +107,32 @@ class HighsSolver:
         return _read_result(h, highspy, problem, started, log)
 
 
+class _Late:
+    """Interrupts HiGHS from its callbacks once `stop_at` (`time.perf_counter`) has passed
+    or a stop was asked for."""
+
+    def __init__(self, stop_at: float | None):
+        self.stop_at = stop_at
+
+    def due(self) -> bool:
+        return INTERRUPT.is_set() or (
+            self.stop_at is not None and time.perf_counter() >= self.stop_at
+        )
+
+    def poll(self, event: object) -> None:
+        if self.due():
+            event.interrupt()  # type: ignore[attr-defined]
+
+
 def _poll(
-    progress: Callable[[float | None, float | None], None] | None,
+    progress: Callable[[float | None, float | None], None] | None, late: _Late
 ) -> Callable[[object], None]:
-    """HiGHS's MIP calls this often: stop on request, and report the bounds as they move."""
+    """HiGHS's MIP calls this often: stop when due, and report the bounds as they move."""
     last = (math.nan, math.nan)
 
     def poll(event: object) -> None:
         nonlocal last
-        if INTERRUPT.is_set():
+        if late.due():
             event.interrupt()  # type: ignore[attr-defined]
         if progress is not None:
             out = event.data_out  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from allocator.heuristics.budgets import Budgets
 from allocator.heuristics.counts import PlaceCounts, repair
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
 from allocator.io.interrupt import INTERRUPT
-from allocator.model.reduce import FRACTION, MIG, PackingInstance
+from allocator.model.reduce import FRACTION, MIG, WHOLE, PackingInstance
 from allocator.rules.base import UNLIMITED
 
 RULES = ("first_fit", "best_fit")
@@ -275,13 +275,21 @@ class FleetState:
         return self.places.placed(f)
 
 
-def greedy_placement(inst: PackingInstance, rule: str = "first_fit") -> Replicas:
+def greedy_placement(
+    inst: PackingInstance, rule: str = "first_fit", start: Replicas | None = None
+) -> Replicas:
+    """Place every workload by `rule`. With `start` (a rounded LP solution, say) its
+    replicas are taken where they are and only the rest is placed: nodes it opened are
+    filled first, as any node in use."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
     state = FleetState(inst)
     families = inst.domain.demand.families
-    _pin(state)
-    _keep_current(state, rule)
+    if start is None:
+        _pin(state)
+        _keep_current(state, rule)
+    else:
+        _take(state, start)
     have = np.bincount(
         inst.domain.demand.family[[w for w, _, _ in state.records]], minlength=len(families)
     )
@@ -612,6 +620,32 @@ def _mig_demand(state: FleetState, nodes: np.ndarray, w: int) -> np.ndarray:
         if found:
             table[t] = (found.compute_slices, found.memory_slices)
     return table[fleet.gpu_type[nodes]]
+
+
+def _take(state: FleetState, start: Replicas) -> None:
+    """A placement's replicas where they are: shared ones on their GPU first, then those
+    taking whole GPUs, one step per workload (on each node's first GPUs still free)."""
+    inst = state.inst
+    demand = inst.domain.demand
+    kind = inst.shapes.kind[inst.shapes.of_workload]
+    shared = np.flatnonzero(kind[start.workload] != WHOLE)
+    for r in shared.tolist():
+        w, n = int(start.workload[r]), int(start.node[r])
+        gpu = int(start.gpu_index[start.gpu_ptr[r]])
+        if kind[w] == FRACTION:
+            per = (int(demand.gpu_milli[w]), int(demand.gpu_mem_mib[w]))
+        else:
+            slices = _mig_demand(state, np.array([n]), w)[0]
+            per = (int(slices[0]), int(slices[1]))
+        state.take_shared(w, n, gpu, int(kind[w]), per)
+    whole = kind[start.workload] == WHOLE
+    pairs, count = np.unique(
+        np.stack([start.workload[whole], start.node[whole]]), axis=1, return_counts=True
+    )
+    firsts = np.flatnonzero(np.diff(pairs[0], prepend=-1) != 0)
+    for part in np.split(np.arange(pairs.shape[1]), firsts[1:]) if len(firsts) else []:
+        w = int(pairs[0, part[0]])
+        state.take_whole(w, pairs[1, part], count[part], int(demand.gpus[w]))
 
 
 def _keep_current(state: FleetState, rule: str) -> None:

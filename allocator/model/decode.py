@@ -304,3 +304,40 @@ def _patterns_onto_nodes(
         rest = members[~taken][: left.sum()]
         node_pattern[rest] = np.repeat(chosen, left)
     return node_pattern
+
+
+def rounded_down(form: Formulation, x: np.ndarray) -> Replicas:
+    """The placement of an LP solution rounded down: floor(pattern[p]) nodes of each group
+    run pattern p, and floor(assign[w,g]) replicas of w fill the slots of group g, higher
+    priority first where the rounded patterns open fewer slots of w's shape than that.
+
+    Rounding down keeps every row of the form sum <= bound (node counts, wanted replicas,
+    slots, most per place) and shortens the rest (required replicas, spread over places),
+    which a greedy pass then tops up (`heuristics.greedy.greedy_placement(start=...)`).
+    The LP of a pattern model is tight, so what rounding loses is a few nodes per group."""
+    inst, pool = form.instance, form.pool
+    shapes = inst.shapes
+    n_groups, n_shapes = len(inst.groups), len(shapes)
+    z = np.floor(x[form.patterns.slice] + 1e-6).clip(0)
+    slots = np.zeros(n_groups * n_shapes)
+    np.add.at(
+        slots,
+        (pool.group[:, None] * n_shapes + np.arange(n_shapes)[None, :]).ravel(),
+        (pool.counts * z[:, None]).ravel(),
+    )
+    y = np.floor(x[form.assign.slice] + 1e-6).clip(0)
+    key = form.pair_g * n_shapes + shapes.of_workload[form.pair_w]
+    demand = inst.domain.demand
+    priority = demand.families.priority[demand.family[form.pair_w]]
+    order = np.lexsort((form.pair_w, -priority, key))
+    ranked = y[order]
+    before = np.cumsum(ranked) - ranked
+    first = np.searchsorted(key[order], key[order])  # start of each key's run
+    before -= (np.cumsum(ranked) - ranked)[first]
+    kept = np.zeros_like(y)
+    kept[order] = np.clip(slots[key[order]] - before, 0, ranked)
+    rounded = np.zeros_like(x)
+    rounded[form.patterns.slice] = z
+    rounded[form.assign.slice] = kept
+    # Storage is chosen again as the placement is completed (`Budgets`).
+    return placement_from_columns(form, rounded)

@@ -6,6 +6,9 @@ while the next is minimized. A greedy placement is always computed first; it war
 the solver, proves easy levels optimal without a solve, and is what remains if the
 solver finds nothing better in time. Groups with too many patterns to list get theirs by
 column generation, level by level; their bound then comes from the LP over all patterns.
+Before each level's MIP its LP is rounded down and completed greedily: a start within the
+gap of the LP bound settles the level without a MIP. Every solve gets the time left of one
+deadline, and the backends stop at it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from allocator.model.decode import (
     columns_from_placement,
     patterns_of_placement,
     placement_from_columns,
+    rounded_down,
 )
 from allocator.model.formulation import Formulation, Level, build_formulation, model_base
 from allocator.model.patterns import PatternPool, enumerate_pool
@@ -50,6 +54,7 @@ from solvers.base import (
 
 ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
 COLGEN_SHARE = 0.6  # of the time left when a level's column generation starts
+ROUNDING_SHARE = 0.5  # of the time left for the LP whose rounding may improve the start
 FGD_SEED_LIMIT = 20_000  # replicas
 
 
@@ -146,6 +151,7 @@ def _plan_exact(
         timings={
             "build_s": run.build_s,
             "column_generation_s": run.colgen_s,
+            "rounding_s": run.rounding_s,
             "solve_s": run.solve_s,
             "total_s": finished - started,
         },
@@ -198,7 +204,7 @@ class _LevelRun:
         self.notes: list[str] = []
         self.used = backend.name
         self.log_tail = ""
-        self.colgen_s = self.solve_s = 0.0
+        self.colgen_s = self.solve_s = self.rounding_s = 0.0
         self.rounds = 0
         started = time.perf_counter()
         self.base = model_base(inst)
@@ -208,6 +214,7 @@ class _LevelRun:
         # it can, else the first installed backend that can.
         self.lp = registry.first_with({Capability.LP, Capability.DUALS}, prefer=backend)
         self.pricer = registry.first_with({Capability.MIP, Capability.LP}, prefer=self.lp)
+        self.relaxer = registry.first_with({Capability.LP}, prefer=self.lp or backend)
 
     def formulation(self, pool: PatternPool) -> Formulation:
         """The model over `pool`, built from the instance's base once per pool."""
@@ -291,8 +298,29 @@ class _LevelRun:
                 )
             form, problem = self.level_problem(pool, k)
             level = form.levels[k]
+        if not self.deadline.passed():
+            incumbent, pool, rounded_bound = self._rounded_start(k, pool, incumbent, current)
+            if rounded_bound is not None:
+                lp_bound = rounded_bound if lp_bound is None else max(lp_bound, rounded_bound)
+            form, problem = self.level_problem(pool, k)
+            level = form.levels[k]
+            current = level_values(self.inst, incumbent)[k]
         if lp_bound is not None and level.integral:
             lp_bound = math.ceil(lp_bound - 1e-6)
+        gap = _gap(current, lp_bound)
+        if gap is not None and gap <= self.options.rel_gap + 1e-12:
+            # The start is already within the gap of the bound: no MIP to run.
+            return self._done(
+                level,
+                current,
+                lp_bound,
+                Status.OPTIMAL,
+                started,
+                "warm start meets bound",
+                form,
+                incumbent,
+                pool,
+            )
         if self.deadline.passed():
             return self._done(
                 level,
@@ -327,7 +355,9 @@ class _LevelRun:
             incumbent = candidate
         value = level_values(self.inst, incumbent)[k]
         # Over a partial pool the MIP's own bound holds only for that pool.
-        bound = solution.bound if pool.complete.all() else lp_bound
+        bound = lp_bound
+        if pool.complete.all() and solution.bound is not None:
+            bound = solution.bound if bound is None else max(bound, solution.bound)
         gap = _gap(value, bound)
         status = (
             Status.OPTIMAL
@@ -336,6 +366,54 @@ class _LevelRun:
         )
         how = "solver" if candidate is not None else "warm start kept"
         return self._done(level, value, bound, status, started, how, form, incumbent, pool)
+
+    def _rounded_start(
+        self, k: int, pool: PatternPool, incumbent: Replicas, current: float
+    ) -> tuple[Replicas, PatternPool, float | None]:
+        """Solve the level's LP, round it down to whole node and replica counts
+        (`decode.rounded_down`) and let each greedy rule place what rounding left out: the
+        better of those and the incumbent, the pool grown by its patterns, and the LP's
+        value, a bound on the level when the pool holds every pattern.
+
+        The greedy rules pack one workload after another; the LP packs all at once, so its
+        rounding opens close to the fewest nodes (and the cheapest) there are."""
+        if self.relaxer is None:
+            return incumbent, pool, None
+        inst = self.inst
+        started = time.perf_counter()
+        PROGRESS.stage("rounded LP start")
+        try:
+            form, problem = self.level_problem(pool, k)
+            lp = self.relaxer.solve(
+                problem.with_lp_relaxation(),
+                SolveOptions(time_limit=self.deadline.share(ROUNDING_SHARE).left(0.01)),
+            )
+            if lp.status != Status.OPTIMAL or lp.x is None or lp.objective is None:
+                return incumbent, pool, None
+            bound = lp.objective if pool.complete.all() else None
+            start = rounded_down(form, lp.x)
+            candidates = [greedy_placement(inst, rule, start=start) for rule in RULES]
+            grown = pool
+            for candidate in candidates:
+                grown = grown.with_patterns(*patterns_of_placement(inst, candidate))
+            form, problem = self.level_problem(grown, k)
+            best, best_value = None, current - 1e-9 * max(1.0, abs(current))
+            for candidate in candidates:
+                x = columns_from_placement(form, candidate)
+                if x is None or problem.violations(x):
+                    continue
+                value = level_values(inst, candidate)[k]
+                if value < best_value:
+                    best, best_value = candidate, value
+            if best is None:
+                return incumbent, pool, bound
+            self.notes.append(
+                f"{form.levels[k].name}: the rounded LP start improved the warm start "
+                f"from {current:,.6g} to {best_value:,.6g}"
+            )
+            return best, grown, bound
+        finally:
+            self.rounding_s += time.perf_counter() - started
 
     def _accept(
         self, problem: Problem, level: Level, solution: Solution, form: Formulation, current: float
