@@ -94,6 +94,7 @@ def test_state_counts_match_a_fresh_state_after_moves():
         fresh = State(model, state.assignment)
         for name in ("used", "held", "in_spread", "in_dep", "domains", "moved", "moved_histogram"):
             assert np.array_equal(getattr(state, name), getattr(fresh, name)), name
+        assert state.most_moved == fresh.most_moved == state.moved.max()
 
 
 def test_swaps_are_priced_exactly_apart_from_the_most_moved_workload():

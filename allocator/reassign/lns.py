@@ -26,6 +26,8 @@ from solvers.registry import get
 DEPARTED = 3  # nodes hosting replicas that left the seed node
 COSTLY = 3  # nodes drawn by their cost
 STEP_LIMIT = 2.0  # seconds per MIP
+MIN_STEP = 0.05  # a MIP given less time than this is not started
+FIRST_OVERRUN = 0.1  # seconds a round may run past its MIP's limit, until one has been seen
 SEED_UNDER_SOFT = 0.5  # chance that the seed is a node with room under soft capacity,
 SEED_HOME = 0.85  # else up to this, the home of a moved replica (moving back saves its cost)
 
@@ -37,25 +39,32 @@ def improve(
     deadline: float,
     solver: str = "highs",
 ) -> np.ndarray:
-    """The best assignment found by re-solving neighbourhoods until the deadline."""
+    """The best assignment found by re-solving neighbourhoods until the deadline. A round
+    also builds its MIP and the backend may run past its limit (HiGHS by most of a second
+    on large parts), so each MIP gets the time left less the most a round has overrun."""
     backend = get(solver)
     integral = needs_integer_columns(backend)
     best = np.array(assignment, dtype=np.int64)
     best_total = costs(model, best).total
     rounds = 0
-    while (left := deadline - time.perf_counter()) > 0.05 and not INTERRUPT.is_set():
+    overrun = FIRST_OVERRUN
+    while deadline - time.perf_counter() - overrun > MIN_STEP and not INTERRUPT.is_set():
         rounds += 1
         PROGRESS.stage(f"neighbourhood search round {rounds}")
+        begun = time.perf_counter()
         part = build(model, best, neighbourhood(model, best, rng), integral)
-        options = SolveOptions(time_limit=min(STEP_LIMIT, left), rel_gap=0.0, warm_start=part.start)
+        limit = min(STEP_LIMIT, deadline - time.perf_counter() - overrun)
+        if limit < MIN_STEP:
+            break
+        options = SolveOptions(time_limit=limit, rel_gap=0.0, warm_start=part.start)
         found = backend.solve(part.problem, options)
-        if found.x is None:
-            continue
-        candidate = part.decode(found.x, best)
-        total = costs(model, candidate).total
-        if total < best_total:
-            best, best_total = candidate, total
-            PROGRESS.bounds(best_total, None)
+        if found.x is not None:
+            candidate = part.decode(found.x, best)
+            total = costs(model, candidate).total
+            if total < best_total:
+                best, best_total = candidate, total
+                PROGRESS.bounds(best_total, None)
+        overrun = max(overrun, time.perf_counter() - begun - limit)
     return best
 
 

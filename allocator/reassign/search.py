@@ -81,16 +81,19 @@ def typical_change(state: State, rng: np.random.Generator, samples: int = 200) -
     return float(np.median(changes)) if len(changes) else 1.0
 
 
-def settle(state: State) -> int:
+def settle(state: State, deadline: float | None = None) -> int:
     """Send home every moved replica whose return costs nothing and breaks no rule, alone
     or by trading places with a replica whose home is where it runs now, so that a plan
-    never moves replicas for no gain; the number sent home."""
+    never moves replicas for no gain; the number sent home. Each step keeps the plan valid
+    and no dearer, so stopping at `deadline` (a `time.perf_counter` moment) is safe."""
     m = state.model
     returned = 0
     changed = True
     while changed:
         changed = False
         for replica in np.flatnonzero(state.assignment != m.current).tolist():
+            if deadline is not None and time.perf_counter() >= deadline:
+                return returned
             home = int(m.current[replica])
             if state.assignment[replica] == home:
                 continue
@@ -103,6 +106,9 @@ def settle(state: State) -> int:
             partners = np.flatnonzero(
                 (state.assignment == home) & (m.current == state.assignment[replica])
             )
+            if len(partners) > 1:  # price them all at once; only these can trade
+                delta, ok = swap_prices(state, replica, partners)
+                partners = partners[ok & (delta <= 0)]
             for other in partners.tolist():
                 if _trade(state, replica, other, accept_zero=True) >= 0:
                     returned += 2

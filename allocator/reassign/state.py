@@ -31,6 +31,7 @@ class State:
         moved = self.assignment != model.current
         self.moved = np.bincount(model.workload[moved], minlength=model.num_workloads)
         self.moved_histogram = np.bincount(self.moved, minlength=model.num_replicas + 2)
+        self._top = int(self.moved.max(initial=0))  # kept by _count_moved: priced every move
         self.siblings = np.split(
             np.argsort(model.workload, kind="stable"),
             np.cumsum(np.bincount(model.workload, minlength=model.num_workloads))[:-1],
@@ -38,7 +39,7 @@ class State:
 
     @property
     def most_moved(self) -> int:
-        return int(np.flatnonzero(self.moved_histogram)[-1])
+        return self._top
 
     def most_moved_if(self, workload: int, count: int) -> int:
         """The largest per-workload move count once `workload` has `count` moved replicas."""
@@ -96,6 +97,11 @@ class State:
         return True
 
     def _count_moved(self, workload: int, step: int) -> None:
-        self.moved_histogram[self.moved[workload]] -= 1
+        was = int(self.moved[workload])
+        self.moved_histogram[was] -= 1
         self.moved[workload] += step
-        self.moved_histogram[self.moved[workload]] += 1
+        self.moved_histogram[was + step] += 1
+        if was + step > self._top:
+            self._top = was + step
+        elif was == self._top and self.moved_histogram[was] == 0:
+            self._top = was + step  # it was the only workload at the top
