@@ -60,6 +60,8 @@ def assert_feasible(inp: ShareInput, gpus: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def measured() -> gavel.Measured:
+    if not GAVEL.is_dir():
+        pytest.skip(f"Gavel's measured throughputs are not here ({GAVEL})")
     return gavel.load(GAVEL)
 
 
