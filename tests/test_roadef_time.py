@@ -131,13 +131,12 @@ def test_a_mip_stopped_on_a_limit_hands_its_best_to_the_search(monkeypatch):
 
 def test_a_mip_above_its_memory_limit_is_stopped(monkeypatch):
     def grow(problem, options):
-        hog = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
         time.sleep(600)
-        return hog
 
     use_backend(monkeypatch, grow)
-    here = strategy._resident_mib(os.getpid())
-    monkeypatch.setattr(strategy, "EXACT_MEMORY_MIB", here + 100)
+    assert strategy._resident_mib(os.getpid()) > 10  # this process, read from /proc
+    # The child's resident memory as the parent reads it: past the limit at once.
+    monkeypatch.setattr(strategy, "_resident_mib", lambda pid: strategy.EXACT_MEMORY_MIB + 1)
     searched = []
     search = strategy.search
     monkeypatch.setattr(
@@ -160,3 +159,14 @@ def test_exact_hands_back_the_backends_answer():
     found = strategy.exact(get("highs"), part.problem, options, time.perf_counter() + 10.0)
     assert found is not None and found.status is Status.OPTIMAL
     assert found.objective == pytest.approx(2411)
+
+
+def test_the_limit_counts_the_programs_start_only_when_it_was_started_for_the_command(
+    monkeypatch,
+):
+    import cli.roadef
+
+    # Inside a test runner that has run for a while, its age is not the command's.
+    assert cli.roadef.seconds_before_command() == 0.0
+    monkeypatch.setattr("sys.argv", ["allocator", "roadef", "solve", "m.txt", "a.txt"])
+    assert cli.roadef.seconds_before_command() > 0
