@@ -1,6 +1,6 @@
 """What a rule family writes its model rows with: the builder, the sparse pair index, the
 `assign` columns and the slack that lets a workload fall short instead of making the model
-infeasible."""
+infeasible; and what it sets its own columns of a placement's solution with."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from allocator.domain.grouping import by_family, expand, members
 from allocator.model.patterns import PatternPool
-from allocator.model.problem import Block, ProblemBuilder
+from allocator.model.problem import Block, Problem, ProblemBuilder
 from allocator.model.reduce import PackingInstance
 
 
@@ -109,3 +109,35 @@ class PatternContext(ModelContext):
             shape=(len(shapes), len(families)),
         )
         return sp.csr_array(sp.csr_array(self.pool.counts.astype(np.float64)) @ member)
+
+
+@dataclass(frozen=True, eq=False)
+class PlacedColumns:
+    """Column values being written from a placement, once `pattern`, `assign` and the
+    slack hold theirs: each rule family sets its own columns from those
+    (`RuleFamily.columns`), so that the model accepts every placement that keeps the rules."""
+
+    inst: PackingInstance
+    pairs: Pairs
+    pool: PatternPool
+    problem: Problem
+    x: np.ndarray
+
+    def places(self, scope: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Place code, at scope[k], of the node group of pair column cols[k]."""
+        return self.inst.group_places[self.pairs.g[cols], scope]
+
+    @property
+    def assign(self) -> np.ndarray:
+        return self.x[self.problem.col_block("assign").slice]
+
+    @property
+    def patterns(self) -> np.ndarray:
+        return self.x[self.problem.col_block("pattern").slice]
+
+    def replicas(self, key: np.ndarray, cols: np.ndarray, n_keys: int) -> np.ndarray:
+        """Replicas per key: the `assign` values of pair columns cols[k] summed by key[k]."""
+        return np.bincount(key, weights=self.assign[cols], minlength=n_keys)
+
+    def set(self, name: str, values: np.ndarray) -> None:
+        self.x[self.problem.col_block(name).slice] = values

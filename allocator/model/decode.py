@@ -18,9 +18,12 @@ import scipy.sparse as sp
 from allocator.domain.replicas import Replicas
 from allocator.evaluate.figures import Figures
 from allocator.heuristics.greedy import choose_storage
+from allocator.model import migration
+from allocator.model.context import Pairs, PlacedColumns
 from allocator.model.formulation import Formulation
 from allocator.model.patterns import PatternPool
 from allocator.model.reduce import WHOLE, PackingInstance
+from allocator.rules import FAMILIES
 
 
 def onehot(index: np.ndarray, size: int) -> sp.csr_array:
@@ -65,7 +68,9 @@ def patterns_of_placement(inst: PackingInstance, placement: Replicas) -> tuple:
 
 
 def columns_from_placement(form: Formulation, placement: Replicas) -> np.ndarray | None:
-    """Column values of a node-level placement, or None if a node's pattern is not in the pool."""
+    """Column values of a node-level placement, or None if a node's pattern is not in the
+    pool. Every column gets its value, those of the rule families (`RuleFamily.columns`)
+    and of moves included: a placement that keeps the rules satisfies every row."""
     inst, problem, pool = form.instance, form.problem, form.pool
     x = np.zeros(problem.n_cols)
     of_node = inst.groups.of_node
@@ -92,6 +97,11 @@ def columns_from_placement(form: Formulation, placement: Replicas) -> np.ndarray
         missing = np.ceil(np.maximum(families.target - achieved, 0) - 1e-9)[families.by_target]
         x[problem.col_block("missing").slice] = missing
     _datacenter_columns(form, placement, x)
+    placed = PlacedColumns(inst, Pairs.of(inst), pool, problem, x)
+    for family in FAMILIES:
+        if family.columns is not None:
+            family.columns(placed)
+    migration.columns(placed, placement)
     return x
 
 

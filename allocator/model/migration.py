@@ -12,13 +12,16 @@ Rows
   kept_slots[g,s]  sum_{w of s} kept[w,g] - sum_p min(n(p,s), C(s,g)) pattern[p] <= 0
   max_moves        sum_w running(w) - sum kept <= max moves
 Cost   move_cost(w) x (running(w) - sum_g kept[w,g]), in $/h-equivalent
+From a placement: kept[w,g] = sum over nodes n of g of min(placed(w,n), running now(w,n)).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
-from allocator.model.context import ModelContext, PatternContext
+from allocator.domain.replicas import Replicas
+from allocator.model.context import ModelContext, PatternContext, PlacedColumns
 from allocator.model.datacenter import CostTerms
 from allocator.model.reduce import PackingInstance
 
@@ -93,3 +96,19 @@ def pattern_entries(ctx: PatternContext) -> None:
     keep = np.minimum(pool.counts[p, slot_s[k]], running_of_shape[k])
     rows = ctx.b.row_block("kept_slots")
     ctx.b.add_entries(rows, k[keep > 0], ctx.patterns, p[keep > 0], -keep[keep > 0])
+
+
+def columns(ctx: PlacedColumns, placement: Replicas) -> None:
+    """The `kept` columns of a placement: the replicas it leaves where they run now."""
+    if "kept" not in {block.name for block in ctx.problem.col_blocks}:
+        return
+    inst = ctx.inst
+    has = np.flatnonzero(inst.current[ctx.pairs.w, ctx.pairs.g] > 0)
+    stays = sp.csr_array(placement.counts().minimum(inst.domain.running_now))
+    of_node = inst.groups.of_node
+    group = sp.csr_array(
+        (np.ones(len(of_node)), (np.arange(len(of_node)), of_node)),
+        shape=(len(of_node), len(inst.groups)),
+    )
+    per_pair = (stays.T @ group).toarray()
+    ctx.set("kept", per_pair[ctx.pairs.w[has], ctx.pairs.g[has]])

@@ -14,6 +14,7 @@ only with groups where v is, and since a pattern that holds f may leave its slot
 empty, each group places at least as many replicas of v as it has nodes whose pattern
 holds f (decoding then puts v's replicas on those nodes first):
   with    sum of pattern[p] over patterns of g holding f - y(v,g) <= 0    every group g
+From a placement: there[r,d] = [y(v,d) > 0].
 Greedy: a node is closed to f where its place lacks v (with) or holds v (apart, both ways).
 """
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from allocator.domain.tables import Domain
     from allocator.heuristics.counts import PlaceCounts
     from allocator.inventory.schema import Inventory, WorkloadSpec
-    from allocator.model.context import ModelContext, PatternContext
+    from allocator.model.context import ModelContext, PatternContext, PlacedColumns
 
 FIELDS = ("affinity", "anti_affinity")
 
@@ -127,18 +128,31 @@ def pattern_rows(ctx: PatternContext) -> None:
     ctx.b.add_entries(ctx.b.row_block("with_on_node"), at[hit], ctx.patterns, p[hit], 1.0)
 
 
-def _place_rows(ctx: ModelContext) -> None:
+def _places(ctx: ModelContext | PlacedColumns):
+    """Relations k at scopes of many nodes, the (relation, place) keys where either
+    workload may run, and for f then v: the key of each pair column, and those columns."""
     t = ctx.inst.domain.rules.relations
     k = np.flatnonzero(t.scope != NODE)
-    if not len(k):
-        return
-    families = ctx.inst.domain.demand.families
     rf, cols_f = ctx.pairs.of_families(t.f[k])
     rv, cols_v = ctx.pairs.of_families(t.other[k])
     place_f = ctx.places(t.scope[k][rf], cols_f)
     place_v = ctx.places(t.scope[k][rv], cols_v)
     keys, row = group_keys(np.concatenate([rf, rv]), np.concatenate([place_f, place_v]))
-    row_f, row_v = row[: len(rf)], row[len(rf) :]
+    return k, keys, (row[: len(rf)], cols_f), (row[len(rf) :], cols_v)
+
+
+def columns(ctx: PlacedColumns) -> None:
+    k, keys, _, (row_v, cols_v) = _places(ctx)
+    if len(k):
+        ctx.set("relation_there", (ctx.replicas(row_v, cols_v, len(keys)) > 0.5).astype(float))
+
+
+def _place_rows(ctx: ModelContext) -> None:
+    t = ctx.inst.domain.rules.relations
+    k, keys, (row_f, cols_f), (row_v, cols_v) = _places(ctx)
+    if not len(k):
+        return
+    families = ctx.inst.domain.demand.families
     n, rel = len(keys), keys[:, 0]
     there = ctx.b.add_columns("relation_there", n, hi=1.0)
     each = np.arange(n)
@@ -227,6 +241,7 @@ FAMILY = RuleFamily(
     shapes=shapes,
     model_rows=model_rows,
     pattern_rows=pattern_rows,
+    columns=columns,
     room=room,
     repair=repair,
     check=check,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from allocator.domain.tables import Domain
     from allocator.heuristics.counts import PlaceCounts
     from allocator.inventory.schema import Inventory
-    from allocator.model.context import ModelContext, PatternContext
+    from allocator.model.context import ModelContext, PatternContext, PlacedColumns
 
 # (location in the file as a path of keys, message) -> records one load-time problem
 Report = Callable[[tuple, str], None]
@@ -90,6 +90,9 @@ class RuleFamily:
     shapes       what it asks of single nodes, which node patterns then obey
     model_rows   rows over `assign` (replicas per workload and node group), built once
     pattern_rows rows over the node patterns of a pool (rules about single nodes)
+    columns      the values of the columns its rows add, for a placement's solution (a
+                 warm start), from its `pattern` and `assign` values; a family whose
+                 rows add no columns of their own has nothing to set
     room         greedy: most replicas of workload f each node may still take
     spreads      greedy: the scope to spread workload f over, one replica at a time
     repair       greedy: replicas (of those kept) to drop because they break the rule
@@ -102,6 +105,7 @@ class RuleFamily:
     shapes: Callable[[Domain], ShapeRules] | None = None
     model_rows: Callable[[ModelContext], None] | None = None
     pattern_rows: Callable[[PatternContext], None] | None = None
+    columns: Callable[[PlacedColumns], None] | None = None
     room: Callable[[PlaceCounts, int, np.ndarray], np.ndarray | None] | None = None
     spreads: Callable[[Domain, int], int | None] | None = None
     repair: Callable[[Domain, Placed], np.ndarray] | None = None

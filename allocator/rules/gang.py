@@ -7,6 +7,7 @@ Model, with y(f,d) as in `spread` and size(f) = max(f):
   y(f) = size(f) gang[f]
   within a scope of many nodes: y(f,d) <= size(f) inside[f,d];  sum_d inside[f,d] = gang[f]
   within a node: sum of pattern[p] over patterns holding f <= gang[f] (one node holds them)
+From a placement: gang[f] = [y(f) > 0], inside[f,d] = [y(f,d) > 0].
 Greedy: once a member is placed, the others go only to its place; a gang that ends up
 short or split is taken out again.
 """
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from allocator.domain.tables import Domain
     from allocator.heuristics.counts import PlaceCounts
     from allocator.inventory.schema import Inventory, WorkloadSpec
-    from allocator.model.context import ModelContext, PatternContext
+    from allocator.model.context import ModelContext, PatternContext, PlacedColumns
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,8 +78,7 @@ def model_rows(ctx: ModelContext) -> None:
     ctx.b.add_entries(whole, np.arange(len(fs)), gang, np.arange(len(fs)), -size)
     k = np.flatnonzero(t.within[fs] > NODE)
     if len(k):
-        r, cols = ctx.pairs.of_families(fs[k])
-        keys, row = group_keys(r, ctx.places(t.within[fs[k]][r], cols))
+        keys, row, cols = _by_place(ctx, fs[k])
         inside = ctx.b.add_columns("gang_inside", len(keys), hi=1.0)
         one = ctx.b.add_rows("gang_in_one_place", len(k), lo=0.0, hi=0.0)
         ctx.b.add_entries(one, keys[:, 0], inside, np.arange(len(keys)), 1.0)
@@ -92,6 +92,27 @@ def model_rows(ctx: ModelContext) -> None:
     if len(k):
         one = ctx.b.add_rows("gang_on_one_node", len(k), hi=0.0)
         ctx.b.add_entries(one, np.arange(len(k)), gang, k, -1.0)  # patterns: `pattern_rows`
+
+
+def _by_place(ctx: ModelContext | PlacedColumns, fs: np.ndarray):
+    """For gangs fs kept within a scope of many nodes: the (gang, place) keys where they
+    may run, the key of each of their pair columns, and those columns."""
+    r, cols = ctx.pairs.of_families(fs)
+    keys, row = group_keys(r, ctx.places(ctx.inst.domain.rules.gang.within[fs][r], cols))
+    return keys, row, cols
+
+
+def columns(ctx: PlacedColumns) -> None:
+    t = ctx.inst.domain.rules.gang
+    fs = np.flatnonzero(t.member)
+    if not len(fs):
+        return
+    r, cols = ctx.pairs.of_families(fs)
+    ctx.set("gang", (ctx.replicas(r, cols, len(fs)) > 0.5).astype(float))
+    inner = fs[t.within[fs] > NODE]
+    if len(inner):
+        keys, row, cols = _by_place(ctx, inner)
+        ctx.set("gang_inside", (ctx.replicas(row, cols, len(keys)) > 0.5).astype(float))
 
 
 def pattern_rows(ctx: PatternContext) -> None:
@@ -162,6 +183,7 @@ FAMILY = RuleFamily(
     shapes=shapes,
     model_rows=model_rows,
     pattern_rows=pattern_rows,
+    columns=columns,
     room=room,
     repair=repair,
     check=check,

@@ -12,6 +12,7 @@ At scope node, where one group holds many nodes, the rules are about patterns:
   fewest  sum of pattern[p] over patterns holding f >= m on[r];  y(f) <= max(f) on[r];
           sum of pattern[p] over patterns of group g holding f <= y(f,g) for every g (a
           pattern may leave a slot empty: decoding fills one slot of f per node first)
+From a placement: present[r,d] = [y(f,d) > 0], on[r] = [y(f) > 0].
 Greedy: a node takes at most k less what its place holds; a workload with a rule is placed
 one replica at a time, each in the place that holds fewest of it.
 """
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from allocator.domain.tables import Domain
     from allocator.heuristics.counts import PlaceCounts
     from allocator.inventory.schema import Inventory, WorkloadSpec
-    from allocator.model.context import ModelContext, PatternContext
+    from allocator.model.context import ModelContext, PatternContext, PlacedColumns
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,8 +94,7 @@ def model_rows(ctx: ModelContext) -> None:
         ctx.b.add_entries(rows, row, ctx.assign, cols, 1.0)
     k = np.flatnonzero(at_places & (t.fewest >= 0))
     if len(k):
-        r, cols = ctx.pairs.of_families(t.f[k])
-        keys, row = group_keys(r, ctx.places(t.scope[k][r], cols))
+        keys, row, cols = _by_place(ctx, k)
         present = ctx.b.add_columns("spread_present", len(keys), hi=1.0)
         only = ctx.b.add_rows("spread_present_only_where_placed", len(keys), hi=0.0)
         ctx.b.add_entries(only, np.arange(len(keys)), present, np.arange(len(keys)), 1.0)
@@ -110,6 +110,34 @@ def model_rows(ctx: ModelContext) -> None:
         keys, row = group_keys(r, ctx.pairs.g[cols])
         filled = ctx.b.add_rows("spread_nodes_filled", len(keys), hi=0.0)
         ctx.b.add_entries(filled, row, ctx.assign, cols, -1.0)
+
+
+def _by_place(ctx: ModelContext | PlacedColumns, k: np.ndarray):
+    """For rules k: the (rule, place) keys where the workload may run, the key of each of
+    its pair columns, and those columns."""
+    t = ctx.inst.domain.rules.spread
+    r, cols = ctx.pairs.of_families(t.f[k])
+    keys, row = group_keys(r, ctx.places(t.scope[k][r], cols))
+    return keys, row, cols
+
+
+def _runs(ctx: PlacedColumns, k: np.ndarray) -> np.ndarray:
+    """For rules k: 1 where the workload has a replica, else 0."""
+    r, cols = ctx.pairs.of_families(ctx.inst.domain.rules.spread.f[k])
+    return (ctx.replicas(r, cols, len(k)) > 0.5).astype(float)
+
+
+def columns(ctx: PlacedColumns) -> None:
+    t = ctx.inst.domain.rules.spread
+    at_places = t.scope != NODE
+    k = np.flatnonzero(at_places & (t.fewest >= 0))
+    if len(k):
+        keys, row, cols = _by_place(ctx, k)
+        ctx.set("spread_present", (ctx.replicas(row, cols, len(keys)) > 0.5).astype(float))
+        ctx.set("spread_min_on", _runs(ctx, k))
+    k = np.flatnonzero(~at_places & (t.fewest >= 0))
+    if len(k):
+        ctx.set("spread_min_nodes_on", _runs(ctx, k))
 
 
 def _at_least(ctx: ModelContext, k: np.ndarray, name: str):
@@ -230,6 +258,7 @@ FAMILY = RuleFamily(
     shapes=shapes,
     model_rows=model_rows,
     pattern_rows=pattern_rows,
+    columns=columns,
     room=room,
     spreads=spreads,
     repair=repair,

@@ -9,6 +9,7 @@ workload has a target (else 1), for every place d where f may run:
 At scope node, per pattern p holding n(p,f) of the workload (weighed the same way):
   pattern[p] <= size(group) used[p];  y(f) - n(p,f) used[p] + slack(f) >= min(f)
 A loss that cannot be survived is a shortfall (`slack`), not an infeasible model.
+From a placement: used[p] = [pattern[p] > 0], a node of p is there to lose.
 Greedy: replicas go one at a time to the place holding fewest; on one node at most
 max - min of them, the spare that a node's loss may take.
 """
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from allocator.domain.tables import Domain
     from allocator.heuristics.counts import PlaceCounts
     from allocator.inventory.schema import Inventory, WorkloadSpec
-    from allocator.model.context import ModelContext, PatternContext
+    from allocator.model.context import ModelContext, PatternContext, PlacedColumns
 
 
 def table(workloads: Sequence[WorkloadSpec]) -> np.ndarray:
@@ -98,12 +99,9 @@ def pattern_rows(ctx: PatternContext) -> None:
     if not len(fs):
         return
     pool, groups = ctx.pool, ctx.inst.groups
-    held = _weight_held(ctx, fs)  # (patterns x fs) what one node of each pattern holds
-    p, k = np.nonzero(held > 0)
+    held, p, k = _held(ctx, fs)
     if not len(p):
         return
-    order = np.lexsort((p, k))
-    p, k = p[order], k[order]
     used = ctx.b.add_columns("survive_node_used", len(p), hi=1.0)
     link = ctx.b.add_rows("survive_node_used_if_run", len(p), hi=0.0)
     ctx.b.add_entries(link, np.arange(len(p)), ctx.patterns, p, 1.0)
@@ -118,7 +116,25 @@ def pattern_rows(ctx: PatternContext) -> None:
     ctx.slack.add(ctx.b, rows, np.arange(len(p)), fs[k])
 
 
-def _weight_held(ctx: PatternContext, fs: np.ndarray) -> np.ndarray:
+def _held(ctx: PatternContext | PlacedColumns, fs: np.ndarray):
+    """(patterns x fs) what one node of each pattern holds of each workload, and the
+    (pattern, workload) pairs where that is some, by workload: the rows `survive_node`."""
+    held = _weight_held(ctx, fs)
+    p, k = np.nonzero(held > 0)
+    order = np.lexsort((p, k))
+    return held, p[order], k[order]
+
+
+def columns(ctx: PlacedColumns) -> None:
+    fs = ruled(ctx.inst.domain, at_node=True)
+    if not len(fs):
+        return
+    _, p, _ = _held(ctx, fs)
+    if len(p):
+        ctx.set("survive_node_used", (ctx.patterns[p] > 0.5).astype(float))
+
+
+def _weight_held(ctx: PatternContext | PlacedColumns, fs: np.ndarray) -> np.ndarray:
     """(patterns x fs) replicas of each workload on one node of each pattern, weighed by
     their throughput on the pattern's GPU type when the workload has a target."""
     inst = ctx.inst
@@ -164,6 +180,7 @@ FAMILY = RuleFamily(
     shapes=shapes,
     model_rows=model_rows,
     pattern_rows=pattern_rows,
+    columns=columns,
     room=room,
     spreads=spreads,
     describe=describe,

@@ -8,7 +8,8 @@ solver finds nothing better in time. Groups with too many patterns to list get t
 column generation, level by level; their bound then comes from the LP over all patterns.
 Before each level's MIP its LP is rounded down and completed greedily: a start within the
 gap of the LP bound settles the level without a MIP. Every solve gets the time left of one
-deadline, and the backends stop at it.
+deadline, and the backends stop at it. Whatever a solve returns, each level ends with a
+plan no worse than the warm start it began from.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _plan_exact(
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
     run = _LevelRun(inst, backend, options, Deadline.after(options.time_limit, started))
-    incumbent = _best_feasible(run.formulation(pool), seeds)
+    incumbent = _best_feasible(run.formulation(pool), seeds, run.notes)
     incumbent, pool = run.solve_all(pool, incumbent)
     PROGRESS.outside_levels()
     status = (
@@ -202,6 +203,8 @@ class _LevelRun:
         self.outcomes: list[LevelOutcome] = []
         self.kept: list[tuple[str, float]] = []  # levels held at their value
         self.notes: list[str] = []
+        self.start: Replicas | None = None  # the warm start, and its level values
+        self.start_values: tuple[float, ...] = ()
         self.used = backend.name
         self.log_tail = ""
         self.colgen_s = self.solve_s = self.rounding_s = 0.0
@@ -241,6 +244,7 @@ class _LevelRun:
 
     def solve_all(self, pool: PatternPool, incumbent: Replicas) -> tuple[Replicas, PatternPool]:
         names = level_names(self.inst.domain)
+        self.start, self.start_values = incumbent, level_values(self.inst, incumbent)
         for k, name in enumerate(names):
             PROGRESS.level(k, len(names), name)
             PROGRESS.stage("model")
@@ -451,6 +455,28 @@ class _LevelRun:
         incumbent: Replicas,
         pool: PatternPool,
     ):
+        k = len(self.outcomes)
+        values = level_values(self.inst, incumbent)
+        if self.start is not None and _better(self.start_values[: k + 1], values[: k + 1]):
+            # Whatever ended the level worse than the warm start (a MIP's incumbent taken
+            # on its word, a decoding) never replaces it: the plan keeps the better of the two.
+            self.notes.append(
+                f"{level.name}: kept the warm start ({self.start_values[k]:,.6g}) over the "
+                f"plan found ({value:,.6g}, {how})"
+            )
+            incumbent, value, how = self.start, self.start_values[k], "warm start kept"
+            gap = _gap(value, bound)
+            good = gap is not None and gap <= self.options.rel_gap + 1e-12
+            status = Status.OPTIMAL if good else Status.FEASIBLE
+        if bound is not None and bound > value + 1e-6 * max(1.0, abs(value)):
+            # A placement the model accepts does better than the bound the pattern LP gave:
+            # the pool's maximal patterns did not cover every way to run this instance
+            # (some rule pairs need patterns with empty slots), so that bound proves nothing.
+            self.notes.append(
+                f"{level.name}: the pattern LP's bound {bound:,.6g} is above a verified plan's "
+                f"{value:,.6g}; the level is reported without a bound"
+            )
+            bound, status = None, Status.FEASIBLE
         self.outcomes.append(
             LevelOutcome(level.name, value, bound, status, time.perf_counter() - started, how)
         )
@@ -459,14 +485,18 @@ class _LevelRun:
         return incumbent, pool
 
 
-def _best_feasible(form: Formulation, seeds: list[Replicas]) -> Replicas:
+def _best_feasible(form: Formulation, seeds: list[Replicas], notes: list[str]) -> Replicas:
     """The best starting placement that the model accepts. Heuristics do not know every
-    rule (link and power limits, for one); placing nothing is always allowed."""
+    rule (a cap on moves, one site for a workload's peer traffic); placing nothing is
+    always allowed. A seed turned down is noted with the first row it breaks."""
     inst = form.instance
     accepted = []
-    for seed in seeds:
+    for k, seed in enumerate(seeds):
         x = columns_from_placement(form, seed)
-        if x is not None and not form.problem.violations(x):
+        broken = ["a node pattern not in the pool"] if x is None else form.problem.violations(x)
+        if broken:
+            notes.append(f"warm start {k + 1} of {len(seeds)} turned down: {broken[0]}")
+        else:
             accepted.append(seed)
     if not accepted:
         return pinned_only(inst)
@@ -483,6 +513,17 @@ def _seeds(inst: PackingInstance, seed: int) -> list[Replicas]:
         with contextlib.suppress(UnsupportedByPolicy):
             seeds.append(online_placement(inst, "fgd", seed))
     return seeds
+
+
+def _better(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Whether level values `a` are lexicographically better than `b` (beyond rounding)."""
+    for x, y in zip(a, b, strict=True):
+        tol = 1e-9 * max(1.0, abs(x), abs(y))
+        if x < y - tol:
+            return True
+        if x > y + tol:
+            return False
+    return False
 
 
 def _gap(value: float, bound: float | None) -> float | None:
