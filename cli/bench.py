@@ -454,3 +454,80 @@ def share(
         console.print(scale_table(scale), markup=False, highlight=False)
 
     _finish("share", config, {"policies": policies, "scale": scale}, tables, out_path, fmt)
+
+
+@app.command("partition", cls=ListOptionsCommand)
+@handles_errors
+def partition(
+    nodes: Annotated[int, typer.Option(min=1, help="fleet size in nodes")] = 1000,
+    parts: Annotated[
+        list[int] | None, typer.Option(min=2, help="part counts [default: 2 4 8]")
+    ] = None,
+    by: Annotated[
+        list[str] | None, typer.Option(help="zone, random or both [default: zone random]")
+    ] = None,
+    engines: Annotated[
+        list[str] | None, typer.Option(help="local, dask or both [default: local dask]")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="parts planned at once, per engine")] = 2,
+    fill: Annotated[float, typer.Option(min=0.01, help="wanted GPUs / fleet GPUs")] = 0.9,
+    mix: Annotated[
+        Mix, typer.Option(help="hard: half the training jobs gangs, spread, shared GPUs")
+    ] = Mix.plain,
+    time_limit: TimeLimit = 60.0,
+    seed: Annotated[int, typer.Option(help="generator, split and solver seed")] = 0,
+    out_path: Output = None,
+    fmt: FormatOption = ResultFormat.table,
+) -> None:
+    """One ladder fleet planned whole, then in parts by zone and at random, on the local
+    pool and on Dask: wall time, cost and its gap to the whole plan, checker verdict."""
+    from allocator.bench.partition import PartitionRun, partition_table, run_partitioned
+
+    writable(out_path)
+    parts = parts or [2, 4, 8]
+    by = by or ["zone", "random"]
+    engines = engines or ["local", "dask"]
+    for name, values, known in (
+        ("--by", by, ("zone", "random")),
+        ("--engines", engines, ("local", "dask")),
+    ):
+        wrong = [v for v in values if v not in known]
+        if wrong:
+            message = f"{name}: unknown {wrong[0]!r}; expected {' or '.join(known)}"
+            raise fail(message, ExitCode.BAD_INPUT)
+
+    def progress(r: PartitionRun) -> None:
+        where = "whole" if r.by == "whole" else f"{r.parts} parts by {r.by} on {r.engine}"
+        err.print(
+            f"{where}: {r.wall_s:.1f} s, ${r.cost:,.2f}/h, checker {r.checker}",
+            markup=False,
+            highlight=False,
+        )
+
+    with live_progress("bench partition", None):
+        result = run_partitioned(
+            nodes, parts, by, engines, workers, fill, time_limit, seed, mix.value, progress=progress
+        )
+    config = {
+        "nodes": nodes,
+        "parts": parts,
+        "by": by,
+        "engines": engines,
+        "workers": workers,
+        "fill": fill,
+        "mix": mix.value,
+        "time_limit": time_limit,
+        "seed": seed,
+        "workloads": "nodes // 4",
+    }
+
+    def tables(console: Console) -> None:
+        console.print(
+            f"{result.nodes:,} nodes, {result.workloads:,} workloads, {mix.value} mix, "
+            f"{time_limit:g} s per plan and per part",
+            markup=False,
+            highlight=False,
+        )
+        console.print(partition_table(result), markup=False, highlight=False)
+
+    _finish("partition", config, result, tables, out_path, fmt)

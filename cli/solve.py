@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from allocator.io.atomic import writable, write_json_atomic, write_text_atomic
-from allocator.io.errors import ExitCode
+from allocator.io.errors import ExitCode, InputError
 from allocator.output.html import render_html
 from allocator.output.report import (
     Report,
@@ -17,12 +17,15 @@ from allocator.output.report import (
     render_markdown,
     render_terminal,
 )
-from allocator.solve.pipeline import solve_file
+from allocator.solve.pipeline import SolveOutcome, solve_file
 from allocator.solve.strategy import method_names
 from cli.common import Format, err, error, handles_errors, out, warn
 from cli.live import live_progress
 from solvers.base import SolveOptions
 from solvers.registry import names as exact_solver_names
+
+if TYPE_CHECKING:
+    from allocator.solve.partition import PartitionedOutcome
 
 # The backends that search and prove; the placers place once.
 EXACT = frozenset(exact_solver_names())
@@ -41,6 +44,19 @@ def report_text(path: Path, summary: Report, markdown: str) -> str:
     if path.suffix.lower() in (".html", ".htm"):
         return render_html(summary)
     return markdown
+
+
+def partition_options(by: str, engine: str, current: Path | None, shares: Path | None) -> None:
+    """What planning in parts cannot be asked, refused before anything runs."""
+    if by not in ("zone", "random"):
+        raise InputError.single("--partition-by", f"unknown way {by!r}; expected zone or random")
+    if engine not in ("local", "dask"):
+        raise InputError.single("--engine", f"unknown engine {engine!r}; expected local or dask")
+    for name, value in (("--current", current), ("--shares", shares)):
+        if value is not None:
+            raise InputError.single(
+                name, "not with --partitions: the parts are planned from the inventory alone"
+            )
 
 
 @handles_errors
@@ -91,10 +107,28 @@ def solve(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="summary on stdout")] = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary on stdout")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="solver log on stderr")] = False,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="plan the fleet in this many parts at once and merge them (docs/partition.md)",
+        ),
+    ] = 1,
+    partition_by: Annotated[
+        str, typer.Option(help="zone or random: how the fleet is split into parts")
+    ] = "zone",
+    engine: Annotated[
+        str, typer.Option(help="local or dask: where the parts are planned")
+    ] = "local",
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="parts planned at once [default: parts, up to cores]")
+    ] = None,
 ) -> None:
     """Plan where every workload runs; write a verified plan and show its cost."""
     plan_path = output or Path(f"{inventory.stem}.plan.json")
     writable(plan_path, report)
+    if partitions > 1:
+        partition_options(partition_by, engine, current, shares)
     options = SolveOptions(
         time_limit=time_limit,
         rel_gap=gap,
@@ -103,7 +137,14 @@ def solve(
         log=(lambda line: err.print(line, markup=False, highlight=False)) if verbose else None,
     )
     with live_progress(f"solve {inventory.name}", time_limit, enabled=not (quiet or verbose)):
-        outcome = solve_file(inventory, solver, options, current_plan=current, shares=shares)
+        if partitions > 1:
+            from allocator.solve.partition import solve_partitioned
+
+            outcome: SolveOutcome | PartitionedOutcome = solve_partitioned(
+                inventory, partitions, partition_by, solver, options, engine, workers
+            )
+        else:
+            outcome = solve_file(inventory, solver, options, current_plan=current, shares=shares)
     for warning in outcome.plan.warnings:
         warn(warning)
     if outcome.violations:
@@ -125,7 +166,6 @@ def solve(
         else:
             render_terminal(summary, out)
     code = outcome.exit_code
-    result = outcome.result
     err.print(
         f"plan written to {plan_path}" + (f", report to {report}" if report else ""),
         highlight=False,
@@ -133,17 +173,17 @@ def solve(
     if code == ExitCode.UNPLACED:
         error(
             f"required replicas cannot all be placed (proven); priority-weighted shortfall "
-            f"{result.hard_shortfall:g}; see 'unplaced' in the plan for reasons"
+            f"{outcome.hard_shortfall:g}; see 'unplaced' in the plan for reasons"
         )
     elif code == ExitCode.NO_PLAN and solver not in EXACT:
         error(
             f"the {solver} placer left required replicas unplaced (shortfall "
-            f"{result.hard_shortfall:g}); it places once and does not search, so an exact "
+            f"{outcome.hard_shortfall:g}); it places once and does not search, so an exact "
             "solver (-s auto) may find a plan that places them"
         )
     elif code == ExitCode.NO_PLAN:
         error(
             f"no plan placing every required replica was found within {time_limit:g} s; "
-            f"the best partial plan is written (shortfall {result.hard_shortfall:g})"
+            f"the best partial plan is written (shortfall {outcome.hard_shortfall:g})"
         )
     raise typer.Exit(int(code))

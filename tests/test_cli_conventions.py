@@ -194,6 +194,10 @@ def json_runs(d: Path) -> dict[str, list[str | Path]]:
             "bench", "openb", "--data", OPENB, "--traces", "sample", "--seeds", "1",
             "--policies", "best-fit", "-t", "5",
         ],
+        "bench partition": [
+            "bench", "partition", "--nodes", "12", "--parts", "2", "--by", "zone",
+            "--engines", "local", "-t", "5",
+        ],
         "bench batch": [
             "bench", "batch", "--instances", "2", "--workers", "1", "--dask-workers", "0",
             "-t", "10",

@@ -41,6 +41,10 @@ class SolveOutcome:
     violations: list[Violation]
 
     @property
+    def hard_shortfall(self) -> float:
+        return self.result.hard_shortfall
+
+    @property
     def exit_code(self) -> ExitCode:
         """0 all required replicas placed; 3 proven impossible; 4 not found in time."""
         if self.violations:
