@@ -56,6 +56,20 @@ def test_zone_restricted_workloads_go_with_their_zones():
     assert all(len(p.zones) == 1 for p in split.parts)
 
 
+def test_a_zone_cut_along_racks_keeps_its_mix_of_gpu_types_in_every_part():
+    def rack(name: str, gpu_type: str) -> dict:
+        return {"id": name, "count": 2, "gpus": 8, "gpu_type": gpu_type, "cpus": 64,
+                "ram_gib": 512, "cost_per_hour": 10, "zone": "z", "rack": name}  # fmt: skip
+
+    nodes = [rack(f"a{k}", "A100") for k in range(4)] + [rack(f"h{k}", "H100") for k in range(4)]
+    document = {"version": 1, "nodes": nodes, "workloads": []}
+    split = split_inventory(document, 4, "zone")
+    assert split.level == "rack"
+    for part in split.parts:
+        # Rack names sort by type; a cut in name order would give each part one type.
+        assert {n.split("-")[0][0] for n in part.nodes} == {"a", "h"}, part.nodes
+
+
 def test_one_part_gives_the_whole_plan():
     data = data_of(ladder())
     whole = solve_request(Request("fleet.json", data, "auto", OPTIONS))

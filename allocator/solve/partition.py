@@ -10,8 +10,9 @@ were valid.
 Two ways to split:
 
 - `zone`: each part the nodes of some zones, zones dealt so the parts' GPUs are balanced.
-  With fewer zones than parts, zones are cut along racks (racks of one zone stay
-  together as far as the GPUs allow), and with fewer racks than parts, along nodes.
+  With fewer zones than parts, zones are cut along racks (each zone into parts in
+  proportion to its GPUs, its racks dealt so each part keeps the zone's mix of GPU types),
+  and with fewer racks than parts, along nodes.
   Workloads follow where they may run: one restricted to zones (or regions, or GPU types)
   goes to a part that has such nodes; the others are dealt, largest first, to the part
   whose demand is lowest against its GPUs of the types they use.
@@ -232,7 +233,7 @@ def _nodes_by_zone(nodes: _Nodes, parts: int) -> tuple[np.ndarray, str]:
             continue
         index = {k: u for u, k in enumerate(names)}
         unit_of = np.array([index[k] for k in keys])
-        node_part = _contiguous(unit_of, weight, parts)
+        node_part = _within_zones(unit_of, nodes, weight, parts)
         if len(np.unique(node_part)) < parts:  # one unit larger than a part's share
             node_part = _largest_first(unit_of, weight, parts)
         return node_part, level
@@ -251,12 +252,35 @@ def _largest_first(unit_of: np.ndarray, weight: np.ndarray, parts: int) -> np.nd
     return part_of_unit[unit_of]
 
 
-def _contiguous(unit_of: np.ndarray, weight: np.ndarray, parts: int) -> np.ndarray:
-    """Units in order cut into `parts` runs of about equal weight, so neighbours (the
-    racks of one zone) stay together."""
+def _within_zones(unit_of: np.ndarray, nodes: _Nodes, weight: np.ndarray, parts: int) -> np.ndarray:
+    """Each zone gets parts in proportion to its GPUs (at least one), and its units
+    (racks, or nodes) are dealt to its own parts so that every part keeps the zone's mix of
+    GPU types: units of one type, heaviest first, each to the zone's part holding the
+    least of that type so far (then the least in all). A part never spans two zones."""
+    zones = sorted(set(nodes.zone.tolist()))
+    zone_of = np.array([zones.index(z) for z in nodes.zone])
+    zone_w = np.bincount(zone_of, weights=weight, minlength=len(zones))
+    share = zone_w / zone_w.sum() * parts
+    count = np.maximum(1, np.floor(share)).astype(np.int64)
+    while count.sum() < parts:
+        count[int(np.argmax(share - count))] += 1
+    while count.sum() > parts:
+        count[int(np.argmin(np.where(count > 1, share - count, np.inf)))] -= 1
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
     units = np.bincount(unit_of, weights=weight)
-    middle = np.cumsum(units) - units / 2
-    part_of_unit = np.minimum((middle / units.sum() * parts).astype(np.int64), parts - 1)
+    unit_zone = np.zeros(len(units), dtype=np.int64)
+    unit_zone[unit_of] = zone_of
+    unit_type = np.empty(len(units), dtype=object)
+    unit_type[unit_of] = nodes.gpu_type
+    types = sorted(set(unit_type.tolist()))
+    held = np.zeros((parts, len(types)))
+    part_of_unit = np.empty(len(units), dtype=np.int64)
+    for u in sorted(range(len(units)), key=lambda u: (unit_type[u], -units[u], u)):
+        z, t = unit_zone[u], types.index(unit_type[u])
+        mine = np.arange(first[z], first[z] + count[z])
+        p = mine[np.lexsort((held[mine].sum(axis=1), held[mine, t]))[0]]
+        part_of_unit[u] = p
+        held[p, t] += units[u]
     return part_of_unit[unit_of]
 
 
