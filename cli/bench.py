@@ -337,7 +337,8 @@ def build(
 def batch(
     instances: Annotated[int, typer.Option(min=1, help="generated inventories")] = 100,
     workers: Annotated[
-        list[int] | None, typer.Option(min=1, help="local pool sizes [default: 1 2]")
+        list[int] | None,
+        typer.Option("--workers", "-w", min=1, help="local pool sizes [default: 1 2]"),
     ] = None,
     dask_workers: Annotated[
         int, typer.Option(min=0, help="workers of a Dask LocalCluster (0: no Dask run)")
@@ -412,7 +413,8 @@ def share(
         list[int] | None, typer.Option(min=2, help="part counts (POP) [default: 4 8 16]")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="parts solved at once [default: cores]")
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="parts solved at once [default: cores]"),
     ] = None,
     engine: Annotated[str, typer.Option(help="local or dask: where parts run")] = "local",
     seed: Annotated[int, typer.Option(help="seed of the jobs drawn and the parts")] = 0,
@@ -469,7 +471,9 @@ def partition(
     engines: Annotated[
         list[str] | None, typer.Option(help="local, dask or both [default: local dask]")
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="parts planned at once, per engine")] = 2,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="parts planned at once, per engine")
+    ] = 2,
     fill: Annotated[float, typer.Option(min=0.01, help="wanted GPUs / fleet GPUs")] = 0.9,
     mix: Annotated[
         Mix, typer.Option(help="hard: half the training jobs gangs, spread, shared GPUs")

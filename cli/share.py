@@ -62,7 +62,8 @@ def share(
     ] = True,
     engine: Annotated[EngineName, typer.Option(help="where parts run")] = EngineName.local,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="parts solved at once (default: cores)")
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="parts solved at once (default: cores)"),
     ] = None,
     address: Annotated[
         str | None, typer.Option(help="Dask scheduler address (default: a local cluster)")

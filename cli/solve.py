@@ -110,6 +110,8 @@ def solve(
     partitions: Annotated[
         int,
         typer.Option(
+            "--partitions",
+            "-k",
             min=1,
             help="plan the fleet in this many parts at once and merge them (docs/partition.md)",
         ),
@@ -121,7 +123,10 @@ def solve(
         str, typer.Option(help="local or dask: where the parts are planned")
     ] = "local",
     workers: Annotated[
-        int | None, typer.Option(min=1, help="parts planned at once [default: parts, up to cores]")
+        int | None,
+        typer.Option(
+            "--workers", "-w", min=1, help="parts planned at once [default: parts, up to cores]"
+        ),
     ] = None,
 ) -> None:
     """Plan where every workload runs; write a verified plan and show its cost."""

@@ -111,6 +111,9 @@ def test_options_have_one_name_everywhere(path):
             if short in names:
                 assert long in names, f"{path}: {short} is not {long}"
         assert "--out" not in names, path
+        # Named the same where they exist (explain's -w is its --workload).
+        for long, short in (("--workers", "-w"), ("--partitions", "-k")):
+            assert long not in names or short in names, f"{path}: {long} without {short}"
 
 
 @pytest.mark.parametrize("path", [p for p in LEAVES if p != "schema"])
