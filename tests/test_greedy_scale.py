@@ -128,3 +128,16 @@ def test_greedy_plans_of_a_mixed_fleet_pass_the_checker(seed):
     domain = build_domain(Inventory.model_validate(mixed_fleet(200, seed)))
     outcome = solve_domain(domain, InventoryRef(name="mixed"), "greedy")
     assert outcome.violations == []
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_out_of_time_the_placer_returns_what_it_placed(rule):
+    import time
+
+    inst = reduce(load_domain(INSTANCES / "small.yaml"))
+    whole = greedy_placement(inst, rule)
+    none = greedy_placement(inst, rule, stop_at=time.perf_counter() - 1.0)
+    later = greedy_placement(inst, rule, stop_at=time.perf_counter() + 600.0)
+    assert whole.placed().sum() > 0
+    assert none.placed().sum() == 0  # nothing runs now on small: a stop at once places none
+    assert _replicas(later) == _replicas(whole)

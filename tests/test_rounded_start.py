@@ -45,8 +45,8 @@ def _plan_capturing(domain, monkeypatch):
     seen = []
     original = strategy.greedy_placement
 
-    def capture(inst, rule="first_fit", start=None):
-        placed = original(inst, rule, start=start)
+    def capture(inst, rule="first_fit", start=None, stop_at=None):
+        placed = original(inst, rule, start=start, stop_at=stop_at)
         if start is not None:
             seen.append((start, placed))
         return placed

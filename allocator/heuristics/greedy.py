@@ -13,6 +13,7 @@ every GPU of every node, each on the fullest GPU that still has room.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -276,11 +277,16 @@ class FleetState:
 
 
 def greedy_placement(
-    inst: PackingInstance, rule: str = "first_fit", start: Replicas | None = None
+    inst: PackingInstance,
+    rule: str = "first_fit",
+    start: Replicas | None = None,
+    stop_at: float | None = None,
 ) -> Replicas:
     """Place every workload by `rule`. With `start` (a rounded LP solution, say) its
     replicas are taken where they are and only the rest is placed: nodes it opened are
-    filled first, as any node in use."""
+    filled first, as any node in use. At `stop_at` (a `time.perf_counter` moment) it
+    stops and returns what it placed so far, as on a request to stop: a warm start that
+    places less is still a start, and a solve keeps to its limit."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
     state = FleetState(inst)
@@ -294,8 +300,8 @@ def greedy_placement(
         inst.domain.demand.family[[w for w, _, _ in state.records]], minlength=len(families)
     )
     for f, amount in _sequence(inst, have):
-        if INTERRUPT.is_set():  # asked to stop: what is placed so far
-            break
+        if INTERRUPT.is_set() or (stop_at is not None and time.perf_counter() >= stop_at):
+            break  # asked to stop, or out of time: what is placed so far
         if families.by_target[f]:
             _meet_target(state, f, rule)
             continue

@@ -130,7 +130,7 @@ def _plan_exact(
     PROGRESS.stage("reduce")
     inst = reduce(domain)
     PROGRESS.stage("warm start (greedy)")
-    seeds = _seeds(inst, options.seed)
+    seeds = _seeds(inst, options.seed, Deadline.after(options.time_limit, started).share(0.5).at)
     PROGRESS.stage("patterns")
     pool = enumerate_pool(inst)
     for seed in seeds:
@@ -396,7 +396,10 @@ class _LevelRun:
                 return incumbent, pool, None
             bound = lp.objective if pool.complete.all() else None
             start = rounded_down(form, lp.x)
-            candidates = [greedy_placement(inst, rule, start=start) for rule in RULES]
+            candidates = [
+                greedy_placement(inst, rule, start=start, stop_at=self.deadline.at)
+                for rule in RULES
+            ]
             grown = pool
             for candidate in candidates:
                 grown = grown.with_patterns(*patterns_of_placement(inst, candidate))
@@ -503,10 +506,11 @@ def _best_feasible(form: Formulation, seeds: list[Replicas], notes: list[str]) -
     return min(accepted, key=lambda p: level_values(inst, p))
 
 
-def _seeds(inst: PackingInstance, seed: int) -> list[Replicas]:
+def _seeds(inst: PackingInstance, seed: int, stop_at: float | None = None) -> list[Replicas]:
     """Starting placements: the greedy rules, and FGD where GPUs are shared (it packs
-    fractions better) and the instance is small enough for a replica-by-replica pass."""
-    seeds = [greedy_placement(inst, rule) for rule in RULES]
+    fractions better) and the instance is small enough for a replica-by-replica pass.
+    The greedy rules stop at `stop_at` (half the limit: the levels need the rest)."""
+    seeds = [greedy_placement(inst, rule, stop_at=stop_at) for rule in RULES]
     demand = inst.domain.demand
     shares = (demand.gpu_milli > 0).any() and not (demand.mig_profile != "").any()
     if shares and demand.max.sum() <= FGD_SEED_LIMIT:
