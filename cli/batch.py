@@ -29,7 +29,7 @@ from allocator.inventory.load import load_inventory
 from allocator.io.atomic import writable, write_json_atomic, write_text_atomic
 from allocator.io.errors import InputError
 from cli.common import EngineName, Format, err, handles_errors, out, warn
-from cli.solve import solver_name
+from cli.solve import SOLVER_HELP, solver_name
 from solvers.base import SolveOptions
 
 SHOWN_WARNINGS = 50  # on stderr; summary.md and the plans hold all of them
@@ -38,9 +38,7 @@ SHOWN_WARNINGS = 50  # on stderr; summary.md and the plans hold all of them
 OUT = typer.Option(
     "--output", "-o", help="folder for plans, reports, the event log and the summary"
 )
-SOLVER = typer.Option(
-    "--solver", "-s", callback=solver_name, help="highs, cbc, cpsat, greedy or auto"
-)
+SOLVER = typer.Option("--solver", "-s", callback=solver_name, help=SOLVER_HELP)
 TIME_LIMIT = typer.Option("--time-limit", "-t", min=0.01, help="seconds per instance")
 BUDGET = typer.Option(
     min=1.0, help="seconds for the whole batch: nothing starts once they are spent"

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 EXACT = frozenset(exact_solver_names())
 
 
+SOLVER_HELP = f"one of: {', '.join(method_names())} (`allocator solvers` says which work)"
+
+
 def solver_name(value: str) -> str:
     if value not in method_names():
         raise typer.BadParameter(
@@ -74,7 +77,7 @@ def solve(
             "--solver",
             "-s",
             callback=solver_name,
-            help=f"one of: {', '.join(method_names())} (`allocator solvers` says which work)",
+            help=SOLVER_HELP,
         ),
     ] = "auto",
     time_limit: Annotated[

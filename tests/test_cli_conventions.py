@@ -454,3 +454,11 @@ def test_every_command_in_readme_and_docs_exists_with_its_options():
     assert len(shown) > 50
     problems = [f"{doc}: {line}: {p}" for doc, line in shown for p in check_line(line)]
     assert problems == []
+
+
+@pytest.mark.parametrize("path", ["solve", "batch", "sweep"])
+def test_solver_help_names_every_method_it_accepts(path):
+    from allocator.solve.strategy import method_names
+
+    option = next(p for p in LEAVES[path].params if "--solver" in p.opts)
+    assert all(name in option.help for name in method_names()), option.help
