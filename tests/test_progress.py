@@ -116,3 +116,19 @@ def test_without_a_terminal_nothing_of_it_is_printed(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stderr == f"plan written to {tmp_path / 'p.json'}\n"
     assert "\x1b" not in run.stdout and " · " not in run.stdout
+
+
+def test_batch_on_a_terminal_shows_instances_done_against_the_total(tmp_path):
+    folder = tmp_path / "inventories"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.yaml").write_text((INSTANCES / "tiny.yaml").read_text())
+    code, output = run_in_terminal(
+        "batch", str(folder), "-o", str(tmp_path / "out"), "-w", "1", "-t", "20"
+    )
+    assert code == 0, output
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", output)
+    # The bar counts instances against the total, with the time elapsed, and names the
+    # last one done (the screen refreshes a few times a second, so steps may be skipped).
+    assert re.search(r"planning .*0/2 0:00:\d\d", plain), plain[-600:]
+    assert re.search(r"[ab]: planned, \$185\.00/h, [\d.]+ s .*2/2 0:00:\d\d", plain)
