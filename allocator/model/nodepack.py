@@ -113,12 +113,20 @@ class NodePacker:
         return int(take.sum())
 
     def pattern(self):
-        contents = self.content[self.content.any(axis=1)]
+        """(whole counts, GPU-configuration counts, configurations): the node's GPUs with
+        the same content counted as one configuration (a node has a few GPUs, so a dict of
+        their contents beats a sort of the rows)."""
+        seen: dict[bytes, int] = {}
+        rows = []
+        for gpu in np.flatnonzero(self.content.any(axis=1)).tolist():
+            key = self.content[gpu].tobytes()
+            if key not in seen:
+                seen[key] = 0
+                rows.append(self.content[gpu])
+            seen[key] += 1
         n_shapes = len(self.inst.shapes)
-        if len(contents):
-            configs, multiplicity = np.unique(contents, axis=0, return_counts=True)
-        else:
-            configs, multiplicity = np.zeros((0, n_shapes), dtype=np.int64), np.zeros(0, int)
+        configs = np.array(rows, dtype=np.int64) if rows else np.zeros((0, n_shapes), np.int64)
+        multiplicity = np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
         return self.whole[None, :], multiplicity[None, :], configs
 
 

@@ -28,6 +28,9 @@ from allocator.model.reduce import FRACTION, MIG, WHOLE, PackingInstance
 
 _SWEEPS = 2
 _GOLDEN_STEPS = 10
+# Once multipliers were found for earlier duals, one sweep from them is enough: duals move
+# little between rounds of column generation.
+_WARM_SWEEPS = 1
 
 
 class PatternBound:
@@ -50,6 +53,13 @@ class PatternBound:
         self.unit = math.gcd(MILLI, *milli.tolist()) if len(milli) else MILLI
         self.mig_slices = self._mig_slices()
         self.lam = np.zeros(len(self.capacity))
+        # W(w) by GPU-count class: each whole shape as its copies that fit the node, and per
+        # class the most copies w GPUs could hold.
+        gpus_each = shapes.demand[self.whole, 0]
+        copies = np.minimum(ub[self.whole], self.gpus // np.maximum(gpus_each, 1))
+        self.copy_shape = np.repeat(self.whole, copies)
+        self.copy_class = np.repeat(gpus_each, copies)
+        self.classes = np.unique(self.copy_class)
 
     def _of(self, mask: np.ndarray) -> np.ndarray:
         return self.candidates[mask[self.candidates]]
@@ -69,7 +79,7 @@ class PatternBound:
         at the best multipliers found (kept for the next call: duals change little)."""
         used = np.flatnonzero((self.need[self.candidates] > 0).any(axis=0))
         best = self.evaluate(value, self.lam)
-        for _ in range(_SWEEPS):
+        for _ in range(_WARM_SWEEPS if self.lam.any() else _SWEEPS):
             before = best
             for d in used:
                 best = self._line_search(value, int(d), best)
@@ -121,17 +131,28 @@ class PatternBound:
         return total + float((whole + (self.gpus - w) * per_gpu).max())
 
     def _whole_gpus(self, adjusted: np.ndarray) -> np.ndarray:
-        """W(w): best worth of whole-GPU replicas on at most w GPUs."""
-        best = np.full(self.gpus + 1, -np.inf)
-        best[0] = 0.0
-        k_of = self.inst.shapes.demand[:, 0]
-        for s in self.whole[adjusted[self.whole] > 0]:
-            k = int(k_of[s])
-            for copies in _binary_split(min(int(self.ub[s]), self.gpus // k)):
-                shifted = np.full_like(best, -np.inf)
-                shifted[k * copies :] = best[: len(best) - k * copies] + copies * adjusted[s]
-                best = np.maximum(best, shifted)
-        return np.maximum.accumulate(best)
+        """W(w): best worth of whole-GPU replicas on at most w GPUs. Within a class of shapes
+        taking k GPUs each, the best m replicas are the m most valuable copies; the classes
+        combine by a max-plus convolution over GPU counts."""
+        best = np.zeros(self.gpus + 1)
+        if len(self.copy_shape) == 0:
+            return best
+        worth = np.maximum(adjusted[self.copy_shape], 0.0)
+        order = np.lexsort((-worth, self.copy_class))
+        worth, classes = worth[order], self.copy_class[order]
+        starts = np.searchsorted(classes, self.classes)
+        for k, start in zip(self.classes.tolist(), starts.tolist(), strict=True):
+            most = self.gpus // k
+            top = worth[start : start + most][classes[start : start + most] == k]
+            prefix = np.cumsum(top)
+            combined = best.copy()
+            for m, gained in enumerate(prefix.tolist(), start=1):
+                shift = k * m
+                np.maximum(
+                    combined[shift:], best[: len(best) - shift] + gained, out=combined[shift:]
+                )
+            best = combined
+        return best
 
     def _fraction_gpu(self, adjusted: np.ndarray) -> float:
         """F: best worth of GPU fractions sharing one GPU (its memory relaxed)."""
