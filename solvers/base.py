@@ -49,6 +49,9 @@ class Capability(StrEnum):
     BOUND = "bound"  # reports a proven bound on the optimum
     DUALS = "duals"  # reports row duals of LPs
     WARM_START = "warm_start"  # uses SolveOptions.warm_start
+    # finds (or rules out) solutions of small pure-integer problems fastest: the pricing
+    # problems of column generation
+    SMALL_INTEGER = "small_integer"
 
 
 BackendValue = bool | int | float | str
@@ -59,8 +62,10 @@ class SolveOptions:
     """Backend-neutral settings; each backend translates them to its own names.
 
     `solution_limit` stops a MIP after that many improving solutions (pricing problems
-    want a few good columns, not a proof); `backend_options` pass through verbatim in the
-    backend's own vocabulary."""
+    want a few good columns, not a proof); `keep_solutions` asks for the improving
+    solutions met on the way as well (each a column for column generation), where the
+    backend can give them; `backend_options` pass through verbatim in the backend's own
+    vocabulary."""
 
     time_limit: float | None = None  # seconds
     rel_gap: float = 1e-6
@@ -69,6 +74,7 @@ class SolveOptions:
     warm_start: np.ndarray | None = None
     log: Callable[[str], None] | None = None
     solution_limit: int | None = None
+    keep_solutions: bool = False
     backend_options: Mapping[str, BackendValue] = field(default_factory=dict)
     # Called with (incumbent objective, best bound) as a MIP moves them, either may be
     # None; from the backend's own thread.
@@ -87,6 +93,8 @@ class Solution:
     wall_s: float = 0.0
     log_tail: str = ""
     duals: np.ndarray | None = None
+    # Earlier improving solutions, with `SolveOptions.keep_solutions` (x is the last).
+    earlier: tuple[np.ndarray, ...] = ()
 
     @property
     def gap(self) -> float | None:

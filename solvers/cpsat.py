@@ -44,7 +44,7 @@ class CpSatSolver:
     package: ClassVar[str] = "ortools"
     install_hint: ClassVar[str] = "pip install 'ortools==9.15.*'"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.MIP, Capability.BOUND, Capability.WARM_START}
+        {Capability.MIP, Capability.BOUND, Capability.WARM_START, Capability.SMALL_INTEGER}
     )
 
     def available(self) -> bool:
@@ -83,7 +83,13 @@ class CpSatSolver:
         report = options.progress
         if report is not None:
             solver.best_bound_callback = lambda b: report(None, b / scale + problem.offset)
-        watch = _Watch(options.solution_limit, report, scale, problem.offset)
+        watch = _Watch(
+            options.solution_limit,
+            report,
+            scale,
+            problem.offset,
+            columns if options.keep_solutions else None,
+        )
         code = interruptible(lambda: solver.solve(model, watch.callback()), solver.stop_search)
         log = "\n".join(notes + lines)
         if options.log:
@@ -108,13 +114,20 @@ class CpSatSolver:
             if status == Status.OPTIMAL and abs(bound - objective) < 0.5 / scale:
                 bound = objective
         return Solution(
-            status, "cpsat", x, objective, bound, time.perf_counter() - started, tail(log)
+            status,
+            "cpsat",
+            x,
+            objective,
+            bound,
+            time.perf_counter() - started,
+            tail(log),
+            earlier=tuple(watch.kept[:-1]),
         )
 
 
 class _Watch:
-    """What CP-SAT's solution callback does: report each improving solution, and stop the
-    search after `limit` of them."""
+    """What CP-SAT's solution callback does: report each improving solution, keep them
+    when asked, and stop the search after `limit` of them."""
 
     def __init__(
         self,
@@ -122,11 +135,14 @@ class _Watch:
         report: Callable[[float | None, float | None], None] | None,
         scale: int,
         offset: float,
+        keep: list[IntVar] | None = None,
     ):
         self.limit, self.report, self.scale, self.offset = limit, report, scale, offset
+        self.keep = keep
+        self.kept: list[np.ndarray] = []
 
     def callback(self) -> CpSolverSolutionCallback | None:
-        if self.limit is None and self.report is None:
+        if self.limit is None and self.report is None and self.keep is None:
             return None
         from ortools.sat.python.cp_model import CpSolverSolutionCallback
 
@@ -143,6 +159,10 @@ class _Watch:
                     watch.report(
                         self.objective_value / watch.scale + watch.offset,
                         self.best_objective_bound / watch.scale + watch.offset,
+                    )
+                if watch.keep is not None:
+                    watch.kept.append(
+                        np.array([self.value(v) for v in watch.keep], dtype=np.float64)
                     )
                 if watch.limit is not None and self.count >= watch.limit:
                     self.stop_search()

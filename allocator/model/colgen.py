@@ -8,7 +8,14 @@ optimal over every pattern there is, so its objective bounds the MIP.
 Patterns come from greedy rules first; when they find none, the pricing MIP runs for the
 groups whose best pattern might still be worth more than the node, by an upper bound
 from dynamic programming (`allocator.model.pricing_bound`) that settles most groups in
-milliseconds, most promising first, until it has found a few patterns.
+milliseconds, most promising first, until a few groups gave patterns. The pricing MIP
+only has to find a few patterns worth more than the node, or prove there is none: a
+constraint-programming backend does that several times faster than a branch-and-bound
+one, so it goes first where installed, with the duals rounded up to a decimal grid (a
+pattern ruled out at rounded-up values is ruled out at the true ones), and every
+improving solution it meets on the way becomes a column.
+A pattern already in the pool never counts as new: one that runs on every node of its
+group sits at its upper bound and may look improving at duals where the LP is optimal.
 The same upper bounds give, at any round, the Lagrangian bound LP + sum over groups of
 (group size x most negative reduced cost); generation stops once the LP is within
 _GAP of it, or when time runs out, with the best such bound.
@@ -17,7 +24,7 @@ _GAP of it, or when time runs out, with the best such bound.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,7 +41,7 @@ from allocator.model.pricing import (
 from allocator.model.pricing_bound import PatternBound
 from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance
-from solvers.base import SolveOptions, Solver, SolverError, Status
+from solvers.base import Capability, SolveOptions, Solver, SolverError, Status
 
 if TYPE_CHECKING:
     from allocator.solve.deadline import Deadline
@@ -46,11 +53,16 @@ _IMPROVES = 1e-5
 # Stop when the LP is this close (relative) to its Lagrangian bound: more patterns could
 # improve the LP by no more than that.
 _GAP = 1e-4
-# Pricing MIPs stop for a round once they found this many patterns (the next LP's duals
+# Pricing MIPs stop for a round once this many groups gave patterns (the next LP's duals
 # change what the other groups would find).
-_MIP_PATTERNS = 3
-# A pricing MIP stops after this many improving solutions: a few good columns, no proof.
+_MIP_GROUPS = 3
+# A pricing MIP stops after this many improving solutions, each a column: a few good
+# columns, no proof.
 _PRICING_SOLUTIONS = 3
+# Duals go to the pricing MIP rounded up to 10^-k, k at most this, and so that the
+# largest stays under 10^_GRID_MAGNITUDE (integer backends scale rows to integers).
+_GRID_DIGITS = 6
+_GRID_MAGNITUDE = 9
 # Rounds between Lagrangian bounds while the greedy rules still find patterns.
 _BOUND_EVERY = 20
 
@@ -75,7 +87,7 @@ def generate_columns(
     level_problem: Callable[[PatternPool], tuple[Formulation, Problem]],
     deadline: Deadline,
     lp_solver: Solver,
-    pricing_solver: Solver,
+    pricing_solvers: Sequence[Solver],
     max_rounds: int = 500,
     pricing_cap: float = 10.0,
     smoothing: float = 0.5,
@@ -83,8 +95,9 @@ def generate_columns(
 ) -> ColumnGeneration:
     """Extend `pool` until the LP of `level_problem(pool)` cannot improve by more than _GAP
     of the larger of its value and `scale` (the level's range), or time runs out. The LPs
-    go to `lp_solver`, which must report duals; pricing MIPs, and their LP relaxations when
-    a MIP stops without an answer, to `pricing_solver`."""
+    go to `lp_solver`, which must report duals; pricing MIPs to the first of
+    `pricing_solvers` that takes them, and their LP relaxations, when a MIP stops without an
+    answer, to the first that solves LPs."""
     bounds = shape_bounds(inst)
     incomplete = np.flatnonzero(~pool.complete & (bounds.sum(axis=1) > 0))
     upper = {int(g): PatternBound(inst, int(g), bounds[g]) for g in incomplete}
@@ -112,21 +125,23 @@ def generate_columns(
         # Price at duals smoothed towards earlier rounds' (they oscillate less); keep what
         # improves at the current duals, and price at the current duals when that finds none.
         smooth = values if smooth is None else smoothing * smooth + (1 - smoothing) * values
-        found = _greedy_columns(inst, incomplete, smooth, values, thresholds, bounds)
+        found = _greedy_columns(pool, inst, incomplete, smooth, values, thresholds, bounds)
         if not found and smoothing:
             smooth = values
-            found = _greedy_columns(inst, incomplete, values, values, thresholds, bounds)
+            found = _greedy_columns(pool, inst, incomplete, values, values, thresholds, bounds)
         exact = not found
+        unsettled = True  # whether some group may still hold an improving pattern
         if exact or rounds % _BOUND_EVERY == 0:
             # Upper bounds on each group's best pattern: by DP, and where that leaves room
             # for an improving pattern (and the greedy rules found none), by the MIP.
             best_possible = np.array([upper[int(g)].bound(values[g]) for g in incomplete])
             if exact:
-                # The MIP, most promising group first, until it found _MIP_PATTERNS.
+                # The MIP, most promising group first, until _MIP_GROUPS groups gave patterns.
+                priced = 0
                 room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
                 for i in np.argsort(-room, kind="stable"):
                     g = int(incomplete[i])
-                    if len(found) >= _MIP_PATTERNS:
+                    if priced >= _MIP_GROUPS:
                         break
                     if not _improves(best_possible[i], thresholds[g]):
                         continue
@@ -138,19 +153,33 @@ def generate_columns(
                         thresholds[g],
                         deadline,
                         pricing_cap,
-                        pricing_solver,
+                        pricing_solvers,
                     )
                     best_possible[i] = min(best_possible[i], mip_best)
-                    if parts is not None and _improves(values[g] @ _counts(parts), thresholds[g]):
-                        found.append((g, parts))
+                    better = [
+                        p
+                        for p in parts
+                        if _improves(values[g] @ _counts(p), thresholds[g])
+                        and not pool.holds(g, _counts(p))
+                    ]
+                    found.extend((g, p) for p in better)
+                    priced += bool(better)
+            unsettled = any(
+                _improves(b, t) for b, t in zip(best_possible, thresholds[incomplete], strict=True)
+            )
             shortfall = np.minimum(0.0, thresholds[incomplete] - best_possible)
             bound = _best(bound, lp.objective + float(inst.groups.count[incomplete] @ shortfall))
         pricing_s += time.perf_counter() - started
         tolerance = _GAP * max(1.0, abs(lp.objective), scale)
         close = bound is not None and lp.objective - bound <= tolerance
         grown = _add_all(pool, found) if found else pool
-        if len(grown) == len(pool):  # nothing new improves the LP: it is optimal
-            return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
+        if len(grown) == len(pool):
+            # Nothing new, so this was an exact round. Where it ruled out an improving
+            # pattern in every group the LP is optimal over all patterns; where a pricing
+            # MIP ran out of time first, the Lagrangian bound is what holds.
+            if not unsettled:
+                return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
+            return ColumnGeneration(pool, bound, close, rounds, lp_s, pricing_s)
         if close:  # more patterns would improve the LP by no more than _GAP
             return ColumnGeneration(grown, bound, True, rounds, lp_s, pricing_s)
         pool = grown
@@ -179,31 +208,57 @@ def _exact_pricing(
     threshold: float,
     deadline: Deadline,
     cap: float,
-    solver: Solver,
+    solvers: Sequence[Solver],
 ):
-    """(upper bound on the best pattern's worth, an improving pattern or None).
+    """(upper bound on the best pattern's worth, improving patterns).
 
-    The MIP only admits patterns worth more than the node costs and stops at the first
-    few it finds; when it is infeasible, none exists.
+    The MIP only admits patterns worth more than the node costs, so every solution it
+    meets on the way is a column; when it is infeasible, none exists.
     """
-    pricing = pricing_problem(
-        inst, g, value, ub, at_least=threshold + 2 * _IMPROVES * max(1.0, abs(threshold))
+    at_least = threshold + 2 * _IMPROVES * max(1.0, abs(threshold))
+    gridded = _rounded_up(value)
+    pricing = pricing_problem(inst, g, gridded, ub, at_least=at_least)
+    options = SolveOptions(
+        time_limit=deadline.left(0.05, cap),
+        threads=1,
+        solution_limit=_PRICING_SOLUTIONS,
+        keep_solutions=True,
     )
-    options = SolveOptions(time_limit=deadline.left(0.05, cap), solution_limit=_PRICING_SOLUTIONS)
-    result = solver.solve(pricing.problem, options)
-    if result.status == Status.INFEASIBLE:
-        return threshold, None
-    if result.x is None:  # stopped without an answer: fall back to the LP relaxation's bound
-        relaxed = solver.solve(
+    result = None
+    for solver in solvers:
+        try:
+            result = solver.solve(pricing.problem, options)
+            break
+        except SolverError:  # e.g. a row it cannot take: the next backend
+            continue
+    if result is not None and result.status == Status.INFEASIBLE:
+        return threshold, []
+    if result is None or result.x is None:
+        # Stopped without an answer: fall back to the LP relaxation's bound, without which
+        # nothing bounds the pattern's worth.
+        relaxer = next((s for s in solvers if Capability.LP in s.capabilities), None)
+        if relaxer is None:
+            return np.inf, []
+        relaxed = relaxer.solve(
             pricing_problem(inst, g, value, ub).problem.with_lp_relaxation(), SolveOptions()
         )
-        # Without even the relaxation's value nothing bounds the pattern's worth.
-        return (np.inf if relaxed.objective is None else -relaxed.objective), None
+        return (np.inf if relaxed.objective is None else -relaxed.objective), []
     best = -result.bound if result.bound is not None else np.inf
-    return best, read_pattern(pricing, result.x, len(inst.shapes))
+    return best, [read_pattern(pricing, x, len(inst.shapes)) for x in (*result.earlier, result.x)]
+
+
+def _rounded_up(value: np.ndarray) -> np.ndarray:
+    """Values rounded up to the finest decimal grid (at most 10^-_GRID_DIGITS) on which the
+    largest stays below 10^_GRID_MAGNITUDE: a pattern's worth can only grow, so a pattern
+    that improves at the true values is still feasible, and a bound still holds."""
+    top = float(np.abs(value).max(initial=0.0))
+    digits = _GRID_DIGITS if top < 1 else _GRID_MAGNITUDE - 1 - int(np.log10(top))
+    scale = 10.0 ** min(_GRID_DIGITS, max(digits, 0))
+    return np.ceil(value * scale - 1e-9) / scale + 0.0  # + 0.0: no negative zeros
 
 
 def _greedy_columns(
+    pool: PatternPool,
     inst: PackingInstance,
     groups: np.ndarray,
     price_at: np.ndarray,
@@ -211,11 +266,14 @@ def _greedy_columns(
     thresholds: np.ndarray,
     bounds: np.ndarray,
 ) -> list:
-    """Patterns the greedy rules find at duals `price_at` that improve at `values`."""
+    """Patterns the greedy rules find at duals `price_at` that improve at `values` and are
+    not in the pool yet (a pattern of the pool may look improving when it already runs on
+    every node of its group: its column sits at its upper bound)."""
     found = []
     for g in groups:
         for parts, _ in greedy_patterns(inst, g, price_at[g], bounds[g]):
-            if _improves(values[g] @ _counts(parts), thresholds[g]):
+            counts = _counts(parts)
+            if _improves(values[g] @ counts, thresholds[g]) and not pool.holds(g, counts):
                 found.append((g, parts))
     return found
 

@@ -90,6 +90,11 @@ class PatternPool:
             frozenset(keys),
         )
 
+    def holds(self, group: int, counts: np.ndarray) -> bool:
+        """Whether the pool has a pattern of `group` with these shape counts."""
+        key = np.concatenate([[group], counts]).astype(np.int64).tobytes()
+        return key in self.keys
+
     def with_complete(self, complete: np.ndarray) -> PatternPool:
         return PatternPool(
             self.group, self.counts, self.gpu_configs, self.configs, complete, self.keys

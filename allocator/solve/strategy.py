@@ -187,7 +187,7 @@ def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> f
         lambda p: run.level_problem(p, k),
         Deadline.after(time_limit, started),
         run.lp,
-        run.pricer,
+        run.pricers,
         max_rounds=1_000_000,
     )
     return generated.bound
@@ -217,6 +217,9 @@ class _LevelRun:
         # it can, else the first installed backend that can.
         self.lp = registry.first_with({Capability.LP, Capability.DUALS}, prefer=backend)
         self.pricer = registry.first_with({Capability.MIP, Capability.LP}, prefer=self.lp)
+        # Pricing problems go first to a backend made for small integer problems.
+        fast = registry.first_with({Capability.MIP, Capability.SMALL_INTEGER})
+        self.pricers = tuple(p for p in (fast, self.pricer) if p is not None)
         self.relaxer = registry.first_with({Capability.LP}, prefer=self.lp or backend)
 
     def formulation(self, pool: PatternPool) -> Formulation:
@@ -289,7 +292,7 @@ class _LevelRun:
                 # Column generation may use a share of the time left; the MIP gets the rest.
                 self.deadline.share(COLGEN_SHARE),
                 self.lp,
-                self.pricer,
+                self.pricers,
                 scale=abs(level.offset),
             )
             self.colgen_s += cg.lp_s + cg.pricing_s
