@@ -3,26 +3,12 @@ them, and it ends cleanly when time runs out inside an LP."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from allocator.domain.build import build_domain
-from allocator.interop.openb.importer import import_openb
 from allocator.model.patterns import enumerate_pool
 from allocator.solve import strategy
 from solvers import registry
 from solvers.base import Capability, Solution, Status
-
-SAMPLE = Path(__file__).resolve().parent / "data" / "openb"
-
-
-@pytest.fixture(scope="module")
-def openb_domain():
-    imported = import_openb(
-        SAMPLE / "openb_node_list_all_node.csv", SAMPLE / "openb_pod_list_sample.csv", seed=2
-    )
-    return build_domain(imported.inventory)
 
 
 def test_generated_patterns_reach_the_lp_over_every_pattern(openb_domain, monkeypatch):

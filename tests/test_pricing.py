@@ -4,13 +4,9 @@ bound holds over every pattern a group has."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from allocator.domain.build import build_domain
-from allocator.interop.openb.importer import import_openb
 from allocator.model import colgen
 from allocator.model.patterns import PatternPool, enumerate_pool, shape_bounds
 from allocator.model.pricing import pricing_problem, read_pattern
@@ -20,16 +16,6 @@ from allocator.solve import strategy
 from allocator.solve.deadline import Deadline
 from solvers import registry
 from solvers.base import Capability, SolveOptions, SolverError, Status
-
-SAMPLE = Path(__file__).resolve().parent / "data" / "openb"
-
-
-@pytest.fixture(scope="module")
-def openb_domain():
-    imported = import_openb(
-        SAMPLE / "openb_node_list_all_node.csv", SAMPLE / "openb_pod_list_sample.csv", seed=2
-    )
-    return build_domain(imported.inventory)
 
 
 @pytest.fixture(scope="module")
