@@ -40,6 +40,7 @@ class PlaceCounts:
             }
             self._on_nodes = {f: np.zeros(len(domain.fleet), dtype=np.int64) for f in at_node}
         self._placed = np.zeros(len(families), dtype=np.int64)
+        self._spreads: dict[int, int | None] = {}
 
     def at(self, scope: int, f: int, nodes: np.ndarray) -> np.ndarray:
         """Replicas of workload f already in the place (at `scope`) of each node."""
@@ -74,6 +75,11 @@ class PlaceCounts:
 
     def spreads(self, f: int) -> int | None:
         """The scope to spread workload f over, one replica at a time, if any."""
+        if f not in self._spreads:
+            self._spreads[f] = self._spread_scope(f)
+        return self._spreads[f]
+
+    def _spread_scope(self, f: int) -> int | None:
         for family in FAMILIES:
             if family.spreads is not None:
                 scope = family.spreads(self.domain, f)

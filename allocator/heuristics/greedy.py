@@ -20,6 +20,7 @@ import numpy as np
 
 from allocator.domain.replicas import Replicas
 from allocator.domain.scopes import NO_SCOPE
+from allocator.domain.tables import Demand
 from allocator.domain.units import MILLI, node_capacity, replica_demand
 from allocator.heuristics.budgets import Budgets
 from allocator.heuristics.counts import PlaceCounts, repair
@@ -95,6 +96,43 @@ class NodeRules:
             self.tenant[nodes] = self.tenant_of_shape[s]
 
 
+class _Records:
+    """The replicas placed so far, in the order placed, kept as one array chunk per step."""
+
+    def __init__(self) -> None:
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._by_family: dict[int, list[int]] = {}  # chunk numbers per workload
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, w: int, f: int, nodes: np.ndarray, sizes: np.ndarray, gpus) -> None:
+        """Replicas of row w (of workload f), one per entry of `nodes`, the GPUs of each
+        (`sizes[i]` of them) one after another in `gpus`."""
+        rows = np.full(len(nodes), w, dtype=np.int64)
+        chunk = (rows, nodes.astype(np.int64), sizes, np.asarray(gpus, dtype=np.int64))
+        self._by_family.setdefault(f, []).append(len(self._chunks))
+        self._chunks.append(chunk)
+        self._count += len(nodes)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Row and node of every replica, and its GPUs in CSR form (pointers, indices)."""
+        if not self._chunks:
+            zero = np.zeros(0, dtype=np.int64)
+            return zero, zero, np.zeros(1, dtype=np.int64), zero
+        parts = zip(*self._chunks, strict=True)
+        rows, nodes, sizes, gpus = (np.concatenate(part) for part in parts)
+        return rows, nodes, np.concatenate([[0], np.cumsum(sizes)]), gpus
+
+    def of_family(self, f: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row and node of every replica of workload f."""
+        chunks = [self._chunks[i] for i in self._by_family.get(f, [])]
+        if not chunks:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+
+
 class FleetState:
     """Free capacity of every node and of every GPU on it.
 
@@ -111,6 +149,10 @@ class FleetState:
         self.scale = np.maximum(self.capacity.max(axis=0, initial=0), 1)
         self.free = self.capacity.copy()
         self.need = replica_demand(inst.domain.demand)[:, 1:]
+        # free // divisor + pad: replicas of a row that fit by each resource; a resource
+        # the row does not use gives 0 + _MANY.
+        self.divisor = np.where(self.need > 0, self.need, 2**62)
+        self.pad = np.where(self.need > 0, 0, _MANY)
         self.free[fleet.state == "down"] = 0
         width = int(fleet.gpus.max(initial=0))
         present = np.arange(width)[None, :] < fleet.gpus[:, None]
@@ -122,13 +164,13 @@ class FleetState:
         self.free_gpus = fleet.gpus.astype(np.int64).copy()  # GPUs in mode FREE per node
         self.shared = np.zeros(len(fleet), dtype=bool)  # some GPU is shared (or MIG)
         self.in_use = np.zeros(len(fleet), dtype=bool)
-        self.records: list[tuple[int, int, list[int]]] = []
-        self.of_family: dict[int, list[tuple[int, int]]] = {}  # (row, node) per workload
+        self.records = _Records()
         self.budgets = Budgets(inst.domain)
         self.rules = NodeRules(inst)
         self.places = PlaceCounts(inst.domain)
         self.family = inst.domain.demand.family
         self.gpu_equivalents = inst.domain.demand.gpu_equivalents
+        self.row_order = _row_order(inst.domain.demand)
         groups = inst.groups
         self.planned = groups.state == "up"
         # order[next[g]] is group g's first member (in node order) not in use; end[g] past it.
@@ -151,20 +193,18 @@ class FleetState:
         rank = np.cumsum(free, axis=1) - 1
         row, gpu = np.nonzero(free & (rank < (counts * gpus)[:, None]))
         self.mode[nodes[row], gpu] = WHOLE_GPU
-        on = np.repeat(nodes, counts).tolist()
-        if gpus == 0:
-            lists: list[list[int]] = [[] for _ in on]
-        elif len(gpu) == len(on) * gpus:
-            lists = gpu.reshape(-1, gpus).tolist()
+        on = np.repeat(nodes, counts)
+        if len(gpu) == len(on) * gpus:
+            sizes = np.full(len(on), gpus, dtype=np.int64)
         else:  # fewer free GPUs than asked (replicas kept as they run): what there is
             lists = [
-                gpu[row == i][r * gpus : (r + 1) * gpus].tolist()
+                gpu[row == i][r * gpus : (r + 1) * gpus]
                 for i, k in enumerate(counts.tolist())
                 for r in range(k)
             ]
-        rows = [w] * len(on)
-        self.records.extend(zip(rows, on, lists, strict=True))
-        self.of_family.setdefault(int(self.family[w]), []).extend(zip(rows, on, strict=True))
+            sizes = np.array([len(g) for g in lists], dtype=np.int64)
+            gpu = np.concatenate(lists) if lists else gpu
+        self.records.add(w, int(self.family[w]), on, sizes, gpu)
 
     def take_shared(self, w: int, n: int, gpu: int, kind: int, demand: tuple[int, int]) -> None:
         self.free[n] -= self.need[w]
@@ -183,18 +223,14 @@ class FleetState:
             self.mode[n, gpu] = MIG_MODE
             self.mig_compute[n, gpu] -= demand[0]
             self.mig_memory[n, gpu] -= demand[1]
-        self._record(w, n, [gpu])
-
-    def _record(self, w: int, n: int, gpus: list[int]) -> None:
-        self.records.append((w, n, gpus))
-        self.of_family.setdefault(int(self.family[w]), []).append((w, n))
+        self.records.add(w, int(self.family[w]), np.array([n]), np.ones(1, np.int64), [gpu])
 
     def _use(self, nodes: np.ndarray) -> None:
         """Mark nodes in use, and move each group's first untouched member past them."""
         self.in_use[nodes] = True
         groups = self.inst.groups
         order = groups.order
-        for g in np.unique(groups.of_node[nodes]).tolist():
+        for g in set(groups.of_node[nodes].tolist()):
             i, end = int(self.next[g]), int(self.end[g])
             while i < end:
                 busy = self.in_use[order[i : min(i + 64, end)]]
@@ -258,22 +294,23 @@ class FleetState:
         """The placement so far, less what breaks a rule (`counts.repair`)."""
         domain = self.inst.domain
         fleet, demand = domain.fleet, domain.demand
-        if not self.records:
+        if not len(self.records):
             return Replicas.empty(len(fleet), len(demand))
-        w, n, g = zip(*self.records, strict=True)
-        keep = repair(domain, np.array(w), np.array(n))
-        placement = Replicas.build(
-            np.array(w)[keep],
-            np.array(n)[keep],
-            [gpus for gpus, kept in zip(g, keep, strict=True) if kept],
-            len(fleet),
-            len(demand),
-        ).sorted()
+        w, n, ptr, gpus = self.records.arrays()
+        keep = np.flatnonzero(repair(domain, w, n))
+        placement = Replicas(w, n, ptr, gpus, len(fleet), len(demand)).take(keep).sorted()
         choice = np.where(placement.placed() > 0, self.budgets.choice, -1)
         return replace(placement, dataset_on=choice)
 
     def placed_of(self, f: int) -> int:
         return self.places.placed(f)
+
+
+def _row_order(d: Demand) -> list[np.ndarray]:
+    """Each workload's ways to run, the smallest replica first (variants trade size)."""
+    rows = np.lexsort((np.arange(len(d)), d.ram_mib, d.cpu_m, d.gpu_equivalents, d.family))
+    ends = np.cumsum(np.bincount(d.family, minlength=len(d.families)))
+    return np.split(rows, ends[:-1])
 
 
 def greedy_placement(
@@ -297,7 +334,7 @@ def greedy_placement(
     else:
         _take(state, start)
     have = np.bincount(
-        inst.domain.demand.family[[w for w, _, _ in state.records]], minlength=len(families)
+        inst.domain.demand.family[state.records.arrays()[0]], minlength=len(families)
     )
     for f, amount in _sequence(inst, have):
         if INTERRUPT.is_set() or (stop_at is not None and time.perf_counter() >= stop_at):
@@ -305,7 +342,7 @@ def greedy_placement(
         if families.by_target[f]:
             _meet_target(state, f, rule)
             continue
-        for w in _row_order(state, f):
+        for w in state.row_order[f].tolist():
             if amount <= 0:
                 break
             amount -= _place_row(state, w, amount, rule)
@@ -325,14 +362,6 @@ def _place_row(state: FleetState, w: int, amount: int, rule: str) -> int:
     return len(state.records) - before
 
 
-def _row_order(state: FleetState, f: int) -> np.ndarray:
-    """A workload's ways to run, the smallest replica first (variants trade size)."""
-    d = state.inst.domain.demand
-    rows = d.families.rows(f)
-    size = state.gpu_equivalents[rows]
-    return rows[np.lexsort((rows, d.ram_mib[rows], d.cpu_m[rows], size))]
-
-
 def _meet_target(state: FleetState, f: int, rule: str) -> None:
     """Replicas of a workload with a throughput target until it is met (and still met
     after the worst loss it must survive), each the cheapest throughput on offer: a
@@ -343,14 +372,12 @@ def _meet_target(state: FleetState, f: int, rule: str) -> None:
     target = families.target[f]
     scope = int(domain.rules.survive[f])
     for _ in range(int(families.max[f])):
-        mine = state.of_family.get(f, [])
-        if len(mine) >= families.max[f]:
+        rows, nodes = state.records.of_family(f)
+        if len(rows) >= families.max[f]:
             return
-        rows = np.array([w for w, _ in mine], dtype=np.int64)
-        nodes = np.array([n for _, n in mine], dtype=np.int64)
         rates = _rates(inst, rows, nodes)
         achieved, worst = rates.sum(), None
-        if scope != NO_SCOPE and mine:
+        if scope != NO_SCOPE and len(rows):
             place = domain.scopes.code(scope)[nodes]
             per = np.bincount(place, weights=rates)
             worst = int(per.argmax())
@@ -486,11 +513,7 @@ def _order(state: FleetState, nodes: np.ndarray, fit: np.ndarray, w: int, rule: 
 
 def _whole_fit(state: FleetState, w: int, nodes: np.ndarray) -> np.ndarray:
     """How many replicas of w, which takes whole GPUs, each of `nodes` holds now."""
-    need = state.need[w]
-    used = need > 0
-    fit = np.full(len(nodes), _MANY, dtype=np.int64)
-    if used.any():
-        fit = (state.free[nodes][:, used] // need[used]).min(axis=1)
+    fit = (state.free[nodes] // state.divisor[w] + state.pad[w]).min(axis=1)
     gpus = int(state.inst.domain.demand.gpus[w])
     if gpus:
         fit = np.minimum(fit, state.free_gpus[nodes] // gpus)
@@ -562,7 +585,7 @@ def _place_whole(
                 state.take_whole(w, np.array([n]), np.array([take]), gpus)
                 amount -= take
         return
-    take = np.clip(amount - (np.cumsum(fit) - fit), 0, fit)
+    take = np.minimum(np.maximum(amount - (np.cumsum(fit) - fit), 0), fit)
     chosen = take > 0
     state.take_whole(w, nodes[chosen], take[chosen], gpus)
 
