@@ -164,6 +164,7 @@ class FleetState:
         self.free_gpus = fleet.gpus.astype(np.int64).copy()  # GPUs in mode FREE per node
         self.shared = np.zeros(len(fleet), dtype=bool)  # some GPU is shared (or MIG)
         self.in_use = np.zeros(len(fleet), dtype=bool)
+        self.free_gpu_in_use = np.zeros(len(fleet), dtype=bool)  # in use, a GPU still FREE
         self.records = _Records()
         self.budgets = Budgets(inst.domain)
         self.rules = NodeRules(inst)
@@ -208,12 +209,12 @@ class FleetState:
 
     def take_shared(self, w: int, n: int, gpu: int, kind: int, demand: tuple[int, int]) -> None:
         self.free[n] -= self.need[w]
+        if self.mode[n, gpu] == FREE:
+            self.free_gpus[n] -= 1
         self._use(np.array([n]))
         self.budgets.take(w, n, 1)
         self.rules.take(w, np.array([n]), np.array([1]))
         self.places.take(int(self.family[w]), np.array([n]), np.array([1]))
-        if self.mode[n, gpu] == FREE:
-            self.free_gpus[n] -= 1
         self.shared[n] = True
         if kind == FRACTION:
             self.mode[n, gpu] = SHARED
@@ -226,8 +227,10 @@ class FleetState:
         self.records.add(w, int(self.family[w]), np.array([n]), np.ones(1, np.int64), [gpu])
 
     def _use(self, nodes: np.ndarray) -> None:
-        """Mark nodes in use, and move each group's first untouched member past them."""
+        """Mark nodes in use (and whether a GPU of theirs is still free), and move each
+        group's first untouched member past them."""
         self.in_use[nodes] = True
+        self.free_gpu_in_use[nodes] = self.free_gpus[nodes] > 0
         groups = self.inst.groups
         order = groups.order
         for g in set(groups.of_node[nodes].tolist()):
@@ -246,6 +249,10 @@ class FleetState:
         has fewer)."""
         order = self.inst.groups.order
         k = np.minimum(k, self.end[gs] - self.next[gs])
+        if len(gs) == 1:
+            nodes = order[self.next[gs[0]] : self.next[gs[0]] + k[0]]
+            if not self.in_use[nodes].any():
+                return nodes
         ramp = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
         nodes = order[np.repeat(self.next[gs], k) + ramp]
         busy = self.in_use[nodes]
@@ -275,10 +282,12 @@ class FleetState:
         if not whole:
             mask = self.in_use & ((self.free_gpus > 0) | self.shared)
         elif gpus:
-            mask = self.in_use & (self.free_gpus >= gpus)
+            mask = self.free_gpu_in_use
         else:
             mask = self.in_use
         used = np.flatnonzero(mask)
+        if whole and gpus > 1:
+            used = used[self.free_gpus[used] >= gpus]
         used = used[open_to[inst.groups.of_node[used]]]
         gs = np.flatnonzero(open_to & (self.next < self.end))
         if whole and len(gs):
