@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -89,8 +90,13 @@ class CpSatSolver:
             scale,
             problem.offset,
             columns if options.keep_solutions else None,
+            options.after_first_s,
+            solver.stop_search,
         )
-        code = interruptible(lambda: solver.solve(model, watch.callback()), solver.stop_search)
+        try:
+            code = interruptible(lambda: solver.solve(model, watch.callback()), solver.stop_search)
+        finally:
+            watch.done()
         log = "\n".join(notes + lines)
         if options.log:
             for line in notes + lines:
@@ -127,7 +133,8 @@ class CpSatSolver:
 
 class _Watch:
     """What CP-SAT's solution callback does: report each improving solution, keep them
-    when asked, and stop the search after `limit` of them."""
+    when asked, and stop the search after `limit` of them, or `after_first_s` after the
+    first (a timer calls `stop`)."""
 
     def __init__(
         self,
@@ -136,13 +143,32 @@ class _Watch:
         scale: int,
         offset: float,
         keep: list[IntVar] | None = None,
+        after_first_s: float | None = None,
+        stop: Callable[[], None] | None = None,
     ):
         self.limit, self.report, self.scale, self.offset = limit, report, scale, offset
         self.keep = keep
         self.kept: list[np.ndarray] = []
+        self.after_first_s, self.stop = after_first_s, stop
+        self.timer: threading.Timer | None = None
+
+    def done(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def _first(self) -> None:
+        if self.after_first_s is not None and self.stop is not None and self.timer is None:
+            self.timer = threading.Timer(self.after_first_s, self.stop)
+            self.timer.daemon = True
+            self.timer.start()
 
     def callback(self) -> CpSolverSolutionCallback | None:
-        if self.limit is None and self.report is None and self.keep is None:
+        if (
+            self.limit is None
+            and self.report is None
+            and self.keep is None
+            and self.after_first_s is None
+        ):
             return None
         from ortools.sat.python.cp_model import CpSolverSolutionCallback
 
@@ -155,6 +181,7 @@ class _Watch:
 
             def on_solution_callback(self) -> None:
                 self.count += 1
+                watch._first()
                 if watch.report is not None:
                     watch.report(
                         self.objective_value / watch.scale + watch.offset,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from allocator.io.interrupt import INTERRUPT
-from allocator.model.problem import Problem
+from allocator.model.problem import Basis, Problem
 from solvers.base import (
     Capability,
     LeftBehind,
@@ -46,7 +46,14 @@ class HighsSolver:
     package: ClassVar[str] = "highspy"
     install_hint: ClassVar[str] = "pip install 'highspy==1.12.*'"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.LP, Capability.MIP, Capability.BOUND, Capability.DUALS, Capability.WARM_START}
+        {
+            Capability.LP,
+            Capability.MIP,
+            Capability.BOUND,
+            Capability.DUALS,
+            Capability.WARM_START,
+            Capability.BASIS,
+        }
     )
 
     def available(self) -> bool:
@@ -74,10 +81,12 @@ class HighsSolver:
                 start = highspy.HighsSolution()
                 start.col_value = list(np.asarray(options.warm_start, dtype=np.float64))
                 h.setSolution(start)
+            if options.basis is not None and not problem.is_mip:
+                _set_basis(h, highspy, options.basis)
             # HiGHS checks its time limit only between some phases: its interrupt callbacks
             # also stop it at the moment the limit ends (or on request), and a call still
             # running STOP_GRACE_S later is left behind, so that the caller's deadline holds.
-            late = _Late(stop_at)
+            late = _Late(stop_at, options.after_first_s)
             h.cbSimplexInterrupt += late.poll
             h.cbIpmInterrupt += late.poll
             if problem.is_mip:
@@ -108,11 +117,19 @@ class HighsSolver:
 
 
 class _Late:
-    """Interrupts HiGHS from its callbacks once `stop_at` (`time.perf_counter`) has passed
-    or a stop was asked for."""
+    """Interrupts HiGHS from its callbacks once `stop_at` (`time.perf_counter`) has passed,
+    `after_first_s` after a MIP's first solution, or when a stop was asked for."""
 
-    def __init__(self, stop_at: float | None):
+    def __init__(self, stop_at: float | None, after_first_s: float | None = None):
         self.stop_at = stop_at
+        self.after_first_s = after_first_s
+
+    def found(self, primal_bound: float) -> None:
+        """A MIP's incumbent is `primal_bound` (infinite: none yet)."""
+        if self.after_first_s is not None and abs(primal_bound) < _BIG:
+            end = time.perf_counter() + self.after_first_s
+            self.stop_at = end if self.stop_at is None else min(self.stop_at, end)
+            self.after_first_s = None
 
     def due(self) -> bool:
         return INTERRUPT.is_set() or (
@@ -132,10 +149,11 @@ def _poll(
 
     def poll(event: object) -> None:
         nonlocal last
+        out = event.data_out  # type: ignore[attr-defined]
+        late.found(out.mip_primal_bound)
         if late.due():
             event.interrupt()  # type: ignore[attr-defined]
         if progress is not None:
-            out = event.data_out  # type: ignore[attr-defined]
             now = (out.mip_primal_bound, out.mip_dual_bound)
             if now != last:
                 last = now
@@ -209,6 +227,27 @@ def _to_lp(highspy: ModuleType, problem: Problem) -> HighsLp:
     return lp
 
 
+def _set_basis(h: Highs, highspy: ModuleType, basis: Basis) -> None:
+    """Start the simplex from `basis`; HiGHS turns down one that does not fit the model (it
+    then starts from scratch)."""
+    status = highspy.HighsBasisStatus
+    start = highspy.HighsBasis()
+    start.col_status = [status(int(v)) for v in basis.cols]
+    start.row_status = [status(int(v)) for v in basis.rows]
+    start.valid = True
+    h.setBasis(start)
+
+
+def _read_basis(h: Highs) -> Basis | None:
+    found = h.getBasis()
+    if not found.valid:
+        return None
+    return Basis(
+        np.array([int(v) for v in found.col_status], dtype=np.int8),
+        np.array([int(v) for v in found.row_status], dtype=np.int8),
+    )
+
+
 def _read_result(
     h: Highs, highspy: ModuleType, problem: Problem, started: float, log: str
 ) -> Solution:
@@ -237,7 +276,7 @@ def _read_result(
     else:
         raise SolverError(f"HiGHS failed: {h.modelStatusToString(status)}\n{tail(log)}")
 
-    x = objective = bound = duals = None
+    x = objective = bound = duals = basis = None
     if has_primal:
         solution = h.getSolution()
         x = np.asarray(solution.col_value, dtype=np.float64)
@@ -250,6 +289,7 @@ def _read_result(
             bound = objective
             if solution.dual_valid:
                 duals = np.asarray(solution.row_dual, dtype=np.float64)
+            basis = _read_basis(h)
     if result == Status.OPTIMAL and x is None and problem.n_cols == 0:
         x, objective, bound = np.zeros(0), problem.offset, problem.offset
     return Solution(
@@ -261,4 +301,5 @@ def _read_result(
         wall_s=time.perf_counter() - started,
         log_tail=tail(log),
         duals=duals,
+        basis=basis,
     )

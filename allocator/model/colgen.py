@@ -1,6 +1,7 @@
 """Column generation: grow the pattern pool of groups whose patterns are too many to list.
 
-Solve the LP over the current pool, read the value of a slot of each shape in each
+Solve the LP over the current pool (from the last round's simplex basis, where the
+backend keeps one), read the value of a slot of each shape in each
 group from its duals, and ask each incomplete group's pricing problem for a node pattern
 worth more than the node costs; add those and repeat. When no group has one, the LP is
 optimal over every pattern there is, so its objective bounds the MIP.
@@ -39,7 +40,7 @@ from allocator.model.pricing import (
     read_pattern,
 )
 from allocator.model.pricing_bound import PatternBound
-from allocator.model.problem import Problem
+from allocator.model.problem import Basis, Problem
 from allocator.model.reduce import PackingInstance
 from solvers.base import Capability, SolveOptions, Solver, SolverError, Status
 
@@ -59,6 +60,9 @@ _MIP_GROUPS = 3
 # A pricing MIP stops after this many improving solutions, each a column: a few good
 # columns, no proof.
 _PRICING_SOLUTIONS = 3
+# ...and at most this long after the first: a search that finds one column quickly and
+# then struggles for more (or for a proof) gives the next LP its column now.
+_PRICING_AFTER_FIRST_S = 1.0
 # Duals go to the pricing MIP rounded up to 10^-k, k at most this, and so that the
 # largest stays under 10^_GRID_MAGNITUDE (integer backends scale rows to integers).
 _GRID_DIGITS = 6
@@ -104,13 +108,16 @@ def generate_columns(
     lp_s = pricing_s = 0.0
     bound = None
     smooth = None
+    last: tuple[Problem, Basis | None] | None = None
     for rounds in range(1, max_rounds + 1):
         PROGRESS.stage(f"column generation round {rounds}")
         form, problem = level_problem(pool)
+        problem = problem.with_lp_relaxation()
         started = time.perf_counter()
-        lp = lp_solver.solve(
-            problem.with_lp_relaxation(), SolveOptions(time_limit=deadline.left(0.05))
-        )
+        # From the last round's basis: the new patterns' columns start out of it, at 0.
+        start = None if last is None or last[1] is None else last[1].extended(last[0], problem)
+        lp = lp_solver.solve(problem, SolveOptions(time_limit=deadline.left(0.05), basis=start))
+        last = (problem, lp.basis)
         lp_s += time.perf_counter() - started
         if lp.duals is None or lp.objective is None:
             if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
@@ -222,6 +229,7 @@ def _exact_pricing(
         time_limit=deadline.left(0.05, cap),
         threads=1,
         solution_limit=_PRICING_SOLUTIONS,
+        after_first_s=_PRICING_AFTER_FIRST_S,
         keep_solutions=True,
     )
     result = None
