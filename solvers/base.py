@@ -21,7 +21,7 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from allocator.io.interrupt import INTERRUPT
-from allocator.model.problem import Basis, Problem
+from allocator.model.problem import Problem
 
 
 class Status(StrEnum):
@@ -49,7 +49,6 @@ class Capability(StrEnum):
     BOUND = "bound"  # reports a proven bound on the optimum
     DUALS = "duals"  # reports row duals of LPs
     WARM_START = "warm_start"  # uses SolveOptions.warm_start
-    BASIS = "basis"  # an LP starts from SolveOptions.basis and reports Solution.basis
     # finds (or rules out) solutions of small pure-integer problems fastest: the pricing
     # problems of column generation
     SMALL_INTEGER = "small_integer"
@@ -65,16 +64,14 @@ class SolveOptions:
     `solution_limit` stops a MIP after that many improving solutions, `after_first_s` that
     long after the first (pricing problems want a few good columns, not a proof);
     `keep_solutions` asks for the improving solutions met on the way as well (each a
-    column for column generation), where the backend can give them; `basis` starts an LP
-    from a simplex basis (`Problem`'s `Basis`); `backend_options` pass through verbatim in
-    the backend's own vocabulary."""
+    column for column generation), where the backend can give them; `backend_options` pass
+    through verbatim in the backend's own vocabulary."""
 
     time_limit: float | None = None  # seconds
     rel_gap: float = 1e-6
     threads: int | None = None
     seed: int = 0
     warm_start: np.ndarray | None = None
-    basis: Basis | None = None  # an LP's starting basis (a MIP ignores it)
     log: Callable[[str], None] | None = None
     solution_limit: int | None = None
     # A MIP ends this many seconds after its first solution at the latest (where the
@@ -101,7 +98,6 @@ class Solution:
     duals: np.ndarray | None = None
     # Earlier improving solutions, with `SolveOptions.keep_solutions` (x is the last).
     earlier: tuple[np.ndarray, ...] = ()
-    basis: Basis | None = None  # of an LP solved to optimality, where the backend has one
 
     @property
     def gap(self) -> float | None:

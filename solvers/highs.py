@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from allocator.io.interrupt import INTERRUPT
-from allocator.model.problem import Basis, Problem
+from allocator.model.problem import Problem
 from solvers.base import (
     Capability,
     LeftBehind,
@@ -46,14 +46,7 @@ class HighsSolver:
     package: ClassVar[str] = "highspy"
     install_hint: ClassVar[str] = "pip install 'highspy==1.12.*'"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.LP,
-            Capability.MIP,
-            Capability.BOUND,
-            Capability.DUALS,
-            Capability.WARM_START,
-            Capability.BASIS,
-        }
+        {Capability.LP, Capability.MIP, Capability.BOUND, Capability.DUALS, Capability.WARM_START}
     )
 
     def available(self) -> bool:
@@ -81,8 +74,6 @@ class HighsSolver:
                 start = highspy.HighsSolution()
                 start.col_value = list(np.asarray(options.warm_start, dtype=np.float64))
                 h.setSolution(start)
-            if options.basis is not None and not problem.is_mip:
-                _set_basis(h, highspy, options.basis)
             # HiGHS checks its time limit only between some phases: its interrupt callbacks
             # also stop it at the moment the limit ends (or on request), and a call still
             # running STOP_GRACE_S later is left behind, so that the caller's deadline holds.
@@ -227,27 +218,6 @@ def _to_lp(highspy: ModuleType, problem: Problem) -> HighsLp:
     return lp
 
 
-def _set_basis(h: Highs, highspy: ModuleType, basis: Basis) -> None:
-    """Start the simplex from `basis`; HiGHS turns down one that does not fit the model (it
-    then starts from scratch)."""
-    status = highspy.HighsBasisStatus
-    start = highspy.HighsBasis()
-    start.col_status = [status(int(v)) for v in basis.cols]
-    start.row_status = [status(int(v)) for v in basis.rows]
-    start.valid = True
-    h.setBasis(start)
-
-
-def _read_basis(h: Highs) -> Basis | None:
-    found = h.getBasis()
-    if not found.valid:
-        return None
-    return Basis(
-        np.array([int(v) for v in found.col_status], dtype=np.int8),
-        np.array([int(v) for v in found.row_status], dtype=np.int8),
-    )
-
-
 def _read_result(
     h: Highs, highspy: ModuleType, problem: Problem, started: float, log: str
 ) -> Solution:
@@ -276,7 +246,7 @@ def _read_result(
     else:
         raise SolverError(f"HiGHS failed: {h.modelStatusToString(status)}\n{tail(log)}")
 
-    x = objective = bound = duals = basis = None
+    x = objective = bound = duals = None
     if has_primal:
         solution = h.getSolution()
         x = np.asarray(solution.col_value, dtype=np.float64)
@@ -289,7 +259,6 @@ def _read_result(
             bound = objective
             if solution.dual_valid:
                 duals = np.asarray(solution.row_dual, dtype=np.float64)
-            basis = _read_basis(h)
     if result == Status.OPTIMAL and x is None and problem.n_cols == 0:
         x, objective, bound = np.zeros(0), problem.offset, problem.offset
     return Solution(
@@ -301,5 +270,4 @@ def _read_result(
         wall_s=time.perf_counter() - started,
         log_tail=tail(log),
         duals=duals,
-        basis=basis,
     )

@@ -1,7 +1,6 @@
 """Column generation: grow the pattern pool of groups whose patterns are too many to list.
 
-Solve the LP over the current pool (from the last round's simplex basis, where the
-backend keeps one), read the value of a slot of each shape in each
+Solve the LP over the current pool, read the value of a slot of each shape in each
 group from its duals, and ask each incomplete group's pricing problem for a node pattern
 worth more than the node costs; add those and repeat. When no group has one, the LP is
 optimal over every pattern there is, so its objective bounds the MIP.
@@ -40,7 +39,7 @@ from allocator.model.pricing import (
     read_pattern,
 )
 from allocator.model.pricing_bound import PatternBound
-from allocator.model.problem import Basis, Problem
+from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance
 from solvers.base import Capability, SolveOptions, Solver, SolverError, Status
 
@@ -108,16 +107,13 @@ def generate_columns(
     lp_s = pricing_s = 0.0
     bound = None
     smooth = None
-    last: tuple[Problem, Basis | None] | None = None
     for rounds in range(1, max_rounds + 1):
         PROGRESS.stage(f"column generation round {rounds}")
         form, problem = level_problem(pool)
-        problem = problem.with_lp_relaxation()
         started = time.perf_counter()
-        # From the last round's basis: the new patterns' columns start out of it, at 0.
-        start = None if last is None or last[1] is None else last[1].extended(last[0], problem)
-        lp = lp_solver.solve(problem, SolveOptions(time_limit=deadline.left(0.05), basis=start))
-        last = (problem, lp.basis)
+        lp = lp_solver.solve(
+            problem.with_lp_relaxation(), SolveOptions(time_limit=deadline.left(0.05))
+        )
         lp_s += time.perf_counter() - started
         if lp.duals is None or lp.objective is None:
             if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
