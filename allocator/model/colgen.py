@@ -159,13 +159,8 @@ def generate_columns(
                         pricing_solvers,
                     )
                     best_possible[i] = min(best_possible[i], mip_best)
-                    better = [
-                        p
-                        for p in parts
-                        if _improves(values[g] @ _counts(p), thresholds[g])
-                        and not pool.holds(g, _counts(p))
-                    ]
-                    found.extend((g, p) for p in better)
+                    better = _new_columns(pool, g, parts, values[g], thresholds[g])
+                    found.extend(better)
                     priced += bool(better)
             unsettled = any(
                 _improves(b, t) for b, t in zip(best_possible, thresholds[incomplete], strict=True)
@@ -271,15 +266,26 @@ def _greedy_columns(
     bounds: np.ndarray,
 ) -> list:
     """Patterns the greedy rules find at duals `price_at` that improve at `values` and are
-    not in the pool yet (a pattern of the pool may look improving when it already runs on
-    every node of its group: its column sits at its upper bound)."""
+    not in the pool yet."""
     found = []
     for g in groups:
-        for parts, _ in greedy_patterns(inst, g, price_at[g], bounds[g]):
-            counts = _counts(parts)
-            if _improves(values[g] @ counts, thresholds[g]) and not pool.holds(g, counts):
-                found.append((g, parts))
+        patterns = [parts for parts, _ in greedy_patterns(inst, g, price_at[g], bounds[g])]
+        found.extend(_new_columns(pool, g, patterns, values[g], thresholds[g]))
     return found
+
+
+def _new_columns(
+    pool: PatternPool, g: int, patterns: list, value: np.ndarray, threshold: float
+) -> list:
+    """(g, pattern) for the patterns of group g worth more than `threshold` at `value` that
+    the pool does not hold yet (a pattern of the pool may look improving when it already
+    runs on every node of its group: its column sits at its upper bound)."""
+    out = []
+    for parts in patterns:
+        counts = _counts(parts)
+        if _improves(value @ counts, threshold) and not pool.holds(g, counts):
+            out.append((g, parts))
+    return out
 
 
 def _counts(parts: tuple) -> np.ndarray:
