@@ -3,8 +3,10 @@
 Small problems (few replica-node pairs) go to an exact MIP backend whole, which proves
 its optimum; larger ones start from the current assignment, anneal over single-replica
 moves, descend over moves and trades, and spend the rest of the time re-solving small
-neighbourhoods exactly (`lns`). Either way the result is checked from scratch before it
-is returned.
+neighbourhoods exactly (`lns`). Where numba is installed and the search has the time to
+compile it, a compiled kernel anneals over moves and trades on every core instead
+(`cooperate`), and the neighbourhoods polish what it found. Either way the result is
+checked from scratch before it is returned.
 
 The time limit is wall clock for everything: a MIP backend may run past its own limit
 and a branch-and-bound tree may grow without bound, so the whole MIP runs in a child
@@ -30,6 +32,8 @@ import numpy as np
 from allocator.io.interrupt import INTERRUPT
 from allocator.io.progress import PROGRESS
 from allocator.model.problem import Problem
+from allocator.reassign import kernel
+from allocator.reassign.cooperate import anneal_together
 from allocator.reassign.costs import Costs, costs, lower_bound, violations
 from allocator.reassign.lns import improve
 from allocator.reassign.mip import build, needs_integer_columns
@@ -49,6 +53,8 @@ EXACT_MEMORY_MIB = 3072  # the whole MIP is stopped above this (the challenge al
 EXACT_SLACK = 0.05  # of its time, between the MIP's own limit and stopping it by force
 INTERRUPT_GRACE_S = 2.0  # after Ctrl-C, how long the MIP may take to hand back its best
 POLL_S = 0.05
+COMPILED_MIN_S = 10.0  # a shorter search stays vectorized: compiling the kernel takes seconds
+COMPILED_SHARE = 0.9  # of the search's time, for the compiled annealing; then neighbourhoods
 MIN_SEARCH_S = 0.5  # a search given less time than this is not started after the MIP
 
 
@@ -126,10 +132,14 @@ def search(
     model: Reassignment, start: np.ndarray, seed: int, deadline: float, solver: str = "highs"
 ) -> np.ndarray:
     """Anneal, descend, then re-solve neighbourhoods, each in its share of the time up to
-    `deadline`; the best assignment found from `start` (a feasible one)."""
+    `deadline`; the best assignment found from `start` (a feasible one). With numba, the
+    compiled kernel anneals on every core instead (`cooperate`)."""
     rng = np.random.default_rng(seed)
     begun = time.perf_counter()
     span = max(deadline - begun, 0.0)
+    if kernel.AVAILABLE and model.num_nodes > 1 and span >= COMPILED_MIN_S:
+        best = anneal_together(model, start, seed, begun + COMPILED_SHARE * span)
+        return improve(model, best, rng, deadline, solver)
     state = State(model, start)
     scale = typical_change(state, rng)
     PROGRESS.stage("annealing")

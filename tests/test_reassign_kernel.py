@@ -1,0 +1,143 @@
+"""The compiled annealing kernel and the searches that share their best, checked against
+the challenge's own evaluation: every plan they hold is valid and costs what they say."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_reassign import feasible_instances
+from test_roadef import example, reference_evaluation
+
+pytest.importorskip("numba")
+
+from allocator.interop.roadef import evaluate, read_assignment, read_model
+from allocator.interop.roadef.convert import to_reassignment
+from allocator.reassign import cooperate, strategy
+from allocator.reassign.costs import costs, violations
+from allocator.reassign.kernel import Annealer
+from allocator.reassign.model import Reassignment
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "roadef2012"
+A1_1_OPTIMUM = 44_306_501
+
+
+def test_every_step_keeps_the_plan_valid_and_its_cost_exact():
+    """Hot enough that nearly every step the rules allow is taken: a rule the kernel
+    checked wrongly would show as an infeasible plan, a price as a drifted cost."""
+    taken = checked = 0
+    for k, (inst, initial) in enumerate(feasible_instances(300, seed=29)):
+        if inst.num_machines < 2:
+            continue
+        model = to_reassignment(inst, initial)
+        annealer = Annealer(model, initial, seed=k)
+        start = annealer.cost
+        for swap_share in (0.0, 0.5, 1.0) * 4:
+            taken += annealer.run(100, temperature=1e6, swap_share=swap_share)
+            total, feasible = reference_evaluation(inst, initial, annealer.s[0].copy())
+            assert feasible
+            assert total == annealer.cost
+        best = annealer.best()
+        total, feasible = reference_evaluation(inst, initial, best)
+        assert feasible
+        assert total == annealer.best_cost <= start
+        checked += 1
+    assert checked > 150
+    assert taken > 10_000
+
+
+def test_a_dependency_holds_replicas_where_they_cost_more():
+    """a depends on b, both in domain 0 where use costs; the free node is in domain 1.
+    Neither may go there: a would leave b behind, b would strand a."""
+    one = np.ones(1, dtype=np.int64)
+    model = Reassignment(
+        resources=("cpu",),
+        transient=np.zeros(1, dtype=bool),
+        load_weight=one,
+        capacity=np.full((3, 1), 10),
+        soft_capacity=np.array([[0], [0], [10]]),
+        spread_domain=np.arange(3),
+        dependency_domain=np.array([0, 0, 1]),
+        node_move_cost=np.zeros((3, 3), dtype=np.int64),
+        min_domains=np.ones(2, dtype=np.int64),
+        dependencies=np.array([[0, 1]]),
+        workload=np.array([0, 1]),
+        need=np.array([[5], [5]]),
+        current=np.array([0, 1]),
+        replica_move_cost=np.zeros(2, dtype=np.int64),
+        workload_move_weight=0,
+        balance_first=np.zeros(0, dtype=np.int64),
+        balance_second=np.zeros(0, dtype=np.int64),
+        balance_target=np.zeros(0, dtype=np.int64),
+        balance_weight=np.zeros(0, dtype=np.int64),
+    )
+    annealer = Annealer(model, model.current, seed=1)
+    for swap_share in (0.0, 1.0, 0.5):
+        annealer.run(2000, temperature=1e6, swap_share=swap_share)
+        assert violations(model, annealer.s[0]) == []
+        assert 2 not in annealer.s[0]
+    assert annealer.cost == costs(model, annealer.s[0]).total == 10
+
+
+def test_a_cold_run_only_saves():
+    inst, initial = example()
+    model = to_reassignment(inst, initial)
+    annealer = Annealer(model, initial, seed=3)
+    costs_seen = []
+    for _ in range(20):
+        annealer.run(50, temperature=0.0, swap_share=0.5)
+        costs_seen.append(annealer.cost)
+    assert costs_seen == sorted(costs_seen, reverse=True)
+    assert annealer.best_cost == costs_seen[-1] == evaluate(inst, initial, annealer.best()).total
+
+
+def test_the_best_is_kept_across_a_full_log_of_moves(monkeypatch):
+    """The best is the current plan with the moves since undone; a tiny log makes it be
+    written out many times."""
+    from allocator.reassign import kernel
+
+    inst, initial = example()
+    model = to_reassignment(inst, initial)
+    annealer = Annealer(model, initial, seed=5)
+    small = tuple(
+        np.zeros(3, dtype=np.int64) if k in (9, 10) else a for k, a in enumerate(annealer.s)
+    )
+    annealer.s = small
+    assert kernel.LOG_SIZE > 3
+    for _ in range(50):
+        annealer.run(20, temperature=1e4, swap_share=0.5)
+    best = annealer.best()
+    assert evaluate(inst, initial, best).total == annealer.best_cost
+    assert evaluate(inst, initial, best).feasible
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs the shared ROADEF data")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_searches_reach_the_published_optimum_of_a1_1(workers):
+    inst = read_model(SHARED / "model_a1_1.txt")
+    initial = read_assignment(SHARED / "assignment_a1_1.txt", inst)
+    model = to_reassignment(inst, initial)
+    begun = time.perf_counter()
+    best = cooperate.anneal_together(model, initial, 3, begun + 4.0, workers)
+    assert time.perf_counter() - begun < 4.0 + cooperate.JOIN_GRACE_S
+    result = evaluate(inst, initial, best)
+    assert result.feasible
+    assert A1_1_OPTIMUM <= result.total <= A1_1_OPTIMUM * 1.00001
+
+
+def test_a_long_enough_search_takes_the_compiled_path(monkeypatch):
+    inst, initial = example()
+    used = []
+    monkeypatch.setattr(strategy, "EXACT_PAIRS", 0)
+    monkeypatch.setattr(strategy, "COMPILED_MIN_S", 0.0)
+    monkeypatch.setattr(
+        strategy,
+        "anneal_together",
+        lambda *a, **k: used.append(a) or cooperate.anneal_together(*a, **k),
+    )
+    outcome = strategy.solve(to_reassignment(inst, initial), time_limit=1.0)
+    assert used
+    result = evaluate(inst, initial, outcome.assignment)
+    assert result.feasible and result.total == outcome.costs.total == 2411
