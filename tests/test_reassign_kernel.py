@@ -132,10 +132,9 @@ def test_a_long_enough_search_takes_the_compiled_path(monkeypatch):
     used = []
     monkeypatch.setattr(strategy, "EXACT_PAIRS", 0)
     monkeypatch.setattr(strategy, "COMPILED_MIN_S", 0.0)
+    together = cooperate.anneal_together
     monkeypatch.setattr(
-        strategy,
-        "anneal_together",
-        lambda *a, **k: used.append(a) or cooperate.anneal_together(*a, **k),
+        cooperate, "anneal_together", lambda *a, **k: used.append(a) or together(*a, **k)
     )
     outcome = strategy.solve(to_reassignment(inst, initial), time_limit=1.0)
     assert used

@@ -17,6 +17,7 @@ over, and settling and the final check get time kept back for them.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import multiprocessing
 import os
@@ -32,8 +33,6 @@ import numpy as np
 from allocator.io.interrupt import INTERRUPT
 from allocator.io.progress import PROGRESS
 from allocator.model.problem import Problem
-from allocator.reassign import kernel
-from allocator.reassign.cooperate import anneal_together
 from allocator.reassign.costs import Costs, costs, lower_bound, violations
 from allocator.reassign.lns import improve
 from allocator.reassign.mip import build, needs_integer_columns
@@ -137,8 +136,10 @@ def search(
     rng = np.random.default_rng(seed)
     begun = time.perf_counter()
     span = max(deadline - begun, 0.0)
-    if kernel.AVAILABLE and model.num_nodes > 1 and span >= COMPILED_MIN_S:
-        best = anneal_together(model, start, seed, begun + COMPILED_SHARE * span)
+    if span >= COMPILED_MIN_S and model.num_nodes > 1 and importlib.util.find_spec("numba"):
+        from allocator.reassign import cooperate  # numba is imported only when it is used
+
+        best = cooperate.anneal_together(model, start, seed, begun + COMPILED_SHARE * span)
         return improve(model, best, rng, deadline, solver)
     state = State(model, start)
     scale = typical_change(state, rng)

@@ -1,0 +1,79 @@
+"""One compiled annealing search on a ROADEF instance, alone: its rate, and what it
+reaches from a given starting temperature (how `allocator.reassign.cooperate` chose the
+temperatures its two searches start from).
+
+    python benchmarks/anneal_start.py a2_2 --seconds 120 --hot 30 [--cold 0.01] [--seed 0]
+    python benchmarks/anneal_start.py a2_2 --rate
+
+The search descends (until a round saves under 0.1 %, at most a tenth of the time), then
+cools geometrically from `hot` to `cold` times the median cost of a move from the start.
+`--rate` times a million steps of moves alone and of trades alone, cold and hot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from allocator.interop.roadef import read_assignment, read_model  # noqa: E402
+from allocator.interop.roadef.convert import to_reassignment  # noqa: E402
+from allocator.reassign.kernel import Annealer  # noqa: E402
+from allocator.reassign.search import typical_change  # noqa: E402
+from allocator.reassign.state import State  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("instance", help="a1_2, a2_2, b_1, ... (model_X.txt, assignment_X.txt)")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "roadef2012"))
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--hot", type=float, default=10.0)
+    parser.add_argument("--cold", type=float, default=0.01)
+    parser.add_argument("--swaps", type=float, default=0.5, help="share of steps that trade")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rate", action="store_true")
+    args = parser.parse_args()
+    data = Path(args.data)
+    inst = read_model(data / f"model_{args.instance}.txt")
+    model = to_reassignment(inst, read_assignment(data / f"assignment_{args.instance}.txt", inst))
+    if args.rate:
+        Annealer.compile(model, model.current)
+        for swaps in (0.0, 1.0):
+            for temperature in (0.0, 1e5):
+                annealer = Annealer(model, model.current, args.seed)
+                begun = time.perf_counter()
+                taken = annealer.run(1_000_000, temperature, swaps)
+                took = time.perf_counter() - begun
+                kind = "trades" if swaps else "moves"
+                print(
+                    f"{args.instance} {kind} at temperature {temperature:g}: 1,000,000 steps "
+                    f"in {took:.3f} s ({1e6 / took / 1e6:.1f} M/s), {taken} taken"
+                )
+        return
+    rng = np.random.default_rng(args.seed)
+    begun = time.perf_counter()
+    end = begun + args.seconds
+    scale = typical_change(State(model, model.current), rng)
+    annealer = Annealer(model, model.current, args.seed)
+    while time.perf_counter() < begun + 0.1 * args.seconds:
+        before = annealer.cost
+        annealer.run(max(model.num_replicas * 50, 100_000), 0.0, args.swaps)
+        if before - annealer.cost < 1e-3 * before:
+            break
+    descended, took = annealer.cost, time.perf_counter() - begun
+    annealer.anneal(end, args.hot * scale, args.cold * scale, args.swaps)
+    print(
+        f"{args.instance} seed {args.seed} hot {args.hot} cold {args.cold} swaps {args.swaps}: "
+        f"descent {descended:,} in {took:.1f} s, scale {scale:,.0f}, best {annealer.best_cost:,}"
+    )
+
+
+if __name__ == "__main__":
+    main()
