@@ -132,7 +132,6 @@ def _hosts(m, s, w, n, skip):
 def _shift_allowed(m, s, i, n):
     """Conflict, spread and dependencies if replica i moved to node n."""
     spread, dep, wl, min_domains = m[9], m[10], m[12], m[14]
-    needs_ptr, needs_idx, needed_ptr, needed_idx = m[17], m[18], m[19], m[20]
     a, in_spread, domains, in_dep = s[0], s[3], s[4], s[5]
     w = wl[i]
     src = a[i]
@@ -144,15 +143,7 @@ def _shift_allowed(m, s, i, n):
         if after < min_domains[w] and after < domains[w]:
             return False
     ds, dn = dep[src], dep[n]
-    if ds != dn:
-        for k in range(needs_ptr[w], needs_ptr[w + 1]):
-            if in_dep[needs_idx[k], dn] == 0:
-                return False
-        if in_dep[w, ds] == 1:
-            for k in range(needed_ptr[w], needed_ptr[w + 1]):
-                if in_dep[needed_idx[k], ds] > 0:
-                    return False
-    return True
+    return ds == dn or _dependencies_hold(m, s, w, dn, ds, in_dep[w, ds] == 1)
 
 
 @_inline
@@ -161,17 +152,24 @@ def _rules_after(m, s, w, arrived, left, domains_before):
     applied): its spread, what it needs where it arrived, and whoever needed it where it
     left."""
     dep, min_domains = m[10], m[14]
-    needs_ptr, needs_idx, needed_ptr, needed_idx = m[17], m[18], m[19], m[20]
     domains, in_dep = s[4], s[5]
     if domains[w] < min_domains[w] and domains[w] < domains_before:
         return False
-    dn, ds = dep[arrived], dep[left]
+    return _dependencies_hold(m, s, w, dep[arrived], dep[left], in_dep[w, dep[left]] == 0)
+
+
+@_inline
+def _dependencies_hold(m, s, w, arrived, left, leaves):
+    """Every workload w needs has a replica in dependency domain `arrived`, and, where w
+    `leaves` domain `left` (no replica of w stays there), none that needs w is there."""
+    needs_ptr, needs_idx, needed_ptr, needed_idx = m[17], m[18], m[19], m[20]
+    in_dep = s[5]
     for k in range(needs_ptr[w], needs_ptr[w + 1]):
-        if in_dep[needs_idx[k], dn] == 0:
+        if in_dep[needs_idx[k], arrived] == 0:
             return False
-    if in_dep[w, ds] == 0:
+    if leaves:
         for k in range(needed_ptr[w], needed_ptr[w + 1]):
-            if in_dep[needed_idx[k], ds] > 0:
+            if in_dep[needed_idx[k], left] > 0:
                 return False
     return True
 
