@@ -127,6 +127,24 @@ def test_the_searches_reach_the_published_optimum_of_a1_1(workers):
     assert A1_1_OPTIMUM <= result.total <= A1_1_OPTIMUM * 1.00001
 
 
+def test_a_search_alone_starts_from_each_temperature_in_turn(monkeypatch):
+    inst, initial = example()
+    model = to_reassignment(inst, initial)
+    hots = []
+    anneal = Annealer.anneal
+    monkeypatch.setattr(
+        Annealer,
+        "anneal",
+        lambda self, end, hot, *a, **k: hots.append(hot) or anneal(self, end, hot, *a, **k),
+    )
+    best = cooperate.anneal_together(model, initial, 0, time.perf_counter() + 1.0, workers=1)
+    assert evaluate(inst, initial, best).feasible
+    assert len(hots) == len(cooperate.HOTS)
+    assert [h / hots[0] for h in hots] == pytest.approx(
+        [h / cooperate.HOTS[0] for h in cooperate.HOTS]
+    )
+
+
 def test_a_long_enough_search_takes_the_compiled_path(monkeypatch):
     inst, initial = example()
     used = []

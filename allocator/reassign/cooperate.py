@@ -109,21 +109,23 @@ def _search(
     shared: _Shared,
     report: bool = False,
 ) -> None:
-    """One search: ROUNDS rounds of restarting from the shared best, descending and
+    """One search: ROUNDS rounds (at least one per temperature) of restarting from the
+    shared best, descending and
     annealing from the round's temperature in `hots` (in turn) to COLD, both times
     `scale`, each round's best published as it ends."""
     annealer = Annealer(model, start, seed)
     begun = time.perf_counter()
     span = max(deadline - begun, 0.0)
-    for k in range(ROUNDS):
+    rounds = max(ROUNDS, len(hots))  # every temperature gets its round
+    for k in range(rounds):
         if INTERRUPT.is_set():
             break
-        end = begun + span * (k + 1) / ROUNDS
+        end = begun + span * (k + 1) / rounds
         cost, best = shared.take()
         if cost < annealer.best_cost:
             annealer.restart(best)
         if report:
-            PROGRESS.stage(f"annealing, round {k + 1} of {ROUNDS}")
+            PROGRESS.stage(f"annealing, round {k + 1} of {rounds}")
         annealer.descend(end, stop=INTERRUPT.is_set)
         hot = hots[k % len(hots)] * scale
         annealer.anneal(end, hot, COLD * scale, stop=INTERRUPT.is_set)
