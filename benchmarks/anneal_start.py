@@ -5,7 +5,7 @@ temperatures its two searches start from).
     python benchmarks/anneal_start.py a2_2 --seconds 120 --hot 30 [--cold 0.01] [--seed 0]
     python benchmarks/anneal_start.py a2_2 --rate
 
-The search descends (until a round saves under 0.1 %, at most a tenth of the time), then
+The search descends (`Annealer.descend`, for at most a tenth of the time), then
 cools geometrically from `hot` to `cold` times the median cost of a move from the start.
 `--rate` times a million steps of moves alone and of trades alone, cold and hot.
 """
@@ -62,11 +62,7 @@ def main() -> None:
     end = begun + args.seconds
     scale = typical_change(State(model, model.current), rng)
     annealer = Annealer(model, model.current, args.seed)
-    while time.perf_counter() < begun + 0.1 * args.seconds:
-        before = annealer.cost
-        annealer.run(max(model.num_replicas * 50, 100_000), 0.0, args.swaps)
-        if before - annealer.cost < 1e-3 * before:
-            break
+    annealer.descend(begun + 0.1 * args.seconds)
     descended, took = annealer.cost, time.perf_counter() - begun
     annealer.anneal(end, args.hot * scale, args.cold * scale, args.swaps)
     print(
