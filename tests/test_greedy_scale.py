@@ -123,6 +123,28 @@ def test_greedy_reaches_the_known_optimum_of_filling_the_cheapest_nodes():
     assert level_values(inst, best)[-1] == pytest.approx(30.0)
 
 
+@pytest.mark.parametrize(
+    ("rule", "second"),
+    # First fit ranks nodes by cost, best fit by what room is left (alike here), then by
+    # node order.
+    [("first_fit", ["r2-0", "r3-0"]), ("best_fit", ["r0-0", "r1-0"])],
+)
+def test_a_spread_workload_goes_to_the_places_holding_fewest_first(rule, second, monkeypatch):
+    # Six replicas, at most two per rack, over four racks whose cost falls rack by rack:
+    # one to each rack first, then a second to two racks, on the nodes in use.
+    doc = inventory(
+        [node(f"r{r}", count=2, rack=f"rack{r}", cost=20.0 - r) for r in range(4)],
+        [workload("svc", replicas=6, gpus=2, spread=[{"across": "rack", "max_per_domain": 2}])],
+    )
+    domain = build_domain(Inventory.model_validate(doc))
+    expected = sorted(["r0-0", "r1-0", "r2-0", "r3-0", *second])
+    placement = greedy_placement(reduce(domain), rule)
+    assert sorted(domain.fleet.ids[placement.node].tolist()) == expected
+    monkeypatch.setattr(FleetState, "pool", _every_node)  # every node a candidate at once
+    placement = greedy_placement(reduce(domain), rule)
+    assert sorted(domain.fleet.ids[placement.node].tolist()) == expected
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_greedy_plans_of_a_mixed_fleet_pass_the_checker(seed):
     domain = build_domain(Inventory.model_validate(mixed_fleet(200, seed)))

@@ -555,19 +555,34 @@ def _place_whole(
         # those left without room, plus a group's next untouched node when its first
         # one is taken.
         candidates = state.pool(w, 1) if nodes is None else nodes
-        for _ in range(amount):
+        # A replica changes the room and rank of nodes in its own place only (a group
+        # lies in one place), unless shared limits tie places together: then the replicas
+        # that go one to each of the fewest-held places, in order, go in one step.
+        batched = not (
+            state.budgets.active or state.budgets.power or state.places.shares is not None
+        )
+        code = state.inst.domain.scopes.code(scope)
+        while amount > 0:
             candidates, fit = _whole_room(state, w, candidates)
             if len(candidates) == 0:
                 return
             ordered = candidates[_order(state, candidates, fit, w, rule)]
-            n = int(ordered[np.argmin(state.places.at(scope, f, ordered))])
-            if state.budgets.fit(w, n) < 1:
-                return
-            fresh = nodes is None and not state.in_use[n]
-            state.take_whole(w, np.array([n]), np.array([1]), gpus)
-            if fresh:
-                g = state.inst.groups.of_node[n : n + 1]
-                candidates = np.concatenate([candidates, state.untouched(g, np.ones(1, int))])
+            held = state.places.at(scope, f, ordered)
+            fewest = ordered[held == held.min()]
+            if batched:
+                _, first = np.unique(code[fewest], return_index=True)
+                chosen = fewest[np.sort(first)[:amount]]
+            else:
+                chosen = fewest[:1]
+                if state.budgets.fit(w, int(chosen[0])) < 1:
+                    return
+            fresh = chosen[~state.in_use[chosen]] if nodes is None else chosen[:0]
+            state.take_whole(w, chosen, np.ones(len(chosen), dtype=np.int64), gpus)
+            amount -= len(chosen)
+            if len(fresh):
+                g = state.inst.groups.of_node[fresh]
+                more = state.untouched(g, np.ones(len(g), dtype=np.int64))
+                candidates = np.concatenate([candidates, more])
         return
     nodes, fit = _whole_room(state, w, state.pool(w, amount) if nodes is None else nodes)
     if len(nodes) == 0:
