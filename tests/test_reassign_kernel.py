@@ -81,6 +81,52 @@ def test_a_dependency_holds_replicas_where_they_cost_more():
     assert annealer.cost == costs(model, annealer.s[0]).total == 10
 
 
+@pytest.mark.parametrize("transient", [False, True])
+def test_a_replica_back_home_holds_its_place_only_under_a_transient_capacity(transient):
+    """Two replicas of 6 on nodes of 10: each may visit the free node 2 and the other's
+    node. Under a transient capacity a replica away holds its place at home, so the other
+    cannot join it there; without one it holds nothing, so a replica coming home to a node
+    the other took must not fit."""
+    one = np.ones(1, dtype=np.int64)
+    model = Reassignment(
+        resources=("cpu",),
+        transient=np.array([transient]),
+        load_weight=one,
+        capacity=np.full((3, 1), 10),
+        soft_capacity=np.full((3, 1), 10),
+        spread_domain=np.arange(3),
+        dependency_domain=np.arange(3),
+        node_move_cost=np.zeros((3, 3), dtype=np.int64),
+        min_domains=np.ones(2, dtype=np.int64),
+        dependencies=np.zeros((0, 2), dtype=np.int64),
+        workload=np.array([0, 1]),
+        need=np.array([[6], [6]]),
+        current=np.array([0, 1]),
+        replica_move_cost=np.ones(2, dtype=np.int64),
+        workload_move_weight=0,
+        balance_first=np.zeros(0, dtype=np.int64),
+        balance_second=np.zeros(0, dtype=np.int64),
+        balance_target=np.zeros(0, dtype=np.int64),
+        balance_weight=np.zeros(0, dtype=np.int64),
+    )
+    annealer = Annealer(model, model.current, seed=2)
+    taken, seen = 0, set()
+    for k in range(300):
+        taken += annealer.run(10, temperature=1e6, swap_share=(0.0, 0.5, 1.0)[k % 3])
+        assert violations(model, annealer.s[0]) == []
+        assert annealer.cost == costs(model, annealer.s[0]).total
+        seen.add(tuple(annealer.s[0].tolist()))
+    assert taken > 500
+    # A replica on the other's node while the other is away: only where nothing is held.
+    assert bool(seen & {(2, 0), (1, 0), (1, 2)}) is not transient
+    # Trades alone: the two replicas change places only where neither holds its own.
+    trader, traded = Annealer(model, model.current, seed=3), set()
+    for _ in range(100):
+        trader.run(1, temperature=1e6, swap_share=1.0)
+        traded.add(tuple(trader.s[0].tolist()))
+    assert traded == ({(0, 1)} if transient else {(0, 1), (1, 0)})
+
+
 def test_a_cold_run_only_saves():
     inst, initial = example()
     model = to_reassignment(inst, initial)
