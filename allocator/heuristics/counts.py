@@ -74,7 +74,8 @@ class PlaceCounts:
         return room
 
     def spreads(self, f: int) -> int | None:
-        """The scope to spread workload f over, one replica at a time, if any."""
+        """The scope to spread workload f over (each replica to a place holding fewest), if
+        any."""
         if f not in self._spreads:
             self._spreads[f] = self._spread_scope(f)
         return self._spreads[f]
