@@ -48,21 +48,20 @@ def test_every_step_keeps_the_plan_valid_and_its_cost_exact():
     assert taken > 10_000
 
 
-def test_a_dependency_holds_replicas_where_they_cost_more():
-    """a depends on b, both in domain 0 where use costs; the free node is in domain 1.
-    Neither may go there: a would leave b behind, b would strand a."""
-    one = np.ones(1, dtype=np.int64)
-    model = Reassignment(
+def two_replicas_on_three_nodes(**fields) -> Reassignment:
+    """Replicas of two workloads on nodes 0 and 1 of three, one CPU dimension of 10 each,
+    nothing that costs unless `fields` say so."""
+    defaults = dict(
         resources=("cpu",),
         transient=np.zeros(1, dtype=bool),
-        load_weight=one,
+        load_weight=np.ones(1, dtype=np.int64),
         capacity=np.full((3, 1), 10),
-        soft_capacity=np.array([[0], [0], [10]]),
+        soft_capacity=np.full((3, 1), 10),
         spread_domain=np.arange(3),
-        dependency_domain=np.array([0, 0, 1]),
+        dependency_domain=np.arange(3),
         node_move_cost=np.zeros((3, 3), dtype=np.int64),
         min_domains=np.ones(2, dtype=np.int64),
-        dependencies=np.array([[0, 1]]),
+        dependencies=np.zeros((0, 2), dtype=np.int64),
         workload=np.array([0, 1]),
         need=np.array([[5], [5]]),
         current=np.array([0, 1]),
@@ -72,6 +71,18 @@ def test_a_dependency_holds_replicas_where_they_cost_more():
         balance_second=np.zeros(0, dtype=np.int64),
         balance_target=np.zeros(0, dtype=np.int64),
         balance_weight=np.zeros(0, dtype=np.int64),
+    )
+    return Reassignment(**{**defaults, **fields})
+
+
+def test_a_dependency_holds_replicas_where_they_cost_more():
+    """a depends on b, both in domain 0 where use costs; the free node is in domain 1.
+    Neither may go there: a would leave b behind, b would strand a."""
+    model = two_replicas_on_three_nodes(
+        soft_capacity=np.array([[0], [0], [10]]),
+        dependency_domain=np.array([0, 0, 1]),
+        dependencies=np.array([[0, 1]]),
+        need=np.array([[5], [5]]),
     )
     annealer = Annealer(model, model.current, seed=1)
     for swap_share in (0.0, 1.0, 0.5):
@@ -87,27 +98,10 @@ def test_a_replica_back_home_holds_its_place_only_under_a_transient_capacity(tra
     node. Under a transient capacity a replica away holds its place at home, so the other
     cannot join it there; without one it holds nothing, so a replica coming home to a node
     the other took must not fit."""
-    one = np.ones(1, dtype=np.int64)
-    model = Reassignment(
-        resources=("cpu",),
+    model = two_replicas_on_three_nodes(
         transient=np.array([transient]),
-        load_weight=one,
-        capacity=np.full((3, 1), 10),
-        soft_capacity=np.full((3, 1), 10),
-        spread_domain=np.arange(3),
-        dependency_domain=np.arange(3),
-        node_move_cost=np.zeros((3, 3), dtype=np.int64),
-        min_domains=np.ones(2, dtype=np.int64),
-        dependencies=np.zeros((0, 2), dtype=np.int64),
-        workload=np.array([0, 1]),
         need=np.array([[6], [6]]),
-        current=np.array([0, 1]),
         replica_move_cost=np.ones(2, dtype=np.int64),
-        workload_move_weight=0,
-        balance_first=np.zeros(0, dtype=np.int64),
-        balance_second=np.zeros(0, dtype=np.int64),
-        balance_target=np.zeros(0, dtype=np.int64),
-        balance_weight=np.zeros(0, dtype=np.int64),
     )
     annealer = Annealer(model, model.current, seed=2)
     taken, seen = 0, set()
