@@ -82,7 +82,6 @@ def test_a_dependency_holds_replicas_where_they_cost_more():
         soft_capacity=np.array([[0], [0], [10]]),
         dependency_domain=np.array([0, 0, 1]),
         dependencies=np.array([[0, 1]]),
-        need=np.array([[5], [5]]),
     )
     annealer = Annealer(model, model.current, seed=1)
     for swap_share in (0.0, 1.0, 0.5):

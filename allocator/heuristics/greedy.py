@@ -550,14 +550,14 @@ def _place_whole(
     f = int(state.family[w])
     scope = state.places.spreads(f)
     if scope is not None and amount > 1:
-        # One at a time, each into the place that holds fewest of the workload. While w
-        # alone is placed no node gains room, so the nodes looked at carry over, less
-        # those left without room, plus a group's next untouched node when its first
-        # one is taken.
+        # Each replica into the place that holds fewest of the workload. While w alone
+        # is placed no node gains room, so the nodes looked at carry over, less those
+        # left without room, plus a group's next untouched node when its first one is
+        # taken. A replica changes the room and rank of nodes in its own place only (a
+        # group lies in one place), so the replicas that go one to each of the
+        # fewest-held places, in rank order, go in one step; where shared limits tie
+        # places together, one at a time.
         candidates = state.pool(w, 1) if nodes is None else nodes
-        # A replica changes the room and rank of nodes in its own place only (a group
-        # lies in one place), unless shared limits tie places together: then the replicas
-        # that go one to each of the fewest-held places, in order, go in one step.
         batched = not (
             state.budgets.active or state.budgets.power or state.places.shares is not None
         )

@@ -110,9 +110,8 @@ def _search(
     report: bool = False,
 ) -> None:
     """One search: ROUNDS rounds (at least one per temperature) of restarting from the
-    shared best, descending and
-    annealing from the round's temperature in `hots` (in turn) to COLD, both times
-    `scale`, each round's best published as it ends."""
+    shared best, descending and annealing from the round's temperature in `hots` (in
+    turn) to COLD, both times `scale`, each round's best published as it ends."""
     annealer = Annealer(model, start, seed)
     begun = time.perf_counter()
     span = max(deadline - begun, 0.0)
