@@ -329,19 +329,59 @@ def greedy_placement(
     stop_at: float | None = None,
 ) -> Replicas:
     """Place every workload by `rule`. With `start` (a rounded LP solution, say) its
-    replicas are taken where they are and only the rest is placed: nodes it opened are
-    filled first, as any node in use. At `stop_at` (a `time.perf_counter` moment) it
+    replicas are taken where they are, less those that break a rule (part of a gang, one
+    zone of two), and only the rest is placed: nodes it opened are filled first, as any
+    node in use. At `stop_at` (a `time.perf_counter` moment) it
     stops and returns what it placed so far, as on a request to stop: a warm start that
     places less is still a start, and a solve keeps to its limit."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {RULES}")
+    if inst.most_on_group is not None:
+        return _within_group_caps(inst, rule, start, stop_at)
+    return _place_all(inst, rule, start, stop_at)
+
+
+CAP_PASSES = 8  # of placing again what went over a cap on a group (`_within_group_caps`)
+
+
+def _within_group_caps(
+    inst: PackingInstance, rule: str, start: Replicas | None, stop_at: float | None
+) -> Replicas:
+    """Greedy placement under most-replicas-per-group caps, which the placers do not
+    count: replicas over a cap are taken off, the group is closed to their workload, and
+    they are placed again, pass after pass (a few: each closes groups for good)."""
+    most, family = inst.most_on_group, inst.domain.demand.family
+    assert most is not None
+    placed = _place_all(inst, rule, start, stop_at)
+    for attempt in range(CAP_PASSES + 1):
+        f, g = family[placed.workload], inst.groups.of_node[placed.node]
+        key = f * most.shape[1] + g
+        order = np.argsort(key, kind="stable")
+        rank = np.empty(len(key), dtype=np.int64)
+        rank[order] = np.arange(len(key)) - np.searchsorted(key[order], key[order])
+        over = rank >= most[f, g]
+        if not over.any():
+            break
+        placed = placed.take(np.flatnonzero(~over))
+        if attempt == CAP_PASSES:
+            break  # what is still over its cap stays unplaced
+        closed = np.zeros(most.shape, dtype=bool)
+        closed[f[over], g[over]] = True
+        inst = replace(inst, compat=inst.compat & ~closed[family])
+        placed = _place_all(inst, rule, placed, stop_at)
+    return placed
+
+
+def _place_all(
+    inst: PackingInstance, rule: str, start: Replicas | None, stop_at: float | None
+) -> Replicas:
     state = FleetState(inst)
     families = inst.domain.demand.families
     if start is None:
         _pin(state)
         _keep_current(state, rule)
     else:
-        _take(state, start)
+        _take(state, start.take(np.flatnonzero(repair(inst.domain, start.workload, start.node))))
     have = np.bincount(
         inst.domain.demand.family[state.records.arrays()[0]], minlength=len(families)
     )

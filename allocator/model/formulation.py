@@ -12,6 +12,7 @@ Rows (w is a demand row: a workload, or one of its variants; f(w) its workload)
   slots[g,s]       sum_w assign[w,g] - sum_p n(p,s) pattern[p] <= 0   (w of shape s)
   required[f]      sum_{w of f, g} assign[w,g] + shortfall[f] >= min(f)
   wanted[f]        sum_{w of f, g} assign[w,g]                <= max(f)
+  on_group[f,g]    sum_{w of f} assign[w,g]                   <= most(f,g)  (where capped)
   throughput[f]    sum_{w of f, g} rate(w, type(g)) assign[w,g] + missing[f] >= target(f)
 Objectives, in lexicographic order (or the last two weighted, as the file says)
   hard_shortfall     sum_f priority(f) (shortfall[f] + missing[f] / fastest rate(f))
@@ -156,6 +157,8 @@ def model_base(inst: PackingInstance) -> ModelBase:
 
     wanted = b.add_rows("wanted", len(families), hi=families.max.astype(np.float64))
     b.add_entries(wanted, pairs.f, assign, np.arange(len(pair_w)), 1.0)
+    if inst.most_on_group is not None:
+        _most_on_group(b, inst.most_on_group, pairs.f, pair_g, assign)
     missing = _throughput(b, inst, assign, pair_w, pair_g)
 
     slack = Slack(shortfall, short_f, missing, np.flatnonzero(families.by_target))
@@ -168,6 +171,16 @@ def model_base(inst: PackingInstance) -> ModelBase:
     costs.add(used_nodes, groups.cost)
     migration.define(ctx, costs)
     return ModelBase(inst, b, ctx, slot_id, costs, dc_index)
+
+
+def _most_on_group(
+    b: ProblemBuilder, most: np.ndarray, pair_f: np.ndarray, pair_g: np.ndarray, assign: Block
+) -> None:
+    """on_group[f,g]  sum_{w of f} assign[w,g] <= most(f,g), where most is finite."""
+    capped = np.isfinite(most[pair_f, pair_g])
+    keys, row_of = np.unique(pair_f[capped] * most.shape[1] + pair_g[capped], return_inverse=True)
+    rows = b.add_rows("on_group", len(keys), hi=most.ravel()[keys])
+    b.add_entries(rows, row_of.ravel(), assign, np.flatnonzero(capped), 1.0)
 
 
 def build_formulation(

@@ -118,6 +118,9 @@ class PackingInstance:
     pinned: np.ndarray
     # (workloads x groups) replicas each node of the group runs now.
     current: np.ndarray
+    # (families x groups) most replicas of each workload on the nodes of each group, where
+    # a rule counted per place the groups do not split by caps it (`solve.coarse`).
+    most_on_group: np.ndarray | None = None
 
     def pair_rate(self, w: np.ndarray, g: np.ndarray) -> np.ndarray:
         """Throughput of one replica of row w on a node of group g (0 off its GPU types)."""
