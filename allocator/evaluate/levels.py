@@ -44,4 +44,9 @@ def level_names(domain: Domain) -> tuple[str, ...]:
 
 
 def level_values(inst: PackingInstance, placement: Replicas) -> tuple[float, ...]:
-    return lexicographic(inst.domain, objective_terms(inst.domain, placement))
+    return plan_values(inst.domain, placement)
+
+
+def plan_values(domain: Domain, placement: Replicas) -> tuple[float, ...]:
+    """The placement's value at each objective level, in order."""
+    return lexicographic(domain, objective_terms(domain, placement))

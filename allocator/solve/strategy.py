@@ -1,6 +1,9 @@
 """From a domain to a placement ready for checking: reduce, build, solve level by level,
 decode.
 
+A fleet whose rules count replicas in many alike racks is planned first on a coarse model
+that merges the racks, and its plan arranged back into them (`coarse`).
+
 Objectives are solved lexicographically: each level is minimized, then held at its value
 while the next is minimized. A greedy placement is always computed first; it warm-starts
 the solver, proves easy levels optimal without a solve, and is what remains if the
@@ -24,7 +27,7 @@ import scipy.sparse as sp
 
 from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
-from allocator.evaluate.levels import level_names, level_values
+from allocator.evaluate.levels import level_names, level_values, plan_values
 from allocator.heuristics.greedy import RULES, greedy_placement, pinned_only
 from allocator.heuristics.online.adapter import UnsupportedByPolicy, online_placement
 from allocator.heuristics.placers import PLACERS, Placer
@@ -41,6 +44,7 @@ from allocator.model.formulation import Formulation, Level, build_formulation, m
 from allocator.model.patterns import PatternPool, enumerate_pool
 from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
+from allocator.solve.coarse import Coarse, coarsening, completed
 from allocator.solve.deadline import Deadline
 from solvers import registry
 from solvers.base import (
@@ -56,6 +60,7 @@ from solvers.base import (
 ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
 COLGEN_SHARE = 0.6  # of the time left when a level's column generation starts
 ROUNDING_SHARE = 0.5  # of the time left for the LP whose rounding may improve the start
+COARSE_SHARE = 0.5  # of the time limit, for the coarse model (`coarse`)
 FGD_SEED_LIMIT = 20_000  # replicas
 
 
@@ -85,6 +90,10 @@ class PlanningResult:
     notes: list[str] = field(default_factory=list)
     log_tail: str = ""
     interrupted: bool = False  # stopped on request: the best placement found by then
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return tuple(o.value for o in self.levels)
 
     @property
     def final(self) -> LevelOutcome:
@@ -124,18 +133,37 @@ def plan(
 
 
 def _plan_exact(
-    domain: Domain, solver: str, options: SolveOptions, started: float
+    domain: Domain,
+    solver: str,
+    options: SolveOptions,
+    started: float,
+    reduced: PackingInstance | None = None,
 ) -> PlanningResult:
     backend = registry.get(solver)
+    coarse = coarsening(domain) if reduced is None else None
+    arranged: list[Replicas] = []
+    notes: list[str] = []
+    if coarse is not None:
+        result, moved, keep = _plan_coarse(coarse, domain, solver, options, started)
+        if result is not None:
+            return result
     PROGRESS.stage("reduce")
-    inst = reduce(domain)
+    inst = reduce(domain) if reduced is None else reduced
+    deadline = Deadline.after(options.time_limit, started)
+    if coarse is not None:
+        arranged.append(completed(inst, moved, keep, deadline.at))
+        notes.append(
+            f"the plan of the coarse model (rules per {coarse.scope_names} left out) did not "
+            "fit into places; its arrangement is a warm start"
+        )
     PROGRESS.stage("warm start (greedy)")
-    seeds = _seeds(inst, options.seed, Deadline.after(options.time_limit, started).share(0.5).at)
+    seeds = [*_seeds(inst, options.seed, deadline.share(0.5).at), *arranged]
     PROGRESS.stage("patterns")
     pool = enumerate_pool(inst)
     for seed in seeds:
         pool = pool.with_patterns(*patterns_of_placement(inst, seed))
-    run = _LevelRun(inst, backend, options, Deadline.after(options.time_limit, started))
+    run = _LevelRun(inst, backend, options, deadline)
+    run.notes.extend(notes)
     incumbent = _best_feasible(run.formulation(pool), seeds, run.notes)
     incumbent, pool = run.solve_all(pool, incumbent)
     PROGRESS.outside_levels()
@@ -160,6 +188,53 @@ def _plan_exact(
         notes=run.notes,
         log_tail=run.log_tail,
     )
+
+
+def _plan_coarse(
+    coarse: Coarse, domain: Domain, solver: str, options: SolveOptions, started: float
+) -> tuple[PlanningResult | None, Replicas, np.ndarray]:
+    """Plan the coarse model in COARSE_SHARE of the time and arrange its plan into places
+    (`Coarse.arranged`). An arrangement that keeps every rule is the result, with the
+    coarse plan's bounds; else the result is None, for the full model to plan from the
+    arrangement and which of its replicas keep every rule."""
+    share = Deadline.after(options.time_limit, started).share(COARSE_SHARE).at
+    limit = None if share is None else share - started
+    loose = _plan_exact(
+        coarse.domain, solver, replace(options, time_limit=limit), started, coarse.inst
+    )
+    PROGRESS.stage("arranging the coarse plan into places")
+    moved, keep = coarse.arranged(domain, loose.placement)
+    values = plan_values(domain, moved)
+    same = not _better(values, loose.values) and not _better(loose.values, values)
+    if not (keep.all() and same):  # trading nodes and slots changes no level's value
+        return None, moved, keep
+    levels = [
+        replace(o, value=v, status=_status(v, o.bound, options.rel_gap))
+        for o, v in zip(loose.levels, values, strict=True)
+    ]
+    note = (
+        f"planned on a coarse model: spread and gang rules per {coarse.scope_names} left out, "
+        f"{len(coarse.inst.groups)} node groups instead of {coarse.full_groups}, then "
+        "arranged into places"
+    )
+    proven = all(o.status == Status.OPTIMAL for o in levels)
+    result = replace(
+        loose,
+        domain=domain,
+        placement=moved,
+        status=Status.OPTIMAL if proven else Status.FEASIBLE,
+        levels=levels,
+        timings={**loose.timings, "total_s": time.perf_counter() - started},
+        size={**loose.size, "full_node_groups": coarse.full_groups},
+        notes=[*loose.notes, note],
+    )
+    return result, moved, keep
+
+
+def _status(value: float, bound: float | None, rel_gap: float) -> Status:
+    """Optimal where the bound proves the value within the relative gap asked for."""
+    gap = _gap(value, bound)
+    return Status.OPTIMAL if gap is not None and gap <= rel_gap + 1e-12 else Status.FEASIBLE
 
 
 def level_bound(domain: Domain, name: str, time_limit: float | None = None) -> float | None:
@@ -365,12 +440,7 @@ class _LevelRun:
         bound = lp_bound
         if pool.complete.all() and solution.bound is not None:
             bound = solution.bound if bound is None else max(bound, solution.bound)
-        gap = _gap(value, bound)
-        status = (
-            Status.OPTIMAL
-            if gap is not None and gap <= self.options.rel_gap + 1e-12
-            else Status.FEASIBLE
-        )
+        status = _status(value, bound, self.options.rel_gap)
         how = "solver" if candidate is not None else "warm start kept"
         return self._done(level, value, bound, status, started, how, form, incumbent, pool)
 
@@ -471,9 +541,7 @@ class _LevelRun:
                 f"plan found ({value:,.6g}, {how})"
             )
             incumbent, value, how = self.start, self.start_values[k], "warm start kept"
-            gap = _gap(value, bound)
-            good = gap is not None and gap <= self.options.rel_gap + 1e-12
-            status = Status.OPTIMAL if good else Status.FEASIBLE
+            status = _status(value, bound, self.options.rel_gap)
         if bound is not None and bound > value + 1e-6 * max(1.0, abs(value)):
             # A placement the model accepts does better than the bound the pattern LP gave:
             # the pool's maximal patterns did not cover every way to run this instance
