@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import inventory, node, workload
 from conftest import INSTANCES
 from test_greedy_scale import mixed_fleet
 
 import allocator.solve.strategy as strategy
 from allocator.domain.build import build_domain
+from allocator.domain.replicas import Replicas
 from allocator.evaluate.levels import level_values
 from allocator.heuristics.counts import repair
+from allocator.heuristics.greedy import RULES, greedy_placement
 from allocator.heuristics.placers import PLACERS, Placer
 from allocator.inventory.generate import generate_inventory
 from allocator.inventory.schema import Inventory
@@ -91,3 +94,18 @@ def test_the_rounded_start_beats_greedy_on_a_generated_fleet(monkeypatch):
     assert result.final.value <= rounded
     assert result.final.bound is not None
     assert rounded <= result.final.bound * (1 + 1e-3)
+
+
+def test_a_start_that_breaks_a_rule_is_completed_into_one_that_keeps_it():
+    # The start runs all four replicas in zone z1, against "at least two zones": rather
+    # than keep them and drop the workload at the end, completion places it anew.
+    doc = inventory(
+        [node("a", count=4, zone="z1"), node("b", count=4, zone="z2")],
+        [workload("svc", replicas=4, gpus=8, spread=[{"across": "zone", "min_domains": 2}])],
+    )
+    inst = reduce(build_domain(Inventory.model_validate(doc)))
+    start = Replicas.build([0] * 4, [0, 1, 2, 3], [list(range(8))] * 4, 8, 1)
+    for rule in RULES:
+        placed = greedy_placement(inst, rule, start=start)
+        assert len(placed) == 4
+        assert set(inst.domain.fleet.zone[placed.node].tolist()) == {"z1", "z2"}
