@@ -64,6 +64,7 @@ ROUNDING_SHARE = 0.5  # of the time left for the LP whose rounding may improve t
 # applies, the full one is many times its size, and a coarse plan that fits into places
 # ends the solve; where none fits, the full model starts from its arrangement.
 COARSE_SHARE = 0.8
+DIVE_STEPS = 8  # LP re-solves that make pattern counts whole before rounding (`_dive`)
 FGD_SEED_LIMIT = 20_000  # replicas
 
 
@@ -456,26 +457,27 @@ class _LevelRun:
         value, a bound on the level when the pool holds every pattern.
 
         The greedy rules pack one workload after another; the LP packs all at once, so its
-        rounding opens close to the fewest nodes (and the cheapest) there are."""
+        rounding opens close to the fewest nodes (and the cheapest) there are. Where that
+        is not within the gap of the LP, a short dive makes the pattern counts whole
+        (`_dive`) and its rounding is completed too."""
         if self.relaxer is None:
             return incumbent, pool, None
         inst = self.inst
         started = time.perf_counter()
         PROGRESS.stage("rounded LP start")
+        share = self.deadline.share(ROUNDING_SHARE)
         try:
             form, problem = self.level_problem(pool, k)
-            lp = self.relaxer.solve(
-                problem.with_lp_relaxation(),
-                SolveOptions(time_limit=self.deadline.share(ROUNDING_SHARE).left(0.01)),
-            )
+            relaxed = problem.with_lp_relaxation()
+            lp = self.relaxer.solve(relaxed, SolveOptions(time_limit=share.left(0.01)))
             if lp.status != Status.OPTIMAL or lp.x is None or lp.objective is None:
                 return incumbent, pool, None
             bound = lp.objective if pool.complete.all() else None
-            start = rounded_down(form, lp.x)
-            candidates = [
-                greedy_placement(inst, rule, start=start, stop_at=self.deadline.at)
-                for rule in RULES
-            ]
+            candidates = self._completed(rounded_down(form, lp.x))
+            closest = min(level_values(inst, c)[k] for c in candidates)
+            if _status(closest, lp.objective, self.options.rel_gap) != Status.OPTIMAL:
+                dived = _dive(self.relaxer, relaxed, form, lp.x, share)
+                candidates += self._completed(rounded_down(form, dived))
             grown = pool
             for candidate in candidates:
                 grown = grown.with_patterns(*patterns_of_placement(inst, candidate))
@@ -497,6 +499,13 @@ class _LevelRun:
             return best, grown, bound
         finally:
             self.rounding_s += time.perf_counter() - started
+
+    def _completed(self, start: Replicas) -> list[Replicas]:
+        """`start` completed by each greedy rule."""
+        return [
+            greedy_placement(self.inst, rule, start=start, stop_at=self.deadline.at)
+            for rule in RULES
+        ]
 
     def _accept(
         self, problem: Problem, level: Level, solution: Solution, form: Formulation, current: float
@@ -560,6 +569,33 @@ class _LevelRun:
         self.kept.append((level.name, value))
         self.form = form
         return incumbent, pool
+
+
+def _dive(
+    relaxer: Solver, relaxed: Problem, form: Formulation, x: np.ndarray, share: Deadline
+) -> np.ndarray:
+    """The LP solution `x` with whole pattern counts, as far as DIVE_STEPS re-solves
+    within `share` get: each rounds up the fractional patterns at half a node or more,
+    holds the other fractional ones at their whole nodes at least, and solves the LP
+    again (whole counts stay free, so room is left for what is rounded up). Rounding down a
+    fractional count drops a few nodes per group whose replicas the greedy rules then
+    place one workload at a time; a whole count leaves them only the replicas."""
+    patterns = form.patterns.slice
+    for _ in range(DIVE_STEPS):
+        z = x[patterns]
+        whole = np.floor(z + 1e-6)
+        part = z - whole
+        if (part <= 1e-6).all() or share.passed():
+            break
+        held = np.where(part >= 0.5, whole + 1, np.where(part > 1e-6, whole, 0))
+        lo = relaxed.col_lo.copy()
+        lo[patterns] = np.maximum(lo[patterns], held)
+        relaxed = replace(relaxed, col_lo=lo)
+        dived = relaxer.solve(relaxed, SolveOptions(time_limit=share.left(0.01)))
+        if dived.status != Status.OPTIMAL or dived.x is None:
+            break  # a group has no node left for a pattern rounded up
+        x = dived.x
+    return x
 
 
 def _best_feasible(form: Formulation, seeds: list[Replicas], notes: list[str]) -> Replicas:
