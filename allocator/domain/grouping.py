@@ -29,6 +29,14 @@ def members(values: np.ndarray, wanted: np.ndarray, size: int) -> tuple[np.ndarr
     return k, order[position]
 
 
+def rank_among_equal(keys: np.ndarray) -> np.ndarray:
+    """Each element's rank among the elements with its key, in order."""
+    order = np.argsort(keys, kind="stable")
+    ranks = np.empty(len(keys), dtype=np.int64)
+    ranks[order] = np.arange(len(keys)) - np.searchsorted(keys[order], keys[order])
+    return ranks
+
+
 def group_keys(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of the stacked integer columns (sorted) and each row's index among them."""
     if not len(columns[0]):

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from allocator.domain.grouping import by_family
+from allocator.domain.grouping import by_family, rank_among_equal
 from allocator.domain.replicas import Replicas
 from allocator.domain.scopes import NO_SCOPE
 from allocator.domain.tables import Domain
@@ -52,9 +52,10 @@ class Alike:
 def arrange(domain: Domain, placement: Replicas, alike: Alike) -> Replicas:
     """`placement` with nodes and slots traded among alike ones so that gangs sit in one
     place and spread workloads keep their caps per place, as far as steps 0 to 3 get."""
-    gathered = _gather_gangs(domain, placement, alike)
-    moved = _place_nodes(domain, gathered, alike)
-    return _assign_slots(domain, moved, alike)
+    bundled = _bundled(domain, placement, alike)  # by replica; no step changes it
+    gathered = _gather_gangs(domain, placement, alike, bundled)
+    moved = _place_nodes(domain, gathered, alike, bundled)
+    return _assign_slots(domain, moved, alike, bundled)
 
 
 def _bundled(domain: Domain, placement: Replicas, alike: Alike) -> np.ndarray:
@@ -64,11 +65,12 @@ def _bundled(domain: Domain, placement: Replicas, alike: Alike) -> np.ndarray:
     return gang.member[family] & np.isin(gang.within[family], alike.scopes)
 
 
-def _gather_gangs(domain: Domain, placement: Replicas, alike: Alike) -> Replicas:
+def _gather_gangs(
+    domain: Domain, placement: Replicas, alike: Alike, bundled: np.ndarray
+) -> Replicas:
     """Step 0: each gang bound to a place onto one kind of node, where replicas free to
     move trade slots with it."""
     rules = domain.rules
-    bundled = _bundled(domain, placement, alike)
     if not bundled.any() or not rules.shares.empty:
         return placement
     family = domain.demand.family[placement.workload]
@@ -97,12 +99,13 @@ def _gather_gangs(domain: Domain, placement: Replicas, alike: Alike) -> Replicas
     return replace(placement.take(slot), workload=placement.workload)
 
 
-def _place_nodes(domain: Domain, placement: Replicas, alike: Alike) -> Replicas:
+def _place_nodes(
+    domain: Domain, placement: Replicas, alike: Alike, bundled: np.ndarray
+) -> Replicas:
     """Steps 1 and 2: a bijection of nodes within each kind, applied to `placement`."""
     n_nodes, kind = len(domain.fleet), alike.kind_of_node
     target = np.full(n_nodes, -1, dtype=np.int64)  # where each node's contents go
     unheld = _FreeNodes(domain, kind)  # nodes no bundle holds
-    bundled = _bundled(domain, placement, alike)
     if bundled.any():
         family = domain.demand.family[placement.workload[bundled]]
         nodes = placement.node[bundled]
@@ -130,7 +133,7 @@ def _place_nodes(domain: Domain, placement: Replicas, alike: Alike) -> Replicas:
     rest = np.flatnonzero(target < 0)
     spots = np.flatnonzero(unheld.free)
     rest = rest[np.lexsort((pattern[rest], kind[rest]))]
-    rank = _rank_among_equal(kind[spots] * (place.max() + 1) + place[spots])
+    rank = rank_among_equal(kind[spots] * (place.max() + 1) + place[spots])
     spots = spots[np.lexsort((place[spots], rank, kind[spots]))]
     target[rest] = spots  # both hold each kind's count of nodes, kinds in the same order
     return replace(placement, node=target[placement.node])
@@ -210,21 +213,13 @@ def _pattern_keys(placement: Replicas, n_nodes: int, alike: Alike) -> np.ndarray
     return key
 
 
-def _rank_among_equal(keys: np.ndarray) -> np.ndarray:
-    """Each element's rank among the elements with its key, in order."""
-    order = np.argsort(keys, kind="stable")
-    ranks = np.empty(len(keys), dtype=np.int64)
-    ranks[order] = np.arange(len(keys)) - np.searchsorted(keys[order], keys[order])
-    return ranks
-
-
-def _assign_slots(domain: Domain, placement: Replicas, alike: Alike) -> Replicas:
+def _assign_slots(domain: Domain, placement: Replicas, alike: Alike, fixed: np.ndarray) -> Replicas:
     """Step 3: per kind of node and shape, spread workloads' replicas take slots first,
-    under each place's cap; the others take the slots left."""
+    under each place's cap; the others take the slots left. `fixed` replicas (bundled
+    gangs) keep theirs."""
     spread = domain.rules.spread
     relaxed = np.flatnonzero(np.isin(spread.scope, alike.scopes))
     family = domain.demand.family[placement.workload]
-    fixed = _bundled(domain, placement, alike)  # bundled gangs keep their slots
     capped = np.flatnonzero(np.isin(family, spread.f[relaxed]) & ~fixed)
     if not len(capped):
         return placement

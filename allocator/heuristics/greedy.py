@@ -18,6 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from allocator.domain.grouping import rank_among_equal
 from allocator.domain.replicas import Replicas
 from allocator.domain.scopes import NO_SCOPE
 from allocator.domain.tables import Demand
@@ -355,11 +356,7 @@ def _within_group_caps(
     placed = _place_all(inst, rule, start, stop_at)
     for attempt in range(CAP_PASSES + 1):
         f, g = family[placed.workload], inst.groups.of_node[placed.node]
-        key = f * most.shape[1] + g
-        order = np.argsort(key, kind="stable")
-        rank = np.empty(len(key), dtype=np.int64)
-        rank[order] = np.arange(len(key)) - np.searchsorted(key[order], key[order])
-        over = rank >= most[f, g]
+        over = rank_among_equal(f * most.shape[1] + g) >= most[f, g]
         if not over.any():
             break
         placed = placed.take(np.flatnonzero(~over))

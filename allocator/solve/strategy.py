@@ -474,20 +474,22 @@ class _LevelRun:
                 return incumbent, pool, None
             bound = lp.objective if pool.complete.all() else None
             candidates = self._completed(rounded_down(form, lp.x))
-            closest = min(level_values(inst, c)[k] for c in candidates)
-            if _status(closest, lp.objective, self.options.rel_gap) != Status.OPTIMAL:
-                dived = _dive(self.relaxer, relaxed, form, lp.x, share)
-                candidates += self._completed(rounded_down(form, dived))
+            values = [level_values(inst, c)[k] for c in candidates]
+            if _status(min(values), lp.objective, self.options.rel_gap) != Status.OPTIMAL:
+                dived = self._completed(
+                    rounded_down(form, _dive(self.relaxer, relaxed, form, lp.x, share))
+                )
+                candidates += dived
+                values += [level_values(inst, c)[k] for c in dived]
             grown = pool
             for candidate in candidates:
                 grown = grown.with_patterns(*patterns_of_placement(inst, candidate))
             form, problem = self.level_problem(grown, k)
             best, best_value = None, current - 1e-9 * max(1.0, abs(current))
-            for candidate in candidates:
+            for candidate, value in zip(candidates, values, strict=True):
                 x = columns_from_placement(form, candidate)
                 if x is None or problem.violations(x):
                     continue
-                value = level_values(inst, candidate)[k]
                 if value < best_value:
                     best, best_value = candidate, value
             if best is None:
