@@ -78,6 +78,10 @@ class SolveOptions:
     # backend can tell): a column now beats a proof later.
     after_first_s: float | None = None
     keep_solutions: bool = False
+    # LP duals from the middle of the optimal face rather than a vertex, where the backend
+    # can (interior point, no crossover): column generation priced at them oscillates
+    # less and needs fewer rounds.
+    central_duals: bool = False
     backend_options: Mapping[str, BackendValue] = field(default_factory=dict)
     # Called with (incumbent objective, best bound) as a MIP moves them, either may be
     # None; from the backend's own thread.

@@ -191,6 +191,8 @@ def _configure(h: Highs, highspy: ModuleType, options: SolveOptions) -> str:
         settings["time_limit"] = max(float(options.time_limit), 0.01)
     if options.solution_limit is not None:
         settings["mip_max_improving_sols"] = int(options.solution_limit)
+    if options.central_duals:
+        settings.update(solver="ipm", run_crossover="off")
     settings.update(options.backend_options)
     for key, value in settings.items():
         h.setOptionValue(key, value)

@@ -84,6 +84,16 @@ def test_highs_reports_lp_duals():
     assert solution.duals == pytest.approx([-0.75, -0.5])
 
 
+def test_highs_central_duals_come_from_an_interior_point_without_crossover():
+    lp = knapsack().with_lp_relaxation()
+    solution = registry.get("highs").solve(lp, SolveOptions(central_duals=True))
+    assert "Status crossover:                                   not run" in solution.log_tail
+    assert solution.objective == pytest.approx(-21)
+    assert solution.duals == pytest.approx([-0.75, -0.5], abs=1e-6)
+    vertex = registry.get("highs").solve(lp, SolveOptions())
+    assert "simplex" in vertex.log_tail
+
+
 def test_highs_can_change_thread_count_between_solves():
     for threads in (1, 2, 1):
         assert (

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import inventory, node, workload
 
+from allocator.domain.build import build_domain
+from allocator.inventory.schema import Inventory
 from allocator.model import colgen
 from allocator.model.patterns import PatternPool, enumerate_pool, shape_bounds
-from allocator.model.pricing import pricing_problem, read_pattern
+from allocator.model.pricing import pricing_problem, read_pattern, relaxed_patterns
 from allocator.model.pricing_bound import PatternBound
 from allocator.model.reduce import reduce
 from allocator.solve import strategy
@@ -137,12 +140,55 @@ def test_patterns_the_pool_already_has_are_not_new_columns(inst):
     once ended generation as converged without pricing the other groups)."""
     bounds = shape_bounds(inst)
     g = _gpu_groups(inst)[0]
-    values = np.ones((len(inst.groups), len(inst.shapes)))
-    thresholds = np.full(len(inst.groups), -1.0)  # every pattern looks improving
-    groups = np.array([g])
+    value = np.ones(len(inst.shapes))
+    lam = PatternBound(inst, g, bounds[g]).lam
+    suggested = relaxed_patterns(inst, g, value, bounds[g], lam)
     empty = PatternPool.empty(len(inst.groups), len(inst.shapes))
-    offered = colgen._greedy_columns(empty, inst, groups, values, values, thresholds, bounds)
+    offered = colgen._new_columns(empty, g, suggested, value, -1.0)  # all look improving
     assert offered
     known = colgen._add_all(empty, offered)
     assert all(known.holds(g, colgen._counts(parts)) for _, parts in offered)
-    assert colgen._greedy_columns(known, inst, groups, values, values, thresholds, bounds) == []
+    assert colgen._new_columns(known, g, suggested, value, -1.0) == []
+
+
+def test_the_relaxation_suggests_the_best_pattern_where_single_shape_rankings_miss_it():
+    """Four GPUs and 64 CPUs. Two 0.6 and two 0.4 GPU shares pair up on a GPU (worth 11),
+    two whole-GPU replicas take 28 CPUs each (worth 10): the best node runs both pairs and
+    both whole replicas, 42, with every CPU taken. Ranking single shapes by worth per
+    share of the node puts the 0.4 shares together first and never reaches it."""
+    domain = build_domain(
+        Inventory.model_validate(
+            inventory(
+                [node("n1", gpus=4, cpus=64, ram_gib=1024)],
+                [
+                    workload("whole", replicas=2, cpus=28),
+                    _share("big", 0.6),
+                    _share("small", 0.4),
+                    _share("odd", 0.7, replicas=1),
+                ],
+            )
+        ),
+        name="pairs",
+    )
+    inst = reduce(domain)
+    worth = {"whole": 10.0, "big": 6.0, "small": 5.0, "odd": 6.5}
+    value = np.zeros(len(inst.shapes))
+    for w, wid in enumerate(domain.demand.ids):
+        value[inst.shapes.of_workload[w]] = worth[str(wid)]
+    ub = shape_bounds(inst)[0]
+    pricing = pricing_problem(inst, 0, value, ub)
+    exact = registry.get("highs").solve(pricing.problem, SolveOptions())
+    assert -exact.objective == pytest.approx(42.0)
+    upper = PatternBound(inst, 0, ub)
+    assert upper.bound(value) >= 42.0 - 1e-9
+    suggested = [
+        _worth(inst, value, parts) for parts in relaxed_patterns(inst, 0, value, ub, upper.lam)
+    ]
+    assert max(suggested) == pytest.approx(42.0)
+    assert max(suggested) <= -exact.objective + 1e-9  # each suggestion fits the node
+
+
+def _share(id: str, fraction: float, replicas: int = 2) -> dict:
+    entry = workload(id, replicas=replicas, cpus=2)
+    entry["resources"] = {"gpu_fraction": fraction, "cpus": 2, "ram_gib": 8}
+    return entry

@@ -5,10 +5,13 @@ group from its duals, and ask each incomplete group's pricing problem for a node
 worth more than the node costs; add those and repeat. When no group has one, the LP is
 optimal over every pattern there is, so its objective bounds the MIP.
 
-Patterns come from greedy rules first; when they find none, the pricing MIP runs for the
-groups whose best pattern might still be worth more than the node, by an upper bound
-from dynamic programming (`allocator.model.pricing_bound`) that settles most groups in
-milliseconds, most promising first, until a few groups gave patterns. The pricing MIP
+Each round bounds every group's best pattern from above by dynamic programming
+(`allocator.model.pricing_bound`, milliseconds per group) and takes the patterns its
+Lagrangian relaxation suggests, made to fit (`pricing.relaxed_patterns`); the pricing MIP
+runs only for the groups where those are not worth more than the node but the bound leaves
+room, most promising first, until a few groups gave patterns. The LPs are solved for
+central duals (interior point, no crossover) where the backend can: priced at a vertex
+of a degenerate LP, generation took several times the rounds. The pricing MIP
 only has to find a few patterns worth more than the node, or prove there is none: a
 constraint-programming backend does that several times faster than a branch-and-bound
 one, so it goes first where installed, with the duals rounded up to a decimal grid (a
@@ -34,9 +37,9 @@ from allocator.io.progress import PROGRESS
 from allocator.model.formulation import Formulation
 from allocator.model.patterns import PatternPool, shape_bounds
 from allocator.model.pricing import (
-    greedy_patterns,
     pricing_problem,
     read_pattern,
+    relaxed_patterns,
 )
 from allocator.model.pricing_bound import PatternBound
 from allocator.model.problem import Problem
@@ -66,8 +69,6 @@ _PRICING_AFTER_FIRST_S = 1.0
 # largest stays under 10^_GRID_MAGNITUDE (integer backends scale rows to integers).
 _GRID_DIGITS = 6
 _GRID_MAGNITUDE = 9
-# Rounds between Lagrangian bounds while the greedy rules still find patterns.
-_BOUND_EVERY = 20
 
 
 def _improves(value: float, threshold: float) -> bool:
@@ -93,7 +94,6 @@ def generate_columns(
     pricing_solvers: Sequence[Solver],
     max_rounds: int = 500,
     pricing_cap: float = 10.0,
-    smoothing: float = 0.5,
     scale: float = 0.0,
 ) -> ColumnGeneration:
     """Extend `pool` until the LP of `level_problem(pool)` cannot improve by more than _GAP
@@ -106,15 +106,20 @@ def generate_columns(
     upper = {int(g): PatternBound(inst, int(g), bounds[g]) for g in incomplete}
     lp_s = pricing_s = 0.0
     bound = None
-    smooth = None
     for rounds in range(1, max_rounds + 1):
         PROGRESS.stage(f"column generation round {rounds}")
         form, problem = level_problem(pool)
         started = time.perf_counter()
         lp = lp_solver.solve(
-            problem.with_lp_relaxation(), SolveOptions(time_limit=deadline.left(0.05))
+            problem.with_lp_relaxation(),
+            SolveOptions(time_limit=deadline.left(0.05), central_duals=True),
         )
         lp_s += time.perf_counter() - started
+        if (lp.duals is None or lp.objective is None) and lp.status != Status.TIME_LIMIT:
+            # An interior point may end short of its tolerances: the vertex LP instead.
+            lp = lp_solver.solve(
+                problem.with_lp_relaxation(), SolveOptions(time_limit=deadline.left(0.05))
+            )
         if lp.duals is None or lp.objective is None:
             if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
                 return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
@@ -125,56 +130,56 @@ def generate_columns(
         started = time.perf_counter()
         values = np.maximum(-slot_dual, 0.0)
         thresholds = -node_dual
-        # Price at duals smoothed towards earlier rounds' (they oscillate less); keep what
-        # improves at the current duals, and price at the current duals when that finds none.
-        smooth = values if smooth is None else smoothing * smooth + (1 - smoothing) * values
-        found = _greedy_columns(pool, inst, incomplete, smooth, values, thresholds, bounds)
-        if not found and smoothing:
-            smooth = values
-            found = _greedy_columns(pool, inst, incomplete, values, values, thresholds, bounds)
-        exact = not found
-        unsettled = True  # whether some group may still hold an improving pattern
-        if exact or rounds % _BOUND_EVERY == 0:
-            # Upper bounds on each group's best pattern: by DP, and where that leaves room
-            # for an improving pattern (and the greedy rules found none), by the MIP.
-            best_possible = np.array([upper[int(g)].bound(values[g]) for g in incomplete])
-            if exact:
-                # The MIP, most promising group first, until _MIP_GROUPS groups gave patterns.
-                priced = 0
-                room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
-                for i in np.argsort(-room, kind="stable"):
-                    g = int(incomplete[i])
-                    if priced >= _MIP_GROUPS:
-                        break
-                    if not _improves(best_possible[i], thresholds[g]):
-                        continue
-                    mip_best, parts = _exact_pricing(
-                        inst,
-                        g,
-                        values[g],
-                        bounds[g],
-                        thresholds[g],
-                        deadline,
-                        pricing_cap,
-                        pricing_solvers,
-                    )
-                    best_possible[i] = min(best_possible[i], mip_best)
-                    better = _new_columns(pool, g, parts, values[g], thresholds[g])
-                    found.extend(better)
-                    priced += bool(better)
-            unsettled = any(
-                _improves(b, t) for b, t in zip(best_possible, thresholds[incomplete], strict=True)
+        # Upper bounds on each group's best pattern by DP; the patterns their relaxation
+        # suggests wherever they leave room; the MIP, most promising group first, where
+        # those are not worth more than the node, until _MIP_GROUPS groups gave patterns.
+        best_possible = np.array([upper[int(g)].bound(values[g]) for g in incomplete])
+        room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
+        may_improve = np.array(
+            [_improves(b, t) for b, t in zip(best_possible, thresholds[incomplete], strict=True)],
+            dtype=bool,
+        )
+        found: list = []
+        gave = np.zeros(len(incomplete), dtype=bool)
+        for i in np.flatnonzero(may_improve):
+            g = int(incomplete[i])
+            suggested = relaxed_patterns(inst, g, values[g], bounds[g], upper[g].lam)
+            better = _new_columns(pool, g, suggested, values[g], thresholds[g])
+            found.extend(better)
+            gave[i] = bool(better)
+        for i in np.argsort(-room, kind="stable"):
+            if gave.sum() >= _MIP_GROUPS:
+                break
+            g = int(incomplete[i])
+            if gave[i] or not may_improve[i]:
+                continue
+            mip_best, parts = _exact_pricing(
+                inst,
+                g,
+                values[g],
+                bounds[g],
+                thresholds[g],
+                deadline,
+                pricing_cap,
+                pricing_solvers,
             )
-            shortfall = np.minimum(0.0, thresholds[incomplete] - best_possible)
-            bound = _best(bound, lp.objective + float(inst.groups.count[incomplete] @ shortfall))
+            best_possible[i] = min(best_possible[i], mip_best)
+            better = _new_columns(pool, g, parts, values[g], thresholds[g])
+            found.extend(better)
+            gave[i] = bool(better)
+        unsettled = any(
+            _improves(b, t) for b, t in zip(best_possible, thresholds[incomplete], strict=True)
+        )
+        shortfall = np.minimum(0.0, thresholds[incomplete] - best_possible)
+        bound = _best(bound, lp.objective + float(inst.groups.count[incomplete] @ shortfall))
         pricing_s += time.perf_counter() - started
         tolerance = _GAP * max(1.0, abs(lp.objective), scale)
-        close = bound is not None and lp.objective - bound <= tolerance
+        close = lp.objective - bound <= tolerance
         grown = _add_all(pool, found) if found else pool
         if len(grown) == len(pool):
-            # Nothing new, so this was an exact round. Where it ruled out an improving
-            # pattern in every group the LP is optimal over all patterns; where a pricing
-            # MIP ran out of time first, the Lagrangian bound is what holds.
+            # Nothing new. Where every group was ruled out of an improving pattern, the LP
+            # is optimal over all patterns; where a pricing MIP ran out of time first, the
+            # Lagrangian bound is what holds.
             if not unsettled:
                 return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
             return ColumnGeneration(pool, bound, close, rounds, lp_s, pricing_s)
@@ -183,14 +188,6 @@ def generate_columns(
         pool = grown
         if deadline.passed():
             break
-    # Stopped early: bound the LP over every pattern at the last duals.
-    started = time.perf_counter()
-    lagrangian = sum(
-        inst.groups.count[g] * min(0.0, thresholds[g] - upper[int(g)].bound(values[g]))
-        for g in incomplete
-    )
-    pricing_s += time.perf_counter() - started
-    bound = _best(bound, lp.objective + lagrangian)
     return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
 
 
@@ -254,24 +251,6 @@ def _rounded_up(value: np.ndarray) -> np.ndarray:
     digits = _GRID_DIGITS if top < 1 else _GRID_MAGNITUDE - 1 - int(np.log10(top))
     scale = 10.0 ** min(_GRID_DIGITS, max(digits, 0))
     return np.ceil(value * scale - 1e-9) / scale + 0.0  # + 0.0: no negative zeros
-
-
-def _greedy_columns(
-    pool: PatternPool,
-    inst: PackingInstance,
-    groups: np.ndarray,
-    price_at: np.ndarray,
-    values: np.ndarray,
-    thresholds: np.ndarray,
-    bounds: np.ndarray,
-) -> list:
-    """Patterns the greedy rules find at duals `price_at` that improve at `values` and are
-    not in the pool yet."""
-    found = []
-    for g in groups:
-        patterns = [parts for parts, _ in greedy_patterns(inst, g, price_at[g], bounds[g])]
-        found.extend(_new_columns(pool, g, patterns, values[g], thresholds[g]))
-    return found
 
 
 def _new_columns(

@@ -16,6 +16,7 @@ import numpy as np
 from allocator.domain.units import NODE_RESOURCES
 from allocator.model.nodepack import NodePacker
 from allocator.model.patterns import gpu_demand
+from allocator.model.pricing_bound import binary_split
 from allocator.model.problem import Block, Problem, ProblemBuilder
 from allocator.model.reduce import FRACTION, MIG, WHOLE, PackingInstance
 
@@ -234,43 +235,6 @@ def read_pattern(pricing: Pricing, x: np.ndarray, n_shapes: int):
     return whole[None, :], multiplicity[None, :], configs
 
 
-# Ways to rank shapes by value per unit of the node they take, for greedy pricing.
-_SIZE_RULES = ("max", "sum", "gpu", "cpu")
-
-
-def greedy_patterns(
-    inst: PackingInstance,
-    g: int,
-    value: np.ndarray,
-    ub: np.ndarray,
-):
-    """Good node patterns found fast: fill one node shape by shape, best value density first,
-    under a few definitions of a shape's size. Returns (pattern parts, value) per rule."""
-    shapes = inst.shapes
-    capacity = inst.groups.capacity[g].astype(float)
-    useful = np.flatnonzero((value > 1e-9) & (ub > 0) & (inst.fit[:, g] > 0))
-    if len(useful) == 0:
-        return []
-    gpus = max(capacity[0], 1.0)
-    gpu_share = (shapes.demand[useful, 0] * 1000 + shapes.milli[useful]) / (gpus * 1000)
-    gpu_share = np.where(shapes.kind[useful] == MIG, 1 / (7 * gpus), gpu_share)
-    cpu_share = shapes.demand[useful, 1] / max(capacity[1], 1.0)
-    ram_share = shapes.demand[useful, 2] / max(capacity[2], 1.0)
-    shares = np.stack([gpu_share, cpu_share, ram_share], axis=1)
-    sizes = {
-        "max": shares.max(axis=1),
-        "sum": shares.sum(axis=1),
-        "gpu": gpu_share + 1e-3 * shares.sum(axis=1),
-        "cpu": cpu_share + 1e-3 * shares.sum(axis=1),
-    }
-    found = []
-    for rule in _SIZE_RULES:
-        order = useful[np.argsort(-value[useful] / np.maximum(sizes[rule], 1e-9), kind="stable")]
-        parts = pack_in_order(inst, g, order, ub[order])
-        found.append((parts, float(value @ (parts[0][0] + parts[1][0] @ parts[2]))))
-    return found
-
-
 def pack_in_order(inst: PackingInstance, g: int, order: np.ndarray, limit: np.ndarray):
     """The pattern of one node of group g filled with up to `limit` replicas of each shape
     of `order`, in that order (a shape may appear more than once)."""
@@ -283,3 +247,150 @@ def pack_in_order(inst: PackingInstance, g: int, order: np.ndarray, limit: np.nd
         if keep[k]:
             packer.add(int(order[k]), int(limit[k]))
     return packer.pattern()
+
+
+# One-GPU knapsacks keep a per-GPU dimension only while its table stays this small.
+_GPU_TABLE_LIMIT = 20_000
+
+
+def relaxed_patterns(
+    inst: PackingInstance, g: int, value: np.ndarray, ub: np.ndarray, lam: np.ndarray
+) -> list:
+    """Patterns the Lagrangian relaxation of the node suggests (the one
+    `allocator.model.pricing_bound` solves for its bound), made to fit.
+
+    Value each shape at its worth less lam times its node resources (CPU, RAM, ...), so
+    that what the node runs short of is priced. Then for each w = 0..G: w GPUs take the
+    whole-GPU replicas worth most per GPU, the other GPUs the best one-GPU configurations
+    of fractions or MIG instances (knapsacks solved exactly, taken while their shapes
+    last), and anything left over is filled by worth per GPU share; the node packer keeps
+    every real limit. Done at the relaxed worth and at the plain one. Greedy rules that
+    rank single shapes miss patterns that mix whole GPUs with well-paired fractions under
+    a CPU limit; this finds most of those that the pricing MIP would."""
+    shapes = inst.shapes
+    gpus = int(inst.groups.gpus[g])
+    useful = np.flatnonzero((value > 1e-9) & (ub > 0) & (inst.fit[:, g] > 0))
+    if len(useful) == 0:
+        return []
+    relaxed = value - shapes.demand[:, 1:].astype(np.float64) @ lam
+    found = []
+    tried: set[bytes] = set()
+    for worth in (relaxed, (relaxed + value) / 2, value):
+        share = (shapes.demand[useful, 0] * 1000 + shapes.milli[useful]) / (max(gpus, 1) * 1000)
+        share = np.where(shapes.kind[useful] == MIG, 1 / (7 * max(gpus, 1)), share)
+        rest = useful[np.argsort(-worth[useful] / np.maximum(share, 1e-9), kind="stable")]
+        whole = useful[
+            (shapes.kind[useful] == WHOLE) & (shapes.demand[useful, 0] > 0) & (worth[useful] > 0)
+        ]
+        whole = whole[np.argsort(-worth[whole] / shapes.demand[whole, 0], kind="stable")]
+        configs = _gpu_configs(inst, g, worth, ub, gpus)
+        for w in range(gpus + 1):
+            order, limit = _whole_on(whole, shapes.demand[whole, 0], ub[whole], w)
+            shared, copies = _first_gpus(configs, gpus - w)
+            order = np.concatenate([order, shared, rest]).astype(np.int64)
+            limit = np.concatenate([limit, copies, ub[rest]]).astype(np.int64)
+            keep = limit > 0
+            key = order[keep].tobytes() + limit[keep].tobytes()
+            if key not in tried:  # more GPUs for whole replicas may change nothing
+                tried.add(key)
+                found.append(pack_in_order(inst, g, order[keep], limit[keep]))
+    return found
+
+
+def _whole_on(whole: np.ndarray, need: np.ndarray, ub: np.ndarray, w: int):
+    """(shapes, counts): whole-GPU replicas in the given order until w GPUs are taken."""
+    order, limit = [], []
+    for s, k, most in zip(whole.tolist(), need.tolist(), ub.tolist(), strict=True):
+        if w <= 0:
+            break
+        n = min(int(most), w // int(k))
+        if n > 0:
+            order.append(s)
+            limit.append(n)
+            w -= n * int(k)
+    return np.array(order, dtype=np.int64), np.array(limit, dtype=np.int64)
+
+
+def _gpu_configs(inst: PackingInstance, g: int, worth: np.ndarray, ub: np.ndarray, n: int):
+    """[(shapes, counts on one GPU, GPUs)] to fill n GPUs: the best one-GPU configuration
+    of either sharing kind, on as many GPUs as its shapes last, then the next best. Each
+    configuration's shapes come largest first: the packer then rebuilds it on a GPU of its
+    own."""
+    out = []
+    left = ub.copy()
+    while n > 0:
+        best, best_worth, best_kind = None, 1e-9, FRACTION
+        for kind in (FRACTION, MIG):
+            config = _one_gpu(inst, g, kind, worth, left)
+            if config is not None and float(worth @ config) > best_worth:
+                best, best_worth, best_kind = config, float(worth @ config), kind
+        if best is None:
+            break
+        ids = np.flatnonzero(best)
+        ids = ids[np.argsort(-gpu_demand(inst, g, best_kind)[0][ids, 0], kind="stable")]
+        copies = min(n, int((left[ids] // best[ids]).min()))
+        out.append((ids, best[ids], copies))
+        left[ids] -= best[ids] * copies
+        n -= copies
+    return out
+
+
+def _first_gpus(configs: list, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(shapes, counts) of the configurations' first n GPUs."""
+    order: list[int] = []
+    limit: list[int] = []
+    for ids, counts, copies in configs:
+        if n <= 0:
+            break
+        take = min(copies, n)
+        order.extend(ids.tolist())
+        limit.extend((counts * take).tolist())
+        n -= take
+    return np.array(order, dtype=np.int64), np.array(limit, dtype=np.int64)
+
+
+def _one_gpu(
+    inst: PackingInstance, g: int, kind: int, worth: np.ndarray, left: np.ndarray
+) -> np.ndarray | None:
+    """Counts per shape of the most valuable set of `kind` replicas on one GPU of group g
+    (a knapsack over the GPU's dimensions, those whose table stays small), or None."""
+    shapes = inst.shapes
+    demand, capacity = gpu_demand(inst, g, kind)
+    ids = np.flatnonzero((shapes.kind == kind) & (worth > 1e-9) & (left > 0) & (inst.fit[:, g] > 0))
+    ids = ids[demand[ids].any(axis=1) & (demand[ids] <= capacity).all(axis=1)]
+    if len(ids) == 0:
+        return None
+    sizes: list[int] = []
+    dims: list[int] = []
+    units: list[int] = []
+    for d in range(demand.shape[1]):
+        unit = int(np.gcd.reduce(np.append(demand[ids, d], capacity[d]).astype(np.int64)))
+        size = int(capacity[d]) // max(unit, 1) + 1
+        if unit > 0 and int(np.prod(sizes)) * size <= _GPU_TABLE_LIMIT:
+            sizes.append(size)
+            dims.append(d)
+            units.append(unit)
+    if not sizes:
+        return None
+    scaled = demand[ids][:, dims] // np.array(units)
+    room = ((np.array(sizes) - 1)[None, :] // np.maximum(scaled, 1)).min(axis=1)
+    most = np.minimum(left[ids], room)
+    items = [(i, copies) for i in range(len(ids)) for copies in binary_split(int(most[i]))]
+    best = np.zeros(sizes)
+    took = np.zeros((len(items), *sizes), dtype=bool)
+    for k, (i, copies) in enumerate(items):
+        step = scaled[i] * copies
+        cut = tuple(slice(int(s), None) for s in step)
+        src = tuple(slice(0, size - int(s)) for size, s in zip(sizes, step, strict=True))
+        shifted = np.full(sizes, -np.inf)
+        shifted[cut] = best[src] + copies * worth[ids[i]]
+        took[k] = shifted > best + 1e-12
+        best = np.maximum(best, shifted)
+    at: tuple[int, ...] = tuple(int(a) for a in np.unravel_index(int(np.argmax(best)), best.shape))
+    config = np.zeros(len(shapes), dtype=np.int64)
+    for k in range(len(items) - 1, -1, -1):
+        if took[k][at]:
+            i, copies = items[k]
+            config[ids[i]] += copies
+            at = tuple(int(a) - int(s) * copies for a, s in zip(at, scaled[i], strict=True))
+    return config if config.any() else None

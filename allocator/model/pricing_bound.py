@@ -163,7 +163,7 @@ class PatternBound:
         best = np.zeros(size + 1)
         for s in worth:
             k = int(self.inst.shapes.milli[s]) // self.unit
-            for copies in _binary_split(min(int(self.ub[s]), size // k)):
+            for copies in binary_split(min(int(self.ub[s]), size // k)):
                 shifted = np.zeros_like(best)
                 shifted[k * copies :] = best[: len(best) - k * copies] + copies * adjusted[s]
                 best = np.maximum(best, shifted)
@@ -177,7 +177,7 @@ class PatternBound:
         best = np.zeros((MIG_COMPUTE_SLICES + 1, MIG_MEMORY_SLICES + 1))
         for s, (c, m) in zip(self.mig[keep], self.mig_slices[keep], strict=True):
             most = min(int(self.ub[s]), MIG_COMPUTE_SLICES // int(c), MIG_MEMORY_SLICES // int(m))
-            for copies in _binary_split(most):
+            for copies in binary_split(most):
                 cc, mm = c * copies, m * copies
                 shifted = np.zeros_like(best)
                 shifted[cc:, mm:] = best[: best.shape[0] - cc, : best.shape[1] - mm]
@@ -186,7 +186,7 @@ class PatternBound:
         return float(best[-1, -1])
 
 
-def _binary_split(count: int) -> list[int]:
+def binary_split(count: int) -> list[int]:
     """Bundle sizes 1, 2, 4, ... (and the rest) whose subsets make every number up to
     `count`: a bounded knapsack item as a few 0/1 items."""
     sizes, size = [], 1
