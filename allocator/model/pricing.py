@@ -382,10 +382,9 @@ def _one_gpu(
         step = scaled[i] * copies
         cut = tuple(slice(int(s), None) for s in step)
         src = tuple(slice(0, size - int(s)) for size, s in zip(sizes, step, strict=True))
-        shifted = np.full(sizes, -np.inf)
-        shifted[cut] = best[src] + copies * worth[ids[i]]
-        took[k] = shifted > best + 1e-12
-        best = np.maximum(best, shifted)
+        gained = best[src] + copies * worth[ids[i]]
+        took[k][cut] = gained > best[cut] + 1e-12
+        np.maximum(best[cut], gained, out=best[cut])
     at: tuple[int, ...] = tuple(int(a) for a in np.unravel_index(int(np.argmax(best)), best.shape))
     config = np.zeros(len(shapes), dtype=np.int64)
     for k in range(len(items) - 1, -1, -1):

@@ -52,6 +52,13 @@ class PatternBound:
         milli = shapes.milli[self.fraction]
         self.unit = math.gcd(MILLI, *milli.tolist()) if len(milli) else MILLI
         self.mig_slices = self._mig_slices()
+        # Each fraction shape as a few 0/1 knapsack items: (shape, milli units, copies).
+        size = MILLI // self.unit
+        self.fraction_items = [
+            (int(s), k * copies, copies)
+            for s, k in zip(self.fraction.tolist(), (milli // self.unit).tolist(), strict=True)
+            for copies in binary_split(min(int(ub[s]), size // k))
+        ]
         self.lam = np.zeros(len(self.capacity))
         # W(w) by GPU-count class: each whole shape as its copies that fit the node, and per
         # class the most copies w GPUs could hold.
@@ -156,17 +163,13 @@ class PatternBound:
 
     def _fraction_gpu(self, adjusted: np.ndarray) -> float:
         """F: best worth of GPU fractions sharing one GPU (its memory relaxed)."""
-        worth = self.fraction[adjusted[self.fraction] > 0]
-        if len(worth) == 0:
+        if not (adjusted[self.fraction] > 0).any():
             return 0.0
-        size = MILLI // self.unit
-        best = np.zeros(size + 1)
-        for s in worth:
-            k = int(self.inst.shapes.milli[s]) // self.unit
-            for copies in binary_split(min(int(self.ub[s]), size // k)):
-                shifted = np.zeros_like(best)
-                shifted[k * copies :] = best[: len(best) - k * copies] + copies * adjusted[s]
-                best = np.maximum(best, shifted)
+        best = np.zeros(MILLI // self.unit + 1)
+        for s, shift, copies in self.fraction_items:
+            if adjusted[s] > 0:
+                gained = best[: len(best) - shift] + copies * adjusted[s]
+                np.maximum(best[shift:], gained, out=best[shift:])
         return float(best[-1])
 
     def _mig_gpu(self, adjusted: np.ndarray) -> float:
