@@ -58,7 +58,7 @@ from solvers.base import (
 )
 
 ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
-COLGEN_SHARE = 0.6  # of the time left when a level's column generation starts
+COLGEN_SHARE = 0.7  # of the time left when a level's column generation starts
 ROUNDING_SHARE = 0.5  # of the time left for the LP whose rounding may improve the start
 # Of the time limit, for the coarse model (`coarse`). Most of it: where the coarse model
 # applies, the full one is many times its size, and a coarse plan that fits into places
