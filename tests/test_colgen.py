@@ -48,6 +48,26 @@ def test_time_running_out_inside_an_lp_ends_generation_with_a_valid_bound(
     assert bound is None or bound <= every + 1e-6
 
 
+def test_an_interior_point_that_ends_without_duals_hands_its_lp_to_the_simplex(
+    openb_domain, monkeypatch
+):
+    every = strategy.level_bound(openb_domain, "unplaced_priority")
+    monkeypatch.setattr(strategy, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
+    backend = type(registry.get("highs"))
+    solve = backend.solve
+    central = []
+
+    def imprecise_interior_point(self, problem, options):
+        if options.central_duals:
+            central.append(1)
+            return Solution(Status.FEASIBLE, "highs")  # no duals, time left
+        return solve(self, problem, options)
+
+    monkeypatch.setattr(backend, "solve", imprecise_interior_point)
+    assert strategy.level_bound(openb_domain, "unplaced_priority") == pytest.approx(every)
+    assert central  # every round asked for central duals first
+
+
 def test_generation_takes_any_backend_that_reports_duals(openb_domain, monkeypatch):
     every = strategy.level_bound(openb_domain, "unplaced_priority")
     highs = type(registry.get("highs"))

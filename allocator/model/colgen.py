@@ -56,8 +56,8 @@ _IMPROVES = 1e-5
 # Stop when the LP is this close (relative) to its Lagrangian bound: more patterns could
 # improve the LP by no more than that.
 _GAP = 1e-4
-# Pricing MIPs stop for a round once this many groups gave patterns (the next LP's duals
-# change what the other groups would find).
+# A round calls no more pricing MIPs once this many groups gave patterns, by the
+# relaxation or by a MIP (the next LP's duals change what the other groups would find).
 _MIP_GROUPS = 3
 # A pricing MIP stops after this many improving solutions, each a column: a few good
 # columns, no proof.
