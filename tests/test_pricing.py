@@ -134,6 +134,24 @@ def test_pricing_goes_to_a_constraint_backend_first_and_to_another_when_it_refus
     assert refused  # the pricing problems were offered to CP-SAT, then solved by HiGHS
 
 
+def test_suggested_patterns_keep_every_shape_within_its_bound_on_one_node(inst):
+    """A shape bound per node (replicas wanted, a most per node) holds in every pattern
+    the relaxation suggests, whatever the worth: it may meet the shape twice, as a whole
+    or shared replica planned first and again in the fill."""
+    bounds = shape_bounds(inst)
+    rng = np.random.default_rng(5)
+    checked = 0
+    for g in _gpu_groups(inst):
+        upper = PatternBound(inst, g, bounds[g])
+        for _ in range(3):
+            value = _values(inst, rng)
+            upper.bound(value)
+            for parts in relaxed_patterns(inst, g, value, bounds[g], upper.lam):
+                assert (colgen._counts(parts) <= bounds[g]).all()
+                checked += 1
+    assert checked > 20
+
+
 def test_patterns_the_pool_already_has_are_not_new_columns(inst):
     """A pattern running on every node of its group sits at its upper bound and may look
     improving at optimal duals: offered again, it must not count as a new column (that

@@ -264,20 +264,21 @@ def relaxed_patterns(
     whole-GPU replicas worth most per GPU, the other GPUs the best one-GPU configurations
     of fractions or MIG instances (knapsacks solved exactly, taken while their shapes
     last), and anything left over is filled by worth per GPU share; the node packer keeps
-    every real limit. Done at the relaxed worth and at the plain one. Greedy rules that
-    rank single shapes miss patterns that mix whole GPUs with well-paired fractions under
-    a CPU limit; this finds most of those that the pricing MIP would."""
+    every real limit. Done at the relaxed worth, at the plain one and halfway between.
+    Greedy rules that rank single shapes miss patterns that mix whole GPUs with
+    well-paired fractions under a CPU limit; this finds most of those that the pricing MIP
+    would."""
     shapes = inst.shapes
     gpus = int(inst.groups.gpus[g])
     useful = np.flatnonzero((value > 1e-9) & (ub > 0) & (inst.fit[:, g] > 0))
     if len(useful) == 0:
         return []
     relaxed = value - shapes.demand[:, 1:].astype(np.float64) @ lam
+    share = (shapes.demand[useful, 0] * 1000 + shapes.milli[useful]) / (max(gpus, 1) * 1000)
+    share = np.where(shapes.kind[useful] == MIG, 1 / (7 * max(gpus, 1)), share)
     found = []
     tried: set[bytes] = set()
     for worth in (relaxed, (relaxed + value) / 2, value):
-        share = (shapes.demand[useful, 0] * 1000 + shapes.milli[useful]) / (max(gpus, 1) * 1000)
-        share = np.where(shapes.kind[useful] == MIG, 1 / (7 * max(gpus, 1)), share)
         rest = useful[np.argsort(-worth[useful] / np.maximum(share, 1e-9), kind="stable")]
         whole = useful[
             (shapes.kind[useful] == WHOLE) & (shapes.demand[useful, 0] > 0) & (worth[useful] > 0)
@@ -287,8 +288,14 @@ def relaxed_patterns(
         for w in range(gpus + 1):
             order, limit = _whole_on(whole, shapes.demand[whole, 0], ub[whole], w)
             shared, copies = _first_gpus(configs, gpus - w)
+            planned = np.bincount(
+                np.concatenate([order, shared]),
+                weights=np.concatenate([limit, copies]),
+                minlength=len(shapes),
+            ).astype(np.int64)
+            # A shape met again in the fill takes only what its bound leaves.
             order = np.concatenate([order, shared, rest]).astype(np.int64)
-            limit = np.concatenate([limit, copies, ub[rest]]).astype(np.int64)
+            limit = np.concatenate([limit, copies, ub[rest] - planned[rest]]).astype(np.int64)
             keep = limit > 0
             key = order[keep].tobytes() + limit[keep].tobytes()
             if key not in tried:  # more GPUs for whole replicas may change nothing
