@@ -71,8 +71,9 @@ _GRID_DIGITS = 6
 _GRID_MAGNITUDE = 9
 
 
-def _improves(value: float, threshold: float) -> bool:
-    return value > threshold + _IMPROVES * max(1.0, abs(threshold))
+def _improves(value, threshold):
+    """Whether a pattern worth `value` beats its node's `threshold` (scalars or arrays)."""
+    return value > threshold + _IMPROVES * np.maximum(1.0, np.abs(threshold))
 
 
 @dataclass
@@ -135,10 +136,7 @@ def generate_columns(
         # those are not worth more than the node, until _MIP_GROUPS groups gave patterns.
         best_possible = np.array([upper[int(g)].bound(values[g]) for g in incomplete])
         room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
-        may_improve = np.array(
-            [_improves(b, t) for b, t in zip(best_possible, thresholds[incomplete], strict=True)],
-            dtype=bool,
-        )
+        may_improve = _improves(best_possible, thresholds[incomplete])
         found: list = []
         gave = np.zeros(len(incomplete), dtype=bool)
         for i in np.flatnonzero(may_improve):
@@ -167,9 +165,7 @@ def generate_columns(
             better = _new_columns(pool, g, parts, values[g], thresholds[g])
             found.extend(better)
             gave[i] = bool(better)
-        unsettled = any(
-            _improves(b, t) for b, t in zip(best_possible, thresholds[incomplete], strict=True)
-        )
+        unsettled = bool(_improves(best_possible, thresholds[incomplete]).any())
         shortfall = np.minimum(0.0, thresholds[incomplete] - best_possible)
         bound = _best(bound, lp.objective + float(inst.groups.count[incomplete] @ shortfall))
         pricing_s += time.perf_counter() - started

@@ -182,10 +182,8 @@ class PatternBound:
             most = min(int(self.ub[s]), MIG_COMPUTE_SLICES // int(c), MIG_MEMORY_SLICES // int(m))
             for copies in binary_split(most):
                 cc, mm = c * copies, m * copies
-                shifted = np.zeros_like(best)
-                shifted[cc:, mm:] = best[: best.shape[0] - cc, : best.shape[1] - mm]
-                shifted[cc:, mm:] += copies * adjusted[s]
-                best = np.maximum(best, shifted)
+                gained = best[: best.shape[0] - cc, : best.shape[1] - mm] + copies * adjusted[s]
+                np.maximum(best[cc:, mm:], gained, out=best[cc:, mm:])
         return float(best[-1, -1])
 
 
