@@ -82,6 +82,10 @@ class SolveOptions:
     # can (interior point, no crossover): column generation priced at them oscillates
     # less and needs fewer rounds.
     central_duals: bool = False
+    # The caller's own reason to end a solve early, polled as often as the time limit is
+    # (HiGHS, CP-SAT, CBC): another search working on the same problem reached the goal.
+    # The solve then returns what it has, as on a time limit.
+    stop_when: Callable[[], bool] | None = None
     backend_options: Mapping[str, BackendValue] = field(default_factory=dict)
     # Called with (incumbent objective, best bound) as a MIP moves them, either may be
     # None; from the backend's own thread.
@@ -158,11 +162,12 @@ def interruptible(
     stop: Callable[[], None],
     poll: Callable[[], None] | None = None,
     give_up_at: float | None = None,
+    stop_when: Callable[[], bool] | None = None,
 ) -> T:
     """Run `work` (a blocking solver call) in a thread while the calling thread waits in
-    short steps, so that a signal handler can run; once INTERRUPT is set, `stop()` asks
-    the solver to end early (it returns what it has, as on a time limit). `poll` runs at
-    every step (e.g. to follow a log the solver writes).
+    short steps, so that a signal handler can run; once INTERRUPT is set (or `stop_when()`
+    is true), `stop()` asks the solver to end early (it returns what it has, as on a time
+    limit). `poll` runs at every step (e.g. to follow a log the solver writes).
 
     Some solver phases (HiGHS's presolve, a round of cut separation) never look at the
     clock or the stop request; past `give_up_at` (a `time.perf_counter` moment) `stop()`
@@ -183,7 +188,8 @@ def interruptible(
         thread.join(0.05)
         if poll is not None:
             poll()
-        if INTERRUPT.is_set() and not stopped:
+        asked = INTERRUPT.is_set() or (stop_when is not None and stop_when())
+        if asked and not stopped:
             stop()
             stopped = True
         if give_up_at is not None and thread.is_alive() and time.perf_counter() >= give_up_at:

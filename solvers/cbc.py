@@ -98,9 +98,15 @@ class CbcSolver:
         children = _children()
         try:
             follow = _LogFollower(log_path, options.progress) if options.progress else None
-            interruptible(lambda: model.solve(command), lambda: _stop_cbc(children), follow)
+            interruptible(
+                lambda: model.solve(command),
+                lambda: _stop_cbc(children),
+                follow,
+                stop_when=options.stop_when,
+            )
         except pulp.PulpSolverError as exc:
-            if not INTERRUPT.is_set():
+            asked = options.stop_when is not None and options.stop_when()
+            if not (INTERRUPT.is_set() or asked):
                 raise SolverError(f"CBC failed: {exc}") from exc
             # Stopped before it wrote a solution: like a time limit without one.
             return Solution(Status.TIME_LIMIT, "cbc", wall_s=time.perf_counter() - started)

@@ -94,7 +94,11 @@ class CpSatSolver:
             solver.stop_search,
         )
         try:
-            code = interruptible(lambda: solver.solve(model, watch.callback()), solver.stop_search)
+            code = interruptible(
+                lambda: solver.solve(model, watch.callback()),
+                solver.stop_search,
+                stop_when=options.stop_when,
+            )
         finally:
             watch.done()
         log = "\n".join(notes + lines)

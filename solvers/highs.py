@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -77,7 +78,7 @@ class HighsSolver:
             # HiGHS checks its time limit only between some phases: its interrupt callbacks
             # also stop it at the moment the limit ends (or on request), and a call still
             # running STOP_GRACE_S later is left behind, so that the caller's deadline holds.
-            late = _Late(stop_at, options.after_first_s)
+            late = _Late(stop_at, options.after_first_s, options.stop_when)
             h.cbSimplexInterrupt += late.poll
             h.cbIpmInterrupt += late.poll
             if problem.is_mip:
@@ -109,11 +110,18 @@ class HighsSolver:
 
 class _Late:
     """Interrupts HiGHS from its callbacks once `stop_at` (`time.perf_counter`) has passed,
-    `after_first_s` after a MIP's first solution, or when a stop was asked for."""
+    `after_first_s` after a MIP's first solution, or when a stop was asked for (by the
+    user, or by the caller's `stop_when`)."""
 
-    def __init__(self, stop_at: float | None, after_first_s: float | None = None):
+    def __init__(
+        self,
+        stop_at: float | None,
+        after_first_s: float | None = None,
+        stop_when: Callable[[], bool] | None = None,
+    ):
         self.stop_at = stop_at
         self.after_first_s = after_first_s
+        self.stop_when = stop_when
 
     def found(self, primal_bound: float) -> None:
         """A MIP's incumbent is `primal_bound` (infinite: none yet)."""
@@ -123,8 +131,10 @@ class _Late:
             self.after_first_s = None
 
     def due(self) -> bool:
-        return INTERRUPT.is_set() or (
-            self.stop_at is not None and time.perf_counter() >= self.stop_at
+        return (
+            INTERRUPT.is_set()
+            or (self.stop_at is not None and time.perf_counter() >= self.stop_at)
+            or (self.stop_when is not None and self.stop_when())
         )
 
     def poll(self, event: object) -> None:
@@ -153,23 +163,38 @@ def _poll(
     return poll
 
 
+_silence_lock = threading.Lock()
+_silence_depth = 0  # MIPs running now, on any thread
+_saved_stdout: int | None = None
+
+
 @contextlib.contextmanager
 def _silenced_stdout() -> Iterator[None]:
     """HiGHS's MIP solver prints stray debugging lines straight to standard output, past its
-    own logging options, into the middle of a command's output: hide them while it runs."""
-    sys.stdout.flush()
+    own logging options, into the middle of a command's output: hide them while it runs.
+    MIPs that run at once on several threads share one redirection, undone when the last
+    of them ends."""
+    global _silence_depth, _saved_stdout
+    with _silence_lock:
+        if _silence_depth == 0:
+            sys.stdout.flush()
+            try:
+                _saved_stdout = os.dup(1)
+            except OSError:  # no standard output to protect
+                _saved_stdout = None
+            else:
+                with open(os.devnull, "wb") as devnull:
+                    os.dup2(devnull.fileno(), 1)
+        _silence_depth += 1
     try:
-        saved = os.dup(1)
-    except OSError:  # no standard output to protect
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 1)
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        with _silence_lock:
+            _silence_depth -= 1
+            if _silence_depth == 0 and _saved_stdout is not None:
+                os.dup2(_saved_stdout, 1)
+                os.close(_saved_stdout)
+                _saved_stdout = None
 
 
 def _configure(h: Highs, highspy: ModuleType, options: SolveOptions) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -260,6 +261,19 @@ def test_after_first_s_ends_a_mip_soon_after_its_first_solution(name):
     hard = partition()
     solution = registry.get(name).solve(
         hard, SolveOptions(time_limit=120, after_first_s=0.5, threads=1)
+    )
+    assert solution.status == Status.FEASIBLE  # stopped, not proven
+    assert not hard.violations(solution.x)
+    assert solution.wall_s < 30  # a quarter of its time limit, which it would run to
+
+
+@pytest.mark.parametrize("name", ("highs", "cpsat"))
+def test_stop_when_ends_a_mip_when_its_caller_asks(name):
+    hard = partition()
+    asked_at = time.perf_counter() + 1.0
+    solution = registry.get(name).solve(
+        hard,
+        SolveOptions(time_limit=120, threads=1, stop_when=lambda: time.perf_counter() >= asked_at),
     )
     assert solution.status == Status.FEASIBLE  # stopped, not proven
     assert not hard.violations(solution.x)
