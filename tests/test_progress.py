@@ -92,7 +92,8 @@ def test_solve_on_a_terminal_shows_stages_and_an_improving_incumbent(tmp_path):
     shown = frames(output)
     parts = [f.split(" · ") for f in shown]
     stages = {p[2] if p[1].startswith("level ") else p[1] for p in parts}
-    assert len(stages - {"starting"}) >= 3 and "MIP (auto)" in stages, stages
+    assert len(stages - {"starting"}) >= 3, stages
+    assert "MIP and search over node groups (auto)" in stages, stages
     assert any("level 2/3 unplaced_priority · MIP" in f for f in shown), shown[-5:]
     assert any(re.search(r"\d+\.\d s / 12 s", f) for f in shown)
     values = [

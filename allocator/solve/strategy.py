@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -46,6 +48,7 @@ from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
 from allocator.solve.coarse import Coarse, coarsening, completed
 from allocator.solve.deadline import Deadline
+from allocator.solve.neighborhood import FIRST_SIZE, better_columns, search_groups
 from solvers import registry
 from solvers.base import (
     Capability,
@@ -421,17 +424,21 @@ class _LevelRun:
             )
         x0 = columns_from_placement(form, incumbent)
         solve_started = time.perf_counter()
-        PROGRESS.stage(f"MIP ({self.backend.name})")
         PROGRESS.bounds(current, lp_bound)
-        solution = self.backend.solve(
-            problem,
-            replace(
-                self.options,
-                time_limit=self.deadline.left(0.01),
-                warm_start=x0,
-                progress=PROGRESS.bounds,
-            ),
-        )
+        if self._searches(pool, x0):
+            assert x0 is not None
+            solution = self._search(problem, form, x0, lp_bound)
+        else:
+            PROGRESS.stage(f"MIP ({self.backend.name})")
+            solution = self.backend.solve(
+                problem,
+                replace(
+                    self.options,
+                    time_limit=self.deadline.left(0.01),
+                    warm_start=x0,
+                    progress=PROGRESS.bounds,
+                ),
+            )
         PROGRESS.stage("decode")
         self.solve_s += time.perf_counter() - solve_started
         self.used = solution.solver if self.backend.name == "auto" else self.backend.name
@@ -447,6 +454,92 @@ class _LevelRun:
         status = _status(value, bound, self.options.rel_gap)
         how = "solver" if candidate is not None else "warm start kept"
         return self._done(level, value, bound, status, started, how, form, incumbent, pool)
+
+    def _searches(self, pool: PatternPool, x0: np.ndarray | None) -> bool:
+        """Whether the level's MIP runs beside a search over node groups: over a pool
+        that column generation grew (the whole MIP cannot raise its LP bound there, see
+        `neighborhood`), with a time limit, more groups than a neighbourhood frees, and a
+        second core for the second search."""
+        return (
+            x0 is not None
+            and not pool.complete.all()
+            and self.deadline.at is not None
+            and len(np.unique(pool.group)) > FIRST_SIZE
+            and (os.cpu_count() or 1) >= 2
+        )
+
+    def _search(
+        self, problem: Problem, form: Formulation, x0: np.ndarray, lp_bound: float | None
+    ) -> Solution:
+        """The level's MIP and the search over node groups at once, both from `x0`: the
+        whole MIP on a thread of its own, the search here. Whichever reaches the gap of the
+        bound stops the other; the better plan is the level's. On the openb traces the
+        search finds nearly all of the improvement (HiGHS's MIP spends seconds in its root
+        there); where rules tie many groups together (storage reads, sites, power) the
+        whole MIP does."""
+        name = form.levels[len(self.outcomes)].name
+        PROGRESS.stage(f"MIP and search over node groups ({self.backend.name})")
+        best = _Best(float(problem.cost @ x0 + problem.offset), lp_bound)
+        stop_whole, whole_ended = threading.Event(), threading.Event()
+        whole: dict[str, Solution | BaseException] = {}
+
+        def solve_whole() -> None:
+            try:
+                whole["solution"] = self.backend.solve(
+                    problem,
+                    replace(
+                        self.options,
+                        time_limit=self.deadline.left(0.01),
+                        warm_start=x0,
+                        progress=lambda value, _bound: best.offer(value),
+                        stop_when=stop_whole.is_set,
+                    ),
+                )
+            except BaseException as exc:  # handed to the planner's thread below
+                whole["error"] = exc
+            finally:
+                whole_ended.set()
+
+        def done(value: float) -> bool:
+            if _status(value, lp_bound, self.options.rel_gap) == Status.OPTIMAL:
+                stop_whole.set()
+            return stop_whole.is_set() or whole_ended.is_set()
+
+        thread = threading.Thread(target=solve_whole, name="whole MIP", daemon=True)
+        thread.start()
+        try:
+            searched = search_groups(
+                problem, form, x0, self.backend, self.options, self.deadline, done, best.offer
+            )
+        except BaseException:
+            stop_whole.set()
+            raise
+        finally:
+            thread.join()
+        error = whole.get("error")
+        if isinstance(error, BaseException):
+            raise error
+        mip = whole["solution"]
+        assert isinstance(mip, Solution)
+        top = searched.size
+        sizes = f"{FIRST_SIZE}" if top <= FIRST_SIZE else f"{FIRST_SIZE} to {top}"
+        found = f"{mip.objective:,.6g}" if mip.objective is not None else f"nothing ({mip.status})"
+        self.notes.append(
+            f"{name}: the search over node groups improved the plan in {searched.improved} of "
+            f"{searched.tried} neighbourhoods ({sizes} groups each) to "
+            f"{searched.objective:,.6g}; the whole MIP beside it found {found}"
+        )
+        x = better_columns(problem, mip, searched.objective)
+        if x is not None:
+            return replace(mip, x=x, objective=float(problem.cost @ x + problem.offset))
+        return Solution(
+            Status.FEASIBLE,
+            searched.solver,
+            x=searched.x,
+            objective=searched.objective,
+            bound=mip.bound,
+            log_tail=mip.log_tail,
+        )
 
     def _rounded_start(
         self, k: int, pool: PatternPool, incumbent: Replicas, current: float
@@ -571,6 +664,22 @@ class _LevelRun:
         self.kept.append((level.name, value))
         self.form = form
         return incumbent, pool
+
+
+class _Best:
+    """The better incumbent of two searches running at once, shown as it improves (either
+    may report it, from its own thread), with the level's bound."""
+
+    def __init__(self, value: float, bound: float | None):
+        self.value, self.bound = value, bound
+        self.lock = threading.Lock()
+
+    def offer(self, value: float | None) -> None:
+        with self.lock:
+            if value is None or value >= self.value:
+                return
+            self.value = value
+        PROGRESS.bounds(value, self.bound)
 
 
 def _dive(

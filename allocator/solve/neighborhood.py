@@ -1,0 +1,144 @@
+"""Improve a level's placement by re-solving a few node groups at a time.
+
+Over a pool that column generation grew, the level's MIP has an LP bound it cannot raise
+(the pool's LP is the bound of every pattern) and a large optimal face, so a whole-model
+branch and bound spends its time in the root and in its own sub-MIP heuristics. What
+improves the plan instead is a large-neighbourhood search over node groups: hold the
+pattern counts of every group but k at the incumbent's, solve the MIP over the k groups
+left free (their patterns, and where every workload's replicas go, still free), keep the
+result if it is better. Such a sub-MIP has a few hundred integer columns and is solved in
+a fraction of a second; any improvement it finds is feasible for the whole model, because
+it is the whole model with some columns fixed.
+
+Sets of groups are visited in a random order (seeded, so a run can be repeated); when a
+whole cycle of them improves nothing, the neighbourhoods grow by one group, up to all
+groups but one. Where rules tie many groups together (storage reads, sites, power), no
+few groups can move alone: the planner runs the whole MIP beside this search
+(`strategy`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from allocator.model.formulation import Formulation
+from allocator.model.problem import Problem
+from allocator.solve.deadline import Deadline
+from solvers.base import Solution, SolveOptions, Solver
+
+FIRST_SIZE = 2  # groups freed per neighbourhood at first
+SUB_LIMIT_S = 1.0  # most seconds one neighbourhood's MIP may take
+# A MIP may end a few tenths of a second past its limit (HiGHS, on `gpuspec20`: 0.2 s
+# past 1 s, 0.56 s past 0.38 s), so a neighbourhood stops this long before the deadline,
+MARGIN_S = 0.25
+# and starts only with this much time for itself.
+LEAST_SUB_S = 0.5
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The best columns found (the start when nothing improved) and how the search went."""
+
+    x: np.ndarray
+    objective: float
+    improved: int  # neighbourhoods that improved the incumbent
+    tried: int
+    size: int  # groups freed per neighbourhood at the end
+    solver: str  # the backend that solved the neighbourhoods, by the name it reports
+
+
+def search_groups(
+    problem: Problem,
+    form: Formulation,
+    start: np.ndarray,
+    backend: Solver,
+    options: SolveOptions,
+    deadline: Deadline,
+    done: Callable[[float], bool] = lambda value: False,
+    progress: Callable[[float], None] | None = None,
+) -> SearchResult:
+    """Improve `start` (columns of `problem`, feasible) until `deadline`, until `done`
+    accepts its objective (within the gap asked for of the bound), or until no set of all
+    groups but one improves it."""
+    patterns = form.patterns.slice
+    group = form.pool.group
+    groups = np.unique(group)
+    x = start.copy()
+    best = float(problem.cost @ x + problem.offset)
+    rng = np.random.default_rng(options.seed)
+    improved = tried = 0
+    solver = backend.name
+    size = FIRST_SIZE
+    while size < len(groups):
+        failures = 0
+        for free in _neighbourhoods(form, groups, size, rng):
+            left = deadline.left(0.0, SUB_LIMIT_S + MARGIN_S)
+            assert left is not None  # the search runs under a time limit
+            if left < MARGIN_S + LEAST_SUB_S or done(best):
+                return SearchResult(x, best, improved, tried, size, solver)
+            fixed = ~np.isin(group, free)
+            lo, hi = problem.col_lo.copy(), problem.col_hi.copy()
+            lo[patterns] = np.where(fixed, x[patterns], lo[patterns])
+            hi[patterns] = np.where(fixed, x[patterns], hi[patterns])
+            solution = backend.solve(
+                replace(problem, col_lo=lo, col_hi=hi),
+                replace(
+                    options,
+                    time_limit=left - MARGIN_S,
+                    warm_start=x,
+                    progress=None,
+                    log=None,
+                ),
+            )
+            tried += 1
+            solver = solution.solver
+            candidate = better_columns(problem, solution, best)
+            if candidate is None:
+                failures += 1
+                if failures >= math.comb(len(groups), size):
+                    break  # a whole cycle without improvement: grow the neighbourhoods
+                continue
+            x, best = candidate, float(problem.cost @ candidate + problem.offset)
+            improved += 1
+            failures = 0
+            if progress is not None:
+                progress(best)
+        size += 1
+    return SearchResult(x, best, improved, tried, size, solver)
+
+
+def _neighbourhoods(
+    form: Formulation, groups: np.ndarray, size: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Sets of `size` groups, each once per cycle, cycle after cycle (drawn at random where
+    there are too many to list). Each cycle is a random order weighted by how many
+    workloads could move between the set's groups (Efraimidis and Spirakis: sort by
+    u ** (1 / weight)), so that on a fleet where workloads name their GPU types the groups
+    that can trade replicas are freed together first."""
+    if math.comb(len(groups), size) > 10_000:
+        while True:
+            yield rng.choice(groups, size=size, replace=False)
+    runs_on = np.zeros((int(form.pair_w.max(initial=-1)) + 1, len(form.pool.complete)), bool)
+    runs_on[form.pair_w, form.pair_g] = True
+    combos = np.array(list(itertools.combinations(groups.tolist(), size)))
+    shared = (runs_on[:, combos].sum(axis=2) >= 2).sum(axis=0)  # workloads per set
+    weight = shared + 1.0
+    while True:
+        for k in np.argsort(-(rng.random(len(combos)) ** (1.0 / weight))):
+            yield combos[k]
+
+
+def better_columns(problem: Problem, solution: Solution, best: float) -> np.ndarray | None:
+    """The solution's columns made whole, where they are feasible and better than `best`."""
+    if not solution.status.has_solution or solution.x is None:
+        return None
+    x = np.where(problem.integer, np.round(solution.x), solution.x)
+    value = float(problem.cost @ x + problem.offset)
+    if value >= best - 1e-9 * max(1.0, abs(best)) or problem.violations(x):
+        return None
+    return x
