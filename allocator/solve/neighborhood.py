@@ -48,7 +48,7 @@ class SearchResult:
     objective: float
     improved: int  # neighbourhoods that improved the incumbent
     tried: int
-    size: int  # groups freed per neighbourhood at the end
+    size: int  # groups the last neighbourhoods freed
     solver: str  # the backend that solved the neighbourhoods, by the name it reports
 
 
@@ -109,7 +109,7 @@ def search_groups(
             if progress is not None:
                 progress(best)
         size += 1
-    return SearchResult(x, best, improved, tried, size, solver)
+    return SearchResult(x, best, improved, tried, size - 1, solver)
 
 
 def _neighbourhoods(

@@ -10,9 +10,10 @@ the solver, proves easy levels optimal without a solve, and is what remains if t
 solver finds nothing better in time. Groups with too many patterns to list get theirs by
 column generation, level by level; their bound then comes from the LP over all patterns.
 Before each level's MIP its LP is rounded down and completed greedily: a start within the
-gap of the LP bound settles the level without a MIP. Every solve gets the time left of one
-deadline, and the backends stop at it. Whatever a solve returns, each level ends with a
-plan no worse than the warm start it began from.
+gap of the LP bound settles the level without a MIP; over generated patterns the MIP runs
+beside a search that re-solves a few node groups at a time (`neighborhood`). Every solve
+gets the time left of one deadline, and the backends stop at it. Whatever a solve
+returns, each level ends with a plan no worse than the warm start it began from.
 """
 
 from __future__ import annotations
