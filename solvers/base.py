@@ -86,6 +86,9 @@ class SolveOptions:
     # (HiGHS, CP-SAT, CBC): another search working on the same problem reached the goal.
     # The solve then returns what it has, as on a time limit.
     stop_when: Callable[[], bool] | None = None
+    # Called with the columns of each improving solution of a MIP as it is found (HiGHS,
+    # CP-SAT), from the backend's own thread: another search may go on from it.
+    on_solution: Callable[[np.ndarray], None] | None = None
     backend_options: Mapping[str, BackendValue] = field(default_factory=dict)
     # Called with (incumbent objective, best bound) as a MIP moves them, either may be
     # None; from the backend's own thread.

@@ -92,6 +92,7 @@ class CpSatSolver:
             columns if options.keep_solutions else None,
             options.after_first_s,
             solver.stop_search,
+            (columns, options.on_solution) if options.on_solution is not None else None,
         )
         try:
             code = interruptible(
@@ -137,8 +138,8 @@ class CpSatSolver:
 
 class _Watch:
     """What CP-SAT's solution callback does: report each improving solution, keep them
-    when asked, and stop the search after `limit` of them, or `after_first_s` after the
-    first (a timer calls `stop`)."""
+    or hand their columns on when asked, and stop the search after `limit` of them, or
+    `after_first_s` after the first (a timer calls `stop`)."""
 
     def __init__(
         self,
@@ -149,9 +150,10 @@ class _Watch:
         keep: list[IntVar] | None = None,
         after_first_s: float | None = None,
         stop: Callable[[], None] | None = None,
+        hand_on: tuple[list[IntVar], Callable[[np.ndarray], None]] | None = None,
     ):
         self.limit, self.report, self.scale, self.offset = limit, report, scale, offset
-        self.keep = keep
+        self.keep, self.hand_on = keep, hand_on
         self.kept: list[np.ndarray] = []
         self.after_first_s, self.stop = after_first_s, stop
         self.timer: threading.Timer | None = None
@@ -172,6 +174,7 @@ class _Watch:
             and self.report is None
             and self.keep is None
             and self.after_first_s is None
+            and self.hand_on is None
         ):
             return None
         from ortools.sat.python.cp_model import CpSolverSolutionCallback
@@ -195,6 +198,9 @@ class _Watch:
                     watch.kept.append(
                         np.array([self.value(v) for v in watch.keep], dtype=np.float64)
                     )
+                if watch.hand_on is not None:
+                    columns, on_solution = watch.hand_on
+                    on_solution(np.array([self.value(v) for v in columns], dtype=np.float64))
                 if watch.limit is not None and self.count >= watch.limit:
                     self.stop_search()
 

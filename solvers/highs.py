@@ -83,6 +83,8 @@ class HighsSolver:
             h.cbIpmInterrupt += late.poll
             if problem.is_mip:
                 h.cbMipInterrupt += _poll(options.progress, late)
+                if options.on_solution is not None:
+                    h.cbMipImprovingSolution += _improving(options.on_solution)
             if stop_at is not None:  # what is left after handing the model over
                 h.setOptionValue("time_limit", max(stop_at - time.perf_counter(), 0.01))
             give_up = None if stop_at is None else stop_at + STOP_GRACE_S
@@ -166,6 +168,16 @@ def _poll(
 _silence_lock = threading.Lock()
 _silence_depth = 0  # MIPs running now, on any thread
 _saved_stdout: int | None = None
+
+
+def _improving(on_solution: Callable[[np.ndarray], None]) -> Callable[[object], None]:
+    """Hands each improving solution of a MIP (in the problem's own columns) on."""
+
+    def improving(event: object) -> None:
+        columns = event.data_out.mip_solution  # type: ignore[attr-defined]
+        on_solution(np.array(columns, dtype=np.float64))
+
+    return improving
 
 
 @contextlib.contextmanager

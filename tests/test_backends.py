@@ -278,3 +278,14 @@ def test_stop_when_ends_a_mip_when_its_caller_asks(name):
     assert solution.status == Status.FEASIBLE  # stopped, not proven
     assert not hard.violations(solution.x)
     assert solution.wall_s < 30  # a quarter of its time limit, which it would run to
+
+
+@pytest.mark.parametrize("name", ("highs", "cpsat"))
+def test_on_solution_hands_on_each_improving_solution_of_a_mip(name):
+    found = []
+    solution = registry.get(name).solve(
+        knapsack(), SolveOptions(time_limit=30, on_solution=found.append)
+    )
+    assert solution.status == Status.OPTIMAL and found
+    assert all(not knapsack().violations(np.round(x)) for x in found)
+    assert knapsack().objective_value(np.round(found[-1])) == pytest.approx(solution.objective)

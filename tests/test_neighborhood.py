@@ -136,7 +136,7 @@ def test_the_plan_takes_the_whole_mips_plan_where_no_few_groups_improve(monkeypa
     every = solve_domain(domain, InventoryRef(name="every pattern"), "highs")
     monkeypatch.setattr(strategy, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
 
-    def finds_nothing(problem, form, start, backend, options, deadline, done, progress):
+    def finds_nothing(problem, form, start, *rest):
         return SearchResult(start, float(problem.cost @ start + problem.offset), 0, 0, 2, "")
 
     monkeypatch.setattr(strategy, "search_groups", finds_nothing)
@@ -145,3 +145,23 @@ def test_the_plan_takes_the_whole_mips_plan_where_no_few_groups_improve(monkeypa
     assert outcome.result.levels[1].value == every.result.levels[1].value
     found = f"the whole MIP beside it found {every.result.levels[1].value:,.6g}"
     assert any(found in note for note in outcome.result.notes)
+
+
+def test_the_search_goes_on_from_a_better_solution_another_search_shares():
+    domain = build_domain(Inventory.model_validate(mixed_fleet(60, 2)))
+    form, problem, start, _ = _unplaced_level(domain)
+    whole = registry.get("highs").solve(problem, SolveOptions(time_limit=60))
+    optimum = float(problem.cost @ whole.x + problem.offset)
+    found = search_groups(
+        problem,
+        form,
+        start,
+        registry.get("highs"),
+        SolveOptions(seed=0),
+        Deadline.after(60),
+        done=lambda value: value <= optimum + 1e-6,
+        shared=lambda: (np.round(whole.x), optimum),
+    )
+    assert found.adopted == 1 and found.tried == 1  # taken over before any neighbourhood
+    assert found.objective == pytest.approx(optimum)
+    assert problem.violations(found.x) == []

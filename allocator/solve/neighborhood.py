@@ -34,7 +34,8 @@ from solvers.base import Solution, SolveOptions, Solver
 FIRST_SIZE = 2  # groups freed per neighbourhood at first
 SUB_LIMIT_S = 1.0  # most seconds one neighbourhood's MIP may take
 # A MIP may end a few tenths of a second past its limit (HiGHS, on `gpuspec20`: 0.2 s
-# past 1 s, 0.56 s past 0.38 s), so a neighbourhood stops this long before the deadline,
+# past 1 s, 0.56 s past 0.38 s), so a neighbourhood (and the level's whole MIP) stops
+# this long before the deadline,
 MARGIN_S = 0.25
 # and starts only with this much time for itself.
 LEAST_SUB_S = 0.5
@@ -50,6 +51,7 @@ class SearchResult:
     tried: int
     size: int  # groups the last neighbourhoods freed
     solver: str  # the backend that solved the neighbourhoods, by the name it reports
+    adopted: int = 0  # solutions of another search taken over, better than this one's
 
 
 def search_groups(
@@ -61,17 +63,19 @@ def search_groups(
     deadline: Deadline,
     done: Callable[[float], bool] = lambda value: False,
     progress: Callable[[float], None] | None = None,
+    shared: Callable[[], tuple[np.ndarray, float] | None] | None = None,
 ) -> SearchResult:
     """Improve `start` (columns of `problem`, feasible) until `deadline`, until `done`
     accepts its objective (within the gap asked for of the bound), or until no set of all
-    groups but one improves it."""
+    groups but one improves it. `shared` gives the best solution another search found so
+    far (columns, objective), which this one goes on from where it is better."""
     patterns = form.patterns.slice
     group = form.pool.group
     groups = np.unique(group)
     x = start.copy()
     best = float(problem.cost @ x + problem.offset)
     rng = np.random.default_rng(options.seed)
-    improved = tried = 0
+    improved = tried = adopted = 0
     solver = backend.name
     size = FIRST_SIZE
     while size < len(groups):
@@ -80,7 +84,12 @@ def search_groups(
             left = deadline.left(0.0, SUB_LIMIT_S + MARGIN_S)
             assert left is not None  # the search runs under a time limit
             if left < MARGIN_S + LEAST_SUB_S or done(best):
-                return SearchResult(x, best, improved, tried, size, solver)
+                return SearchResult(x, best, improved, tried, size, solver, adopted)
+            offered = shared() if shared is not None else None
+            if offered is not None and offered[1] < best - 1e-9 * max(1.0, abs(best)):
+                x, best = offered[0].copy(), offered[1]
+                adopted += 1
+                failures = 0
             fixed = ~np.isin(group, free)
             lo, hi = problem.col_lo.copy(), problem.col_hi.copy()
             lo[patterns] = np.where(fixed, x[patterns], lo[patterns])
@@ -109,7 +118,7 @@ def search_groups(
             if progress is not None:
                 progress(best)
         size += 1
-    return SearchResult(x, best, improved, tried, size - 1, solver)
+    return SearchResult(x, best, improved, tried, size - 1, solver, adopted)
 
 
 def _neighbourhoods(

@@ -49,7 +49,7 @@ from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
 from allocator.solve.coarse import Coarse, coarsening, completed
 from allocator.solve.deadline import Deadline
-from allocator.solve.neighborhood import FIRST_SIZE, better_columns, search_groups
+from allocator.solve.neighborhood import FIRST_SIZE, MARGIN_S, better_columns, search_groups
 from solvers import registry
 from solvers.base import (
     Capability,
@@ -435,7 +435,7 @@ class _LevelRun:
                 problem,
                 replace(
                     self.options,
-                    time_limit=self.deadline.left(0.01),
+                    time_limit=_mip_limit(self.deadline),
                     warm_start=x0,
                     progress=PROGRESS.bounds,
                 ),
@@ -490,10 +490,11 @@ class _LevelRun:
                     problem,
                     replace(
                         self.options,
-                        time_limit=self.deadline.left(0.01),
+                        time_limit=_mip_limit(self.deadline),
                         warm_start=x0,
                         progress=lambda value, _bound: best.offer(value),
                         stop_when=stop_whole.is_set,
+                        on_solution=lambda x: best.offer_columns(problem, x),
                     ),
                 )
             except BaseException as exc:  # handed to the planner's thread below
@@ -510,7 +511,15 @@ class _LevelRun:
         thread.start()
         try:
             searched = search_groups(
-                problem, form, x0, self.backend, self.options, self.deadline, done, best.offer
+                problem,
+                form,
+                x0,
+                self.backend,
+                self.options,
+                self.deadline,
+                done,
+                best.offer,
+                best.mip_columns,
             )
         except BaseException:
             stop_whole.set()
@@ -528,7 +537,8 @@ class _LevelRun:
         self.notes.append(
             f"{name}: the search over node groups improved the plan in {searched.improved} of "
             f"{searched.tried} neighbourhoods ({sizes} groups each) to "
-            f"{searched.objective:,.6g}; the whole MIP beside it found {found}"
+            f"{searched.objective:,.6g} (taking over a better plan of the whole MIP "
+            f"{searched.adopted} times); the whole MIP beside it found {found}"
         )
         x = better_columns(problem, mip, searched.objective)
         if x is not None:
@@ -667,13 +677,22 @@ class _LevelRun:
         return incumbent, pool
 
 
+def _mip_limit(deadline: Deadline) -> float | None:
+    """The time left for a level's MIP, less MARGIN_S: HiGHS may end that much past its
+    limit, and the plan is due at the deadline."""
+    left = deadline.left(0.01)
+    return None if left is None else max(left - MARGIN_S, 0.01)
+
+
 class _Best:
     """The better incumbent of two searches running at once, shown as it improves (either
-    may report it, from its own thread), with the level's bound."""
+    may report it, from its own thread), with the level's bound; and the whole MIP's best
+    solution, for the search over node groups to go on from."""
 
     def __init__(self, value: float, bound: float | None):
         self.value, self.bound = value, bound
         self.lock = threading.Lock()
+        self.mip: tuple[np.ndarray, float] | None = None
 
     def offer(self, value: float | None) -> None:
         with self.lock:
@@ -681,6 +700,23 @@ class _Best:
                 return
             self.value = value
         PROGRESS.bounds(value, self.bound)
+
+    def offer_columns(self, problem: Problem, x: np.ndarray) -> None:
+        """An improving solution of the whole MIP, kept where it is feasible."""
+        if len(x) != problem.n_cols:
+            return
+        x = np.where(problem.integer, np.round(x), x)
+        if problem.violations(x):
+            return
+        value = float(problem.cost @ x + problem.offset)
+        with self.lock:
+            if self.mip is None or value < self.mip[1]:
+                self.mip = (x, value)
+        self.offer(value)
+
+    def mip_columns(self) -> tuple[np.ndarray, float] | None:
+        with self.lock:
+            return self.mip
 
 
 def _dive(
