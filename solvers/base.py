@@ -89,6 +89,10 @@ class SolveOptions:
     # Called with the columns of each improving solution of a MIP as it is found (HiGHS,
     # CP-SAT), from the backend's own thread: another search may go on from it.
     on_solution: Callable[[np.ndarray], None] | None = None
+    # How long a call may run past its time limit before it is left behind on its thread
+    # (HiGHS; None: the backend's own grace). A caller with a hard deadline of its own and
+    # the solutions already handed on (`on_solution`) can afford a short one.
+    grace_s: float | None = None
     backend_options: Mapping[str, BackendValue] = field(default_factory=dict)
     # Called with (incumbent objective, best bound) as a MIP moves them, either may be
     # None; from the backend's own thread.

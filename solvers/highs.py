@@ -87,7 +87,8 @@ class HighsSolver:
                     h.cbMipImprovingSolution += _improving(options.on_solution)
             if stop_at is not None:  # what is left after handing the model over
                 h.setOptionValue("time_limit", max(stop_at - time.perf_counter(), 0.01))
-            give_up = None if stop_at is None else stop_at + STOP_GRACE_S
+            grace = STOP_GRACE_S if options.grace_s is None else options.grace_s
+            give_up = None if stop_at is None else stop_at + grace
             # A MIP prints stray lines to standard output (`_silenced_stdout`).
             quiet = _silenced_stdout() if problem.is_mip else contextlib.nullcontext()
             with quiet:
@@ -99,7 +100,7 @@ class HighsSolver:
                 solver="highs",
                 wall_s=time.perf_counter() - started,
                 log_tail=tail(
-                    log + f"\nstill running {STOP_GRACE_S:g} s after the time limit: left behind"
+                    log + f"\nstill running {grace:g} s after the time limit: left behind"
                 ),
             )
         finally:

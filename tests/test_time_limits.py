@@ -43,6 +43,16 @@ def test_a_highs_call_that_ignores_its_limit_is_left_behind(monkeypatch):
     assert "left behind" in solution.log_tail
 
 
+def test_a_short_grace_leaves_a_highs_call_behind_sooner(monkeypatch):
+    monkeypatch.setattr(highspy.Highs, "run", lambda self: time.sleep(STOP_GRACE_S + 3))
+    started = time.perf_counter()
+    solution = HighsSolver().solve(_knapsack(), SolveOptions(time_limit=0.2, grace_s=0.1))
+    took = time.perf_counter() - started
+    assert solution.status == Status.TIME_LIMIT
+    assert took < 0.2 + STOP_GRACE_S / 2  # left behind after its own grace
+    assert "still running 0.1 s after the time limit: left behind" in solution.log_tail
+
+
 def test_highs_stops_at_a_tiny_limit():
     solution = HighsSolver().solve(_knapsack(), SolveOptions(time_limit=0.01))
     assert solution.wall_s < 0.01 + STOP_GRACE_S + 1.0

@@ -495,6 +495,8 @@ class _LevelRun:
                         progress=lambda value, _bound: best.offer(value),
                         stop_when=stop_whole.is_set,
                         on_solution=lambda x: best.offer_columns(problem, x),
+                        # left behind at the deadline: its solutions are in `best` already
+                        grace_s=MARGIN_S,
                     ),
                 )
             except BaseException as exc:  # handed to the planner's thread below
@@ -543,6 +545,10 @@ class _LevelRun:
         x = better_columns(problem, mip, searched.objective)
         if x is not None:
             return replace(mip, x=x, objective=float(problem.cost @ x + problem.offset))
+        handed_on = best.mip_columns()
+        if handed_on is not None and handed_on[1] < searched.objective:
+            # The whole MIP was left behind at the deadline with a better plan handed on.
+            return Solution(Status.FEASIBLE, mip.solver, x=handed_on[0], objective=handed_on[1])
         return Solution(
             Status.FEASIBLE,
             searched.solver,
