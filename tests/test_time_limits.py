@@ -10,9 +10,17 @@ from typing import ClassVar
 import highspy
 import numpy as np
 from conftest import INSTANCES
+from test_greedy_scale import mixed_fleet
 
 import allocator.solve.strategy as strategy
+from allocator.domain.build import build_domain
+from allocator.heuristics.greedy import greedy_placement
+from allocator.inventory.schema import Inventory
+from allocator.model.decode import patterns_of_placement
+from allocator.model.patterns import enumerate_pool
 from allocator.model.problem import ProblemBuilder
+from allocator.model.reduce import reduce
+from allocator.solve.deadline import Deadline
 from allocator.solve.pipeline import load_domain
 from solvers import registry
 from solvers.base import Capability, Solution, SolveOptions, Status
@@ -100,3 +108,19 @@ def test_each_level_gets_only_the_time_left(monkeypatch):
     assert all(
         how in ("warm start meets bound", "warm start kept", "no time left") for how in reached
     )
+
+
+def test_a_level_with_under_half_a_second_left_solves_nothing():
+    # 582 required replicas unplaced by the greedy start, a pool left to column
+    # generation: with 0.3 s left, neither generation, rounding nor a MIP starts.
+    inst = reduce(build_domain(Inventory.model_validate(mixed_fleet(60, 2))))
+    start = greedy_placement(inst, "first_fit")
+    pool = enumerate_pool(inst, limit=1).with_patterns(*patterns_of_placement(inst, start))
+    run = strategy._LevelRun(
+        inst, registry.get("highs"), SolveOptions(time_limit=0.3), Deadline.after(0.3)
+    )
+    started = time.perf_counter()
+    run.solve_level(0, pool, start)
+    assert time.perf_counter() - started < 0.3
+    assert run.outcomes[0].name == "hard_shortfall" and run.outcomes[0].value > 0
+    assert run.outcomes[0].how == "no time left"

@@ -68,6 +68,10 @@ ROUNDING_SHARE = 0.5  # of the time left for the LP whose rounding may improve t
 # applies, the full one is many times its size, and a coarse plan that fits into places
 # ends the solve; where none fits, the full model starts from its arrangement.
 COARSE_SHARE = 0.8
+# A level that starts with less time left than this solves nothing: its column
+# generation, rounding or MIP would end past the deadline (`cost_per_hour` of an openb
+# plan, started 0.25 s before it, ended 0.6 s after).
+LEAST_LEVEL_S = 0.5
 DIVE_STEPS = 8  # LP re-solves that make pattern counts whole before rounding (`_dive`)
 FGD_SEED_LIMIT = 20_000  # replicas
 
@@ -356,6 +360,10 @@ class _LevelRun:
                 pool,
             )
         lp_bound = None
+        # Too little time left to start a solve that may end past it (an LP, a pricing MIP
+        # or the level's MIP): the level keeps what it has.
+        left = self.deadline.left(0.0)
+        out_of_time = self.deadline.passed() or (left is not None and left < LEAST_LEVEL_S)
         can_generate = self.lp is not None and self.pricer is not None
         if not pool.complete.all() and not can_generate:
             self.notes.append(
@@ -366,7 +374,7 @@ class _LevelRun:
             not pool.complete.all()
             and self.lp is not None
             and self.pricer is not None
-            and not self.deadline.passed()
+            and not out_of_time
         ):
             cg = generate_columns(
                 self.inst,
@@ -388,7 +396,7 @@ class _LevelRun:
                 )
             form, problem = self.level_problem(pool, k)
             level = form.levels[k]
-        if not self.deadline.passed():
+        if not out_of_time and not self.deadline.passed():
             incumbent, pool, rounded_bound = self._rounded_start(k, pool, incumbent, current)
             if rounded_bound is not None:
                 lp_bound = rounded_bound if lp_bound is None else max(lp_bound, rounded_bound)
@@ -411,7 +419,7 @@ class _LevelRun:
                 incumbent,
                 pool,
             )
-        if self.deadline.passed():
+        if out_of_time or self.deadline.passed():
             return self._done(
                 level,
                 current,
