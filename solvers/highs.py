@@ -77,7 +77,8 @@ class HighsSolver:
                 h.setSolution(start)
             # HiGHS checks its time limit only between some phases: its interrupt callbacks
             # also stop it at the moment the limit ends (or on request), and a call still
-            # running STOP_GRACE_S later is left behind, so that the caller's deadline holds.
+            # running its grace later (`grace_s`, STOP_GRACE_S by default) is left behind,
+            # so that the caller's deadline holds.
             late = _Late(stop_at, options.after_first_s, options.stop_when)
             h.cbSimplexInterrupt += late.poll
             h.cbIpmInterrupt += late.poll
@@ -166,11 +167,6 @@ def _poll(
     return poll
 
 
-_silence_lock = threading.Lock()
-_silence_depth = 0  # MIPs running now, on any thread
-_saved_stdout: int | None = None
-
-
 def _improving(on_solution: Callable[[np.ndarray], None]) -> Callable[[object], None]:
     """Hands each improving solution of a MIP (in the problem's own columns) on."""
 
@@ -179,6 +175,11 @@ def _improving(on_solution: Callable[[np.ndarray], None]) -> Callable[[object], 
         on_solution(np.array(columns, dtype=np.float64))
 
     return improving
+
+
+_silence_lock = threading.Lock()
+_silence_depth = 0  # MIPs running now, on any thread
+_saved_stdout: int | None = None
 
 
 @contextlib.contextmanager

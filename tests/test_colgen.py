@@ -26,24 +26,34 @@ def test_generated_patterns_reach_the_lp_over_every_pattern(openb_domain, monkey
     assert generated == pytest.approx(every, rel=1e-6)
 
 
+def _bound_with_highs_intercepted(domain, monkeypatch, intercept):
+    """The pattern-LP bound from one pattern per group, each HiGHS call offered first to
+    `intercept(problem, options)`: its Solution stands, None solves as usual."""
+    monkeypatch.setattr(strategy, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
+    backend = type(registry.get("highs"))
+    solve = backend.solve
+
+    def intercepted(self, problem, options):
+        return intercept(problem, options) or solve(self, problem, options)
+
+    monkeypatch.setattr(backend, "solve", intercepted)
+    return strategy.level_bound(domain, "unplaced_priority")
+
+
 def test_time_running_out_inside_an_lp_ends_generation_with_a_valid_bound(
     openb_domain, monkeypatch
 ):
     every = strategy.level_bound(openb_domain, "unplaced_priority")
-    monkeypatch.setattr(strategy, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
-    backend = type(registry.get("highs"))
-    solve = backend.solve
     calls = []
 
-    def lp_out_of_time_on_round_three(self, problem, options):
+    def lp_out_of_time_on_round_three(problem, options):
         if not problem.is_mip:
             calls.append(1)
             if len(calls) == 3:
                 return Solution(Status.TIME_LIMIT, "highs")
-        return solve(self, problem, options)
+        return None
 
-    monkeypatch.setattr(backend, "solve", lp_out_of_time_on_round_three)
-    bound = strategy.level_bound(openb_domain, "unplaced_priority")
+    bound = _bound_with_highs_intercepted(openb_domain, monkeypatch, lp_out_of_time_on_round_three)
     assert len(calls) == 3
     assert bound is None or bound <= every + 1e-6
 
@@ -52,19 +62,16 @@ def test_an_interior_point_that_ends_without_duals_hands_its_lp_to_the_simplex(
     openb_domain, monkeypatch
 ):
     every = strategy.level_bound(openb_domain, "unplaced_priority")
-    monkeypatch.setattr(strategy, "enumerate_pool", lambda inst: enumerate_pool(inst, limit=1))
-    backend = type(registry.get("highs"))
-    solve = backend.solve
     central = []
 
-    def imprecise_interior_point(self, problem, options):
+    def imprecise_interior_point(problem, options):
         if options.central_duals:
             central.append(1)
             return Solution(Status.FEASIBLE, "highs")  # no duals, time left
-        return solve(self, problem, options)
+        return None
 
-    monkeypatch.setattr(backend, "solve", imprecise_interior_point)
-    assert strategy.level_bound(openb_domain, "unplaced_priority") == pytest.approx(every)
+    bound = _bound_with_highs_intercepted(openb_domain, monkeypatch, imprecise_interior_point)
+    assert bound == pytest.approx(every)
     assert central  # every round asked for central duals first
 
 

@@ -108,13 +108,13 @@ def search_groups(
             )
             tried += 1
             solver = solution.solver
-            candidate = better_columns(problem, solution, best)
+            candidate = better_columns(problem, _columns(solution), best)
             if candidate is None:
                 failures += 1
                 if failures >= math.comb(len(groups), size):
                     break  # a whole cycle without improvement: grow the neighbourhoods
                 continue
-            x, best = candidate, float(problem.cost @ candidate + problem.offset)
+            x, best = candidate
             improved += 1
             failures = 0
             if progress is not None:
@@ -144,12 +144,19 @@ def _neighbourhoods(
             yield combos[k]
 
 
-def better_columns(problem: Problem, solution: Solution, best: float) -> np.ndarray | None:
-    """The solution's columns made whole, where they are feasible and better than `best`."""
-    if not solution.status.has_solution or solution.x is None:
+def better_columns(
+    problem: Problem, x: np.ndarray | None, best: float
+) -> tuple[np.ndarray, float] | None:
+    """Columns `x` (a solver's, or none) made whole, and their objective, where they are
+    feasible and better than `best` (any, where `best` is infinite)."""
+    if x is None or len(x) != problem.n_cols:
         return None
-    x = np.where(problem.integer, np.round(solution.x), solution.x)
+    x = np.where(problem.integer, np.round(x), x)
     value = float(problem.cost @ x + problem.offset)
-    if value >= best - 1e-9 * max(1.0, abs(best)) or problem.violations(x):
+    if math.isfinite(best) and value >= best - 1e-9 * max(1.0, abs(best)):
         return None
-    return x
+    return None if problem.violations(x) else (x, value)
+
+
+def _columns(solution: Solution) -> np.ndarray | None:
+    return solution.x if solution.status.has_solution else None

@@ -550,13 +550,14 @@ class _LevelRun:
             f"{searched.objective:,.6g} (taking over a better plan of the whole MIP "
             f"{searched.adopted} times); the whole MIP beside it found {found}"
         )
-        x = better_columns(problem, mip, searched.objective)
-        if x is not None:
-            return replace(mip, x=x, objective=float(problem.cost @ x + problem.offset))
+        # The whole MIP's last plan, or the best it handed on (all there is where it was
+        # left behind at the deadline), where better than the search's.
+        final = mip.x if mip.status.has_solution else None
         handed_on = best.mip_columns()
-        if handed_on is not None and handed_on[1] < searched.objective:
-            # The whole MIP was left behind at the deadline with a better plan handed on.
-            return Solution(Status.FEASIBLE, mip.solver, x=handed_on[0], objective=handed_on[1])
+        for x in (final, None if handed_on is None else handed_on[0]):
+            better = better_columns(problem, x, searched.objective)
+            if better is not None:
+                return replace(mip, status=Status.FEASIBLE, x=better[0], objective=better[1])
         return Solution(
             Status.FEASIBLE,
             searched.solver,
@@ -717,16 +718,15 @@ class _Best:
 
     def offer_columns(self, problem: Problem, x: np.ndarray) -> None:
         """An improving solution of the whole MIP, kept where it is feasible."""
-        if len(x) != problem.n_cols:
-            return
-        x = np.where(problem.integer, np.round(x), x)
-        if problem.violations(x):
-            return
-        value = float(problem.cost @ x + problem.offset)
         with self.lock:
-            if self.mip is None or value < self.mip[1]:
-                self.mip = (x, value)
-        self.offer(value)
+            kept = np.inf if self.mip is None else self.mip[1]
+        better = better_columns(problem, x, kept)
+        if better is None:
+            return
+        with self.lock:
+            if self.mip is None or better[1] < self.mip[1]:
+                self.mip = better
+        self.offer(better[1])
 
     def mip_columns(self) -> tuple[np.ndarray, float] | None:
         with self.lock:
