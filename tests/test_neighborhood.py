@@ -5,6 +5,7 @@ and passes the checker."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -213,6 +214,39 @@ def test_a_search_that_reaches_the_bound_stops_the_whole_mip_beside_it():
     assert waited == [True]  # stopped by the search, not by its 30 s
     assert solution.objective == pytest.approx(optimum)
     assert problem.violations(solution.x) == []
+
+
+def test_a_whole_mip_that_finds_nothing_gives_way_to_a_second_search(monkeypatch):
+    calls = []
+
+    class IdleWholeMip(type(registry.get("highs"))):
+        """Solves the neighbourhoods slowly (0.2 s each, so that the first search is still
+        going when the whole MIP gives way); the whole MIP (the call given a `stop_when`)
+        finds nothing and waits to be stopped, for 30 s at most."""
+
+        def solve(self, problem, options):
+            if options.stop_when is None:
+                calls.append(threading.current_thread().name)
+                time.sleep(0.2)
+                return super().solve(problem, options)
+            given_up = time.perf_counter() + 30
+            while not options.stop_when() and time.perf_counter() < given_up:
+                time.sleep(0.01)
+            calls.append(f"whole MIP stopped after {time.perf_counter() - started:.1f} s")
+            return Solution(Status.TIME_LIMIT, "highs")
+
+    monkeypatch.setattr(strategy, "STALE_S", 0.5)
+    domain = build_domain(Inventory.model_validate(mixed_fleet(60, 2)))
+    form, problem, start, run = _unplaced_level(domain, IdleWholeMip(), 8)
+    optimum = registry.get("highs").solve(problem, SolveOptions(time_limit=60)).objective
+    started = time.perf_counter()
+    solution = run._search(problem, form, start, lp_bound=None)
+    assert solution.objective == pytest.approx(optimum)
+    assert problem.violations(solution.x) == []
+    stopped = [call for call in calls if call.startswith("whole MIP stopped")]
+    assert len(stopped) == 1 and float(stopped[0].split()[-2]) < 2  # not at the deadline
+    assert "whole MIP" in calls  # the neighbourhoods of the second search, on its thread
+    assert "then gave way to a second search, which improved the plan in" in run.notes[-1]
 
 
 def test_the_plan_takes_the_whole_mips_plan_where_no_few_groups_improve(monkeypatch):

@@ -73,14 +73,14 @@ def search_groups(
     options: SolveOptions,
     deadline: Deadline,
     done: Callable[[float], bool] = lambda value: False,
-    progress: Callable[[float], None] | None = None,
+    found: Callable[[np.ndarray, float], None] | None = None,
     shared: Callable[[], tuple[np.ndarray, float] | None] | None = None,
 ) -> SearchResult:
     """Improve `start` (columns of `problem`, feasible) until `deadline`, until `done`
     accepts its objective (within the gap asked for of the bound), or until a neighbourhood
-    that frees every pattern is solved to optimality. `shared` gives the best solution
-    another search found so far (columns, objective), which this one goes on from where
-    it is better."""
+    that frees every pattern is solved to optimality. Each better solution goes to `found`
+    (columns, objective); `shared` gives the best solution any search found so far, which
+    this one goes on from where it is better."""
     patterns = form.patterns.slice
     n_patterns = patterns.stop - patterns.start
     x = start.copy()
@@ -127,8 +127,8 @@ def search_groups(
         if candidate is not None:
             x, best = candidate
             improved += 1
-            if progress is not None:
-                progress(best)
+            if found is not None:
+                found(x, best)
         elif proven and free.all():
             break  # the incumbent is optimal over the whole pool
     return SearchResult(x, best, improved, tried, most_free, solver, adopted)
