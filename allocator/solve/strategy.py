@@ -49,12 +49,7 @@ from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
 from allocator.solve.coarse import Coarse, coarsening, completed
 from allocator.solve.deadline import Deadline
-from allocator.solve.neighborhood import (
-    MARGIN_S,
-    SearchResult,
-    better_columns,
-    search_groups,
-)
+from allocator.solve.neighborhood import FIRST_SIZE, MARGIN_S, better_columns, search_groups
 from solvers import registry
 from solvers.base import (
     Capability,
@@ -77,10 +72,6 @@ COARSE_SHARE = 0.8
 # generation, rounding or MIP would end past the deadline (`cost_per_hour` of an openb
 # plan, started 0.25 s before it, ended 0.6 s after).
 LEAST_LEVEL_S = 0.5
-# A level's whole MIP that found no plan of its own for this long, while the search over
-# node groups beside it holds a better one, gives its core to a second such search (on
-# `gpuspec20` HiGHS improved its start 7, 22 and 40 s after it).
-STALE_S = 3.0
 DIVE_STEPS = 8  # LP re-solves that make pattern counts whole before rounding (`_dive`)
 FGD_SEED_LIMIT = 20_000  # replicas
 
@@ -476,13 +467,13 @@ class _LevelRun:
     def _searches(self, pool: PatternPool, x0: np.ndarray | None) -> bool:
         """Whether the level's MIP runs beside a search over node groups: over a pool
         that column generation grew (the whole MIP cannot raise its LP bound there, see
-        `neighborhood`), with a time limit, more than one group, and a second core for the
-        second search."""
+        `neighborhood`), with a time limit, more groups than a neighbourhood frees, and a
+        second core for the second search."""
         return (
             x0 is not None
             and not pool.complete.all()
             and self.deadline.at is not None
-            and len(np.unique(pool.group)) > 1
+            and len(np.unique(pool.group)) > FIRST_SIZE
             and (os.cpu_count() or 1) >= 2
         )
 
@@ -490,64 +481,56 @@ class _LevelRun:
         self, problem: Problem, form: Formulation, x0: np.ndarray, lp_bound: float | None
     ) -> Solution:
         """The level's MIP and the search over node groups at once, both from `x0`: the
-        whole MIP on a thread of its own, the search here, each going on from the better
-        plans the other finds. Whichever reaches the gap of the bound stops the other; the
-        best plan is the level's. On the openb traces the search finds nearly all of the
-        improvement (HiGHS's MIP spends seconds in its root there): a whole MIP that found
-        nothing of its own for STALE_S while the search holds the best plan gives its core
-        to a second search. Where rules tie many groups together (storage reads, sites,
-        power) the whole MIP goes on improving, and stays."""
+        whole MIP on a thread of its own, the search here. Whichever reaches the gap of the
+        bound stops the other; the better plan is the level's. On the openb traces the
+        search finds nearly all of the improvement (HiGHS's MIP spends seconds in its root
+        there); where rules tie many groups together (storage reads, sites, power) the
+        whole MIP does."""
         name = form.levels[len(self.outcomes)].name
         PROGRESS.stage(f"MIP and search over node groups ({self.backend.name})")
-        best = _Best(problem, x0, lp_bound)
-        stop_whole, mip_proved = threading.Event(), threading.Event()
-        whole: dict[str, Solution | SearchResult | BaseException] = {}
-
-        def done(value: float) -> bool:
-            if _status(value, lp_bound, self.options.rel_gap) == Status.OPTIMAL:
-                stop_whole.set()
-            return stop_whole.is_set() or mip_proved.is_set()
-
-        def search(start: np.ndarray, seed: int) -> SearchResult:
-            return search_groups(
-                problem,
-                form,
-                start,
-                self.backend,
-                replace(self.options, seed=seed),
-                self.deadline,
-                done,
-                best.offer_search,
-                best.columns,
-            )
+        best = _Best(float(problem.cost @ x0 + problem.offset), lp_bound)
+        stop_whole, whole_ended = threading.Event(), threading.Event()
+        whole: dict[str, Solution | BaseException] = {}
 
         def solve_whole() -> None:
             try:
-                mip = self.backend.solve(
+                whole["solution"] = self.backend.solve(
                     problem,
                     replace(
                         self.options,
                         time_limit=_mip_limit(self.deadline),
                         warm_start=x0,
                         progress=lambda value, _bound: best.offer(value),
-                        stop_when=lambda: stop_whole.is_set() or best.mip_stale(),
-                        on_solution=best.offer_mip,
+                        stop_when=stop_whole.is_set,
+                        on_solution=lambda x: best.offer_columns(problem, x),
                         # left behind at the deadline: its solutions are in `best` already
                         grace_s=MARGIN_S,
                     ),
                 )
-                whole["solution"] = mip
-                if mip.status == Status.OPTIMAL:
-                    mip_proved.set()
-                elif not stop_whole.is_set() and best.mip_stale():
-                    whole["second"] = search(best.columns()[0], self.options.seed + 1)
             except BaseException as exc:  # handed to the planner's thread below
                 whole["error"] = exc
+            finally:
+                whole_ended.set()
+
+        def done(value: float) -> bool:
+            if _status(value, lp_bound, self.options.rel_gap) == Status.OPTIMAL:
+                stop_whole.set()
+            return stop_whole.is_set() or whole_ended.is_set()
 
         thread = threading.Thread(target=solve_whole, name="whole MIP", daemon=True)
         thread.start()
         try:
-            searched = search(x0, self.options.seed)
+            searched = search_groups(
+                problem,
+                form,
+                x0,
+                self.backend,
+                self.options,
+                self.deadline,
+                done,
+                best.offer,
+                best.mip_columns,
+            )
         except BaseException:
             stop_whole.set()
             raise
@@ -558,29 +541,28 @@ class _LevelRun:
             raise error
         mip = whole["solution"]
         assert isinstance(mip, Solution)
+        top = searched.size
+        sizes = f"{FIRST_SIZE}" if top <= FIRST_SIZE else f"{FIRST_SIZE} to {top}"
         found = f"{mip.objective:,.6g}" if mip.objective is not None else f"nothing ({mip.status})"
-        note = (
+        self.notes.append(
             f"{name}: the search over node groups improved the plan in {searched.improved} of "
-            f"{searched.tried} neighbourhoods (up to {searched.most_free:,} patterns free) to "
-            f"{searched.objective:,.6g} (taking over a better plan of the other search "
+            f"{searched.tried} neighbourhoods ({sizes} groups each) to "
+            f"{searched.objective:,.6g} (taking over a better plan of the whole MIP "
             f"{searched.adopted} times); the whole MIP beside it found {found}"
         )
-        second = whole.get("second")
-        if isinstance(second, SearchResult):
-            note += (
-                f", then gave way to a second search, which improved the plan in "
-                f"{second.improved} of {second.tried} neighbourhoods to {second.objective:,.6g}"
-            )
-        self.notes.append(note)
-        # The whole MIP's last plan (it may end on one it did not hand on) where better.
-        if mip.status.has_solution:
-            best.offer_mip(mip.x)
-        x, value = best.columns()
+        # The whole MIP's last plan, or the best it handed on (all there is where it was
+        # left behind at the deadline), where better than the search's.
+        final = mip.x if mip.status.has_solution else None
+        handed_on = best.mip_columns()
+        for x in (final, None if handed_on is None else handed_on[0]):
+            better = better_columns(problem, x, searched.objective)
+            if better is not None:
+                return replace(mip, status=Status.FEASIBLE, x=better[0], objective=better[1])
         return Solution(
             Status.FEASIBLE,
-            searched.solver if best.source == "search" else mip.solver,
-            x=x,
-            objective=value,
+            searched.solver,
+            x=searched.x,
+            objective=searched.objective,
             bound=mip.bound,
             log_tail=mip.log_tail,
         )
@@ -718,55 +700,37 @@ def _mip_limit(deadline: Deadline) -> float | None:
 
 
 class _Best:
-    """The best plan of the searches running at once (the whole MIP and the searches over
-    node groups, each from its own thread), shown as it improves, with the level's bound;
-    and when the whole MIP last found a plan of its own (`mip_stale`)."""
+    """The better incumbent of two searches running at once, shown as it improves (either
+    may report it, from its own thread), with the level's bound; and the whole MIP's best
+    solution, for the search over node groups to go on from."""
 
-    def __init__(self, problem: Problem, x0: np.ndarray, bound: float | None):
-        self.problem, self.bound = problem, bound
-        self.x, self.value = x0, float(problem.cost @ x0 + problem.offset)
-        self.source = "start"
+    def __init__(self, value: float, bound: float | None):
+        self.value, self.bound = value, bound
         self.lock = threading.Lock()
-        self.mip_value = self.value
-        self.mip_at = time.perf_counter()  # when the whole MIP started or last improved
+        self.mip: tuple[np.ndarray, float] | None = None
 
     def offer(self, value: float | None) -> None:
-        """A value some search reached, for the progress display only."""
-        if value is not None and value < self.value:
-            PROGRESS.bounds(value, self.bound)
+        with self.lock:
+            if value is None or value >= self.value:
+                return
+            self.value = value
+        PROGRESS.bounds(value, self.bound)
 
-    def offer_search(self, x: np.ndarray, value: float) -> None:
-        """An improving plan of a search over node groups (checked by the search)."""
-        self._keep(x, value, "search")
-
-    def offer_mip(self, x: np.ndarray | None) -> None:
+    def offer_columns(self, problem: Problem, x: np.ndarray) -> None:
         """An improving solution of the whole MIP, kept where it is feasible."""
         with self.lock:
-            kept = self.mip_value
-        better = better_columns(self.problem, x, kept)
+            kept = np.inf if self.mip is None else self.mip[1]
+        better = better_columns(problem, x, kept)
         if better is None:
             return
         with self.lock:
-            if better[1] < self.mip_value:
-                self.mip_value, self.mip_at = better[1], time.perf_counter()
-        self._keep(*better, "mip")
+            if self.mip is None or better[1] < self.mip[1]:
+                self.mip = better
+        self.offer(better[1])
 
-    def _keep(self, x: np.ndarray, value: float, source: str) -> None:
+    def mip_columns(self) -> tuple[np.ndarray, float] | None:
         with self.lock:
-            if value >= self.value - 1e-9 * max(1.0, abs(self.value)):
-                return
-            self.x, self.value, self.source = x, value, source
-        PROGRESS.bounds(value, self.bound)
-
-    def columns(self) -> tuple[np.ndarray, float]:
-        with self.lock:
-            return self.x, self.value
-
-    def mip_stale(self) -> bool:
-        """Whether the whole MIP found nothing of its own for STALE_S while a search over
-        node groups holds the best plan."""
-        with self.lock:
-            return self.source == "search" and time.perf_counter() - self.mip_at > STALE_S
+            return self.mip
 
 
 def _dive(
