@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from allocator.interop.roadef import read_assignment, read_model  # noqa: E402
 from allocator.interop.roadef.convert import to_reassignment  # noqa: E402
 from allocator.reassign.kernel import CHUNK_S, SWAP_SHARE, Annealer  # noqa: E402
+from allocator.reassign.model import Reassignment  # noqa: E402
 from allocator.reassign.search import typical_change  # noqa: E402
 from allocator.reassign.state import State  # noqa: E402
 
@@ -62,7 +63,7 @@ def main() -> None:
         side_by_side(model, scale, args)
 
 
-def probe(model, scale: float, seed: int) -> None:
+def probe(model: Reassignment, scale: float, seed: int) -> None:
     annealer = Annealer(model, model.current, seed)
     annealer.descend(time.perf_counter() + 30.0)
     plan, base = annealer.best(), annealer.cost
@@ -76,7 +77,7 @@ def probe(model, scale: float, seed: int) -> None:
         print(f"  {level:>5} x: lift " + " ".join(f"{x:+.2f}" for x in lifts))
 
 
-def side_by_side(model, scale: float, args) -> None:
+def side_by_side(model: Reassignment, scale: float, args: argparse.Namespace) -> None:
     context = multiprocessing.get_context("fork")
     size = model.num_replicas
     current = context.Array("q", 2, lock=False)
