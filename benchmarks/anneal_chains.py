@@ -89,6 +89,7 @@ def side_by_side(model: Reassignment, scale: float, args: argparse.Namespace) ->
     end = begun + args.seconds
 
     def search(slot: int) -> None:
+        shared_plans = np.frombuffer(plans, dtype=np.int64).reshape(2, size)
         annealer = Annealer(model, model.current, args.seed * 10 + slot)
         annealer.descend(begun + 0.1 * args.seconds)
         start, span = time.perf_counter(), end - time.perf_counter()
@@ -102,7 +103,7 @@ def side_by_side(model: Reassignment, scale: float, args: argparse.Namespace) ->
                 took = time.perf_counter() - now
                 steps = int(min(max(steps * CHUNK_S / max(took, 1e-6), 100), steps * 4))
             lowest = min(lowest, annealer.best_cost)
-            np.frombuffer(plans, dtype=np.int64).reshape(2, size)[slot] = annealer.s[0]
+            shared_plans[slot] = annealer.s[0]
             current[slot] = annealer.cost
             wander[slot] = float(np.std(seen[len(seen) // 2 :])) if seen else 0.0
             meet.wait(30)
@@ -118,7 +119,7 @@ def side_by_side(model: Reassignment, scale: float, args: argparse.Namespace) ->
                 and epoch + 1 < args.epochs
                 and current[other] < current[slot] - args.noise * wander[slot]
             ):
-                annealer.restart(np.frombuffer(plans, dtype=np.int64)[other * size :][:size].copy())
+                annealer.restart(shared_plans[other].copy())
                 taken += 1
             meet.wait(30)
         best[slot] = lowest
