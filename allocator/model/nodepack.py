@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from allocator.model import pricing_kernel
 from allocator.model.patterns import gpu_demand
 from allocator.model.reduce import FRACTION, MIG, WHOLE, PackingInstance
 
@@ -111,6 +112,38 @@ class NodePacker:
         self.content[gpus, s] += take
         self.free -= int(take.sum()) * node_need
         return int(take.sum())
+
+    def fill(self, order: np.ndarray, limit: np.ndarray) -> None:
+        """Place up to limit[k] replicas of each shape order[k], in that order (a shape may
+        appear more than once), each as far as it fits. Compiled where numba is installed
+        and the node rules are not in play (the compiled loop does not check them)."""
+        if pricing_kernel.AVAILABLE and not self.ruled:
+            shapes = self.inst.shapes
+            fraction_need, fraction_capacity = self._per_gpu[FRACTION]
+            mig_need, mig_capacity = self._per_gpu[MIG]
+            pricing_kernel.fill_in_order(
+                np.ascontiguousarray(order, dtype=np.int64),
+                np.ascontiguousarray(limit, dtype=np.int64),
+                shapes.kind,
+                shapes.demand,
+                fraction_need,
+                fraction_capacity,
+                mig_need,
+                mig_capacity,
+                self.free,
+                self.mode,
+                self.left,
+                self.content,
+                self.whole,
+            )
+            return
+        keep = np.ones(len(order), dtype=bool)
+        for k in range(len(order)):
+            if not keep[k]:
+                continue
+            keep[k:] &= self.could_hold(order[k:])  # skip what no longer fits
+            if keep[k]:
+                self.add(int(order[k]), int(limit[k]))
 
     def pattern(self):
         """(whole counts, GPU-configuration counts, configurations): the node's GPUs with

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocator.domain.units import NODE_RESOURCES
+from allocator.model import pricing_kernel
 from allocator.model.nodepack import NodePacker
 from allocator.model.patterns import gpu_demand
 from allocator.model.pricing_bound import binary_split
@@ -239,13 +240,7 @@ def pack_in_order(inst: PackingInstance, g: int, order: np.ndarray, limit: np.nd
     """The pattern of one node of group g filled with up to `limit` replicas of each shape
     of `order`, in that order (a shape may appear more than once)."""
     packer = NodePacker(inst, g)
-    keep = np.ones(len(order), dtype=bool)
-    for k in range(len(order)):
-        if not keep[k]:
-            continue
-        keep[k:] &= packer.could_hold(order[k:])  # skip what no longer fits
-        if keep[k]:
-            packer.add(int(order[k]), int(limit[k]))
+    packer.fill(order, limit)
     return packer.pattern()
 
 
@@ -383,6 +378,17 @@ def _one_gpu(
     room = ((np.array(sizes) - 1)[None, :] // np.maximum(scaled, 1)).min(axis=1)
     most = np.minimum(left[ids], room)
     items = [(i, copies) for i in range(len(ids)) for copies in binary_split(int(most[i]))]
+    config = np.zeros(len(shapes), dtype=np.int64)
+    if pricing_kernel.AVAILABLE:
+        rows = np.array([i for i, _ in items], dtype=np.int64)
+        bundle = np.array([c for _, c in items], dtype=np.int64)
+        steps = np.zeros((len(items), 2), dtype=np.int64)
+        steps[:, : len(sizes)] = scaled[rows] * bundle[:, None]
+        table = (*sizes, 1) if len(sizes) == 1 else tuple(sizes)
+        config[ids] = pricing_kernel.gpu_knapsack(
+            steps, bundle * worth[ids[rows]], rows, bundle, *table, len(ids)
+        )
+        return config if config.any() else None
     best = np.zeros(sizes)
     took = np.zeros((len(items), *sizes), dtype=bool)
     for k, (i, copies) in enumerate(items):
@@ -393,7 +399,6 @@ def _one_gpu(
         took[k][cut] = gained > best[cut] + 1e-12
         np.maximum(best[cut], gained, out=best[cut])
     at: tuple[int, ...] = tuple(int(a) for a in np.unravel_index(int(np.argmax(best)), best.shape))
-    config = np.zeros(len(shapes), dtype=np.int64)
     for k in range(len(items) - 1, -1, -1):
         if took[k][at]:
             i, copies = items[k]

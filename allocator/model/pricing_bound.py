@@ -24,6 +24,7 @@ import numpy as np
 
 from allocator.domain.units import MILLI
 from allocator.inventory.catalog import MIG_COMPUTE_SLICES, MIG_MEMORY_SLICES
+from allocator.model import pricing_kernel
 from allocator.model.reduce import FRACTION, MIG, WHOLE, PackingInstance
 
 _SWEEPS = 2
@@ -59,6 +60,8 @@ class PatternBound:
             for s, k in zip(self.fraction.tolist(), (milli // self.unit).tolist(), strict=True)
             for copies in binary_split(min(int(ub[s]), size // k))
         ]
+        items = np.array(self.fraction_items, dtype=np.int64).reshape(-1, 3)
+        self.item_shape, self.item_units, self.item_copies = items.T.copy()
         self.lam = np.zeros(len(self.capacity))
         # W(w) by GPU-count class: each whole shape as its copies that fit the node, and per
         # class the most copies w GPUs could hold.
@@ -144,6 +147,10 @@ class PatternBound:
         best = np.zeros(self.gpus + 1)
         if len(self.copy_shape) == 0:
             return best
+        if pricing_kernel.AVAILABLE:
+            return pricing_kernel.whole_gpu_table(
+                adjusted, self.copy_shape, self.copy_class, self.classes, self.gpus
+            )
         worth = np.maximum(adjusted[self.copy_shape], 0.0)
         order = np.lexsort((-worth, self.copy_class))
         worth, classes = worth[order], self.copy_class[order]
@@ -165,6 +172,10 @@ class PatternBound:
         """F: best worth of GPU fractions sharing one GPU (its memory relaxed)."""
         if not (adjusted[self.fraction] > 0).any():
             return 0.0
+        if pricing_kernel.AVAILABLE:
+            return pricing_kernel.fraction_knapsack(
+                adjusted, self.item_shape, self.item_units, self.item_copies, MILLI // self.unit
+            )
         best = np.zeros(MILLI // self.unit + 1)
         for s, shift, copies in self.fraction_items:
             if adjusted[s] > 0:
