@@ -33,14 +33,17 @@ def planner_fingerprint() -> str:
 
 
 def machine() -> dict[str, object]:
-    """CPU model and count, memory, Python and solver library versions."""
+    """CPU model and count, memory, Python, and the versions of the solver and numeric
+    libraries (numba compiles the pricing loops; without it they run slower)."""
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "memory_gib": _memory_gib(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "packages": {name: _version(name) for name in ("highspy", "ortools", "PuLP", "numpy")},
+        "packages": {
+            name: _version(name) for name in ("highspy", "ortools", "PuLP", "numpy", "numba")
+        },
         "planner_fingerprint_at_end": planner_fingerprint(),
         "argv": sys.argv,
     }
