@@ -27,8 +27,9 @@ _ANY = 1 << 62  # no limit from a dimension the shape does not use
 
 
 def _jit(function: Callable) -> Callable:
-    """`function` compiled on its first call: importing numba and loading the cached
-    machine code take most of a second, which a plan that never prices need not pay."""
+    """`function` compiled on its first call, so that a plan that never prices does not
+    import numba (a third of a second with the machine code cached on disk; the first
+    run after an install compiles it, about 4 s for all of these)."""
     compiled: list[Callable] = []
 
     @functools.wraps(function)
