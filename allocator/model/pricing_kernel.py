@@ -75,11 +75,11 @@ def fill_in_order(
                 fit = min(fit, free[d] // demand[s, d + 1])
         if fit <= 0:
             continue
-        free_gpus = 0
-        for gpu in range(n_gpus):
-            if mode[gpu] == FREE:
-                free_gpus += 1
         if kind[s] == WHOLE:
+            free_gpus = 0
+            for gpu in range(n_gpus):
+                if mode[gpu] == FREE:
+                    free_gpus += 1
             per = demand[s, 0]
             if per > free_gpus:
                 continue
@@ -115,25 +115,22 @@ def fill_in_order(
                     at -= 1
                 opened[at] = gpu
                 n_opened += 1
-        per_free = min(
-            capacity[0] // need[0] if need[0] > 0 else _ANY,
-            capacity[1] // need[1] if need[1] > 0 else _ANY,
-        )
         placed = 0
         for j in range(n_opened + n_gpus):
             if placed >= fit:
                 break
             if j < n_opened:
                 gpu = opened[j]
-                room = min(
-                    left[gpu, 0] // need[0] if need[0] > 0 else _ANY,
-                    left[gpu, 1] // need[1] if need[1] > 0 else _ANY,
-                )
+                room0, room1 = left[gpu, 0], left[gpu, 1]
             else:
                 gpu = j - n_opened
                 if mode[gpu] != FREE:
                     continue
-                room = per_free
+                room0, room1 = capacity[0], capacity[1]
+            room = min(
+                room0 // need[0] if need[0] > 0 else _ANY,
+                room1 // need[1] if need[1] > 0 else _ANY,
+            )
             take = min(room, fit - placed)
             if take <= 0:
                 continue
