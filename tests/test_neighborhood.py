@@ -1,7 +1,7 @@
 """The search over node groups: re-solving a few groups at a time from a start reaches the
 whole MIP's proven optimum over the same pool, every neighbourhood of a size is tried once
-per cycle, and a plan whose pool column generation grew is searched and passes the
-checker."""
+per cycle, the nodes a neighbourhood releases follow what its MIP solves in time, and a
+plan whose pool column generation grew is searched and passes the checker."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from allocator.model.decode import columns_from_placement, patterns_of_placement
 from allocator.model.patterns import enumerate_pool
 from allocator.model.reduce import reduce
 from allocator.output.plan import InventoryRef
-from allocator.solve import strategy
+from allocator.solve import neighborhood, strategy
 from allocator.solve.deadline import Deadline
-from allocator.solve.neighborhood import SearchResult, _neighbourhoods, search_groups
+from allocator.solve.neighborhood import SearchResult, _held, _neighbourhoods, search_groups
 from allocator.solve.pipeline import solve_domain
 from solvers import registry
 from solvers.base import Solution, SolveOptions, Status
@@ -49,10 +49,14 @@ def _unplaced_level(domain, backend=None, seconds=None):
     return form, problem, columns_from_placement(form, start), run
 
 
+@pytest.mark.parametrize("first_size", [2, 4])
 @pytest.mark.parametrize("seed", [0, 2])
-def test_pairs_of_node_groups_reach_the_whole_mips_proven_optimum(seed):
+def test_neighbourhoods_of_the_first_size_reach_the_whole_mips_proven_optimum(
+    seed, first_size, monkeypatch
+):
     # A generated fleet of 60 nodes in 6 or 7 groups, with gangs, spread and shared GPUs:
     # the greedy start leaves more unplaced than the optimum over its pool.
+    monkeypatch.setattr(neighborhood, "FIRST_SIZE", first_size)
     form, problem, start, _ = _unplaced_level(
         build_domain(Inventory.model_validate(mixed_fleet(60, seed)))
     )
@@ -70,7 +74,7 @@ def test_pairs_of_node_groups_reach_the_whole_mips_proven_optimum(seed):
         done=lambda value: value <= whole.objective + 1e-6,
     )
     assert found.objective == pytest.approx(whole.objective)
-    assert found.size == 2 and found.improved >= 1  # pairs of groups were enough
+    assert found.size == first_size and found.improved >= 1  # the first size was enough
     assert problem.violations(found.x) == []
     assert found.objective == pytest.approx(problem.cost @ found.x + problem.offset)
 
@@ -85,6 +89,64 @@ def test_each_cycle_frees_every_set_of_groups_once():
             cycle = {tuple(sorted(next(drawn).tolist())) for _ in range(count)}
             assert len(cycle) == count
             assert all(len(set(free)) == size for free in cycle)
+
+
+def test_a_neighbourhood_releases_a_share_of_the_nodes_in_use_of_its_groups_only():
+    rng = np.random.default_rng(0)
+    group = np.repeat([0, 1, 2, 3], [5, 3, 4, 2])
+    # nodes in use: 11, 10, 7 and none; a share of a node more is released as a whole node
+    counts = np.array([3, 0, 4, 2, 2, 6, 1, 3, 2, 2, 0, 3, 0, 0], dtype=float)
+    in_use = np.bincount(group, weights=counts).astype(int)
+    assert in_use.tolist() == [11, 10, 7, 0]
+    for share in (0.01, 0.25, 0.6, 1.0):
+        for _ in range(20):
+            held = _held(counts, group, np.array([1, 2, 3]), share, rng)
+            assert held.dtype == float and (held >= 0).all() and (held <= counts).all()
+            released = np.bincount(group, weights=counts - held).astype(int)
+            assert released[0] == 0  # a group not freed keeps every count
+            for g in (1, 2):
+                assert released[g] == math.ceil(share * in_use[g])
+            assert released[3] == 0
+    assert (_held(counts, group, np.array([0, 2]), 1.0, rng)[np.isin(group, [0, 2])] == 0).all()
+    # nodes are drawn alike from all patterns of a group, not the first ones first
+    drawn = sum(counts - _held(counts, group, np.array([0]), 0.2, rng) for _ in range(400))
+    assert (drawn[(group == 0) & (counts > 0)] > 0).all()
+
+
+def test_the_released_share_shrinks_after_a_time_out_and_grows_after_nothing_better(
+    monkeypatch,
+):
+    form, problem, start, _ = _unplaced_level(
+        build_domain(Inventory.model_validate(mixed_fleet(60, 2)))
+    )
+    shares = []
+    held = neighborhood._held
+    monkeypatch.setattr(neighborhood, "_held", lambda *args: shares.append(args[3]) or held(*args))
+
+    class Scripted:
+        """Runs out of time on the first two neighbourhoods, then proves each holds
+        nothing better than the incumbent."""
+
+        name = "scripted"
+
+        def solve(self, problem, options):
+            if len(shares) <= 2:
+                return Solution(Status.TIME_LIMIT, self.name)
+            return Solution(Status.OPTIMAL, self.name, x=options.warm_start)
+
+    found = search_groups(
+        problem, form, start, Scripted(), SolveOptions(seed=0), Deadline.after(60)
+    )
+    first = neighborhood.FIRST_SHARE
+    expected = [first, first / 1.5, first / 1.5**2]
+    while expected[-1] < 1:
+        expected.append(min(expected[-1] * 1.25, 1.0))
+    assert shares[: len(expected)] == pytest.approx(expected)
+    # whole groups then, until no neighbourhood of all groups but one holds anything better
+    assert set(shares[len(expected) :]) == {1.0}
+    n_groups = len(np.unique(form.pool.group))
+    assert found.size == n_groups - 1 and found.improved == 0
+    assert (found.x == start).all()
 
 
 def test_a_plan_over_generated_patterns_is_searched_and_passes_the_checker(monkeypatch):

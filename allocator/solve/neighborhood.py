@@ -4,17 +4,24 @@ Over a pool that column generation grew, the level's MIP has an LP bound it cann
 (the pool's LP is the bound of every pattern) and a large optimal face, so a whole-model
 branch and bound spends its time in the root and in its own sub-MIP heuristics. What
 improves the plan instead is a large-neighbourhood search over node groups: hold the
-pattern counts of every group but k at the incumbent's, solve the MIP over the k groups
-left free (their patterns, and where every workload's replicas go, still free), keep the
-result if it is better. Such a sub-MIP has a few hundred integer columns and is solved in
-a fraction of a second; any improvement it finds is feasible for the whole model, because
-it is the whole model with some columns fixed.
+pattern counts of every group but k at the incumbent's, release some of the nodes of the
+k groups left free (they may take any pattern of their group, and every workload's
+replicas may go anywhere), solve that MIP and keep the result if it is better. Any
+improvement it finds is feasible for the whole model, because it is the whole model with
+some columns bounded.
+
+How many nodes a neighbourhood releases adapts to what its MIP can solve in SUB_LIMIT_S:
+a share of each freed group's nodes in use, drawn at random, that grows after a
+neighbourhood solved to the end without a better plan and shrinks after one that ran out
+of time. Whole large groups (hundreds of nodes) give MIPs that a second does not solve;
+part of several groups at once lets replicas move along chains of groups that a pair
+cannot hold.
 
 Sets of groups are visited in a random order (seeded, so a run can be repeated); when a
-whole cycle of them improves nothing, the neighbourhoods grow by one group, up to all
-groups but one. Where rules tie many groups together (storage reads, sites, power), no
-few groups can move alone: the planner runs the whole MIP beside this search
-(`strategy`).
+whole cycle of them, with whole groups released, improves nothing, the neighbourhoods grow
+by one group, up to all groups but one. Where rules tie many groups together (storage
+reads, sites, power), no few groups can move alone: the planner runs the whole MIP beside
+this search (`strategy`).
 """
 
 from __future__ import annotations
@@ -29,9 +36,16 @@ import numpy as np
 from allocator.model.formulation import Formulation
 from allocator.model.problem import Problem
 from allocator.solve.deadline import Deadline
-from solvers.base import Solution, SolveOptions, Solver
+from solvers.base import Solution, SolveOptions, Solver, Status
 
-FIRST_SIZE = 2  # groups freed per neighbourhood at first
+FEWEST_GROUPS = 3  # to search: a pair of groups to free and one to hold
+FIRST_SIZE = 4  # groups freed per neighbourhood at first (fewer where there are fewer)
+# The share of each freed group's nodes in use that a neighbourhood releases: it starts
+# at FIRST_SHARE, grows by GROW after each neighbourhood solved to the end without a better
+# plan and shrinks by SHRINK after each that ran out of time; at 1, whole groups are freed.
+FIRST_SHARE = 0.1
+LEAST_SHARE = 0.01
+GROW, SHRINK = 1.25, 1.5
 SUB_LIMIT_S = 1.0  # most seconds one neighbourhood's MIP may take
 # A MIP may end a few tenths of a second past its limit (HiGHS, on `gpuspec20`: 0.2 s
 # past 1 s, 0.56 s past 0.38 s), so a neighbourhood (and the level's whole MIP) stops
@@ -79,7 +93,7 @@ def search_groups(
     rng = np.random.default_rng(options.seed)
     improved = tried = adopted = 0
     solver = backend.name
-    size = FIRST_SIZE
+    size, share = first_size(len(groups)), FIRST_SHARE
     while size < len(groups):
         failures = 0
         for free in _neighbourhoods(form, groups, size, rng):
@@ -92,10 +106,9 @@ def search_groups(
                 x, best = offered[0].copy(), offered[1]
                 adopted += 1
                 failures = 0
-            fixed = ~np.isin(group, free)
             lo, hi = problem.col_lo.copy(), problem.col_hi.copy()
-            lo[patterns] = np.where(fixed, x[patterns], lo[patterns])
-            hi[patterns] = np.where(fixed, x[patterns], hi[patterns])
+            lo[patterns] = _held(x[patterns], group, free, share, rng)
+            hi[patterns] = np.where(np.isin(group, free), hi[patterns], x[patterns])
             solution = backend.solve(
                 replace(problem, col_lo=lo, col_hi=hi),
                 replace(
@@ -109,18 +122,43 @@ def search_groups(
             tried += 1
             solver = solution.solver
             candidate = better_columns(problem, _columns(solution), best)
-            if candidate is None:
+            if candidate is not None:
+                x, best = candidate
+                improved += 1
+                failures = 0
+                if progress is not None:
+                    progress(best)
+            elif solution.status != Status.OPTIMAL:
+                share = max(share / SHRINK, LEAST_SHARE)  # too large to solve in time
+            elif share < 1.0:
+                share = min(share * GROW, 1.0)  # solved, and nothing better in it
+            else:
                 failures += 1
                 if failures >= math.comb(len(groups), size):
                     break  # a whole cycle without improvement: grow the neighbourhoods
-                continue
-            x, best = candidate
-            improved += 1
-            failures = 0
-            if progress is not None:
-                progress(best)
         size += 1
     return SearchResult(x, best, improved, tried, size - 1, solver, adopted)
+
+
+def first_size(n_groups: int) -> int:
+    """Groups freed per neighbourhood at first, among `n_groups`: one stays held."""
+    return min(FIRST_SIZE, n_groups - 1)
+
+
+def _held(
+    counts: np.ndarray, group: np.ndarray, free: np.ndarray, share: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Lower bounds on the pattern counts `counts` (one per pattern column, of node
+    groups `group`): every count of the groups not in `free`; in each group of `free`,
+    the counts less a random `share` of its nodes in use (at least one), drawn alike from
+    all of them. The nodes released, with the group's idle ones, may take any pattern."""
+    held = np.round(counts).astype(np.int64)
+    for g in free:
+        mine = np.flatnonzero(group == g)
+        in_use = int(held[mine].sum())
+        released = math.ceil(share * in_use - 1e-9)  # one at least, all at most (share <= 1)
+        held[mine] -= rng.multivariate_hypergeometric(held[mine], released)
+    return held.astype(float)
 
 
 def _neighbourhoods(

@@ -49,7 +49,13 @@ from allocator.model.problem import Problem
 from allocator.model.reduce import PackingInstance, reduce
 from allocator.solve.coarse import Coarse, coarsening, completed
 from allocator.solve.deadline import Deadline
-from allocator.solve.neighborhood import FIRST_SIZE, MARGIN_S, better_columns, search_groups
+from allocator.solve.neighborhood import (
+    FEWEST_GROUPS,
+    MARGIN_S,
+    better_columns,
+    first_size,
+    search_groups,
+)
 from solvers import registry
 from solvers.base import (
     Capability,
@@ -467,13 +473,13 @@ class _LevelRun:
     def _searches(self, pool: PatternPool, x0: np.ndarray | None) -> bool:
         """Whether the level's MIP runs beside a search over node groups: over a pool
         that column generation grew (the whole MIP cannot raise its LP bound there, see
-        `neighborhood`), with a time limit, more groups than a neighbourhood frees, and a
+        `neighborhood`), with a time limit, a pair of groups to free and one to hold, and a
         second core for the second search."""
         return (
             x0 is not None
             and not pool.complete.all()
             and self.deadline.at is not None
-            and len(np.unique(pool.group)) > FIRST_SIZE
+            and len(np.unique(pool.group)) >= FEWEST_GROUPS
             and (os.cpu_count() or 1) >= 2
         )
 
@@ -541,12 +547,12 @@ class _LevelRun:
             raise error
         mip = whole["solution"]
         assert isinstance(mip, Solution)
-        top = searched.size
-        sizes = f"{FIRST_SIZE}" if top <= FIRST_SIZE else f"{FIRST_SIZE} to {top}"
+        first, top = first_size(len(np.unique(form.pool.group))), searched.size
+        sizes = f"{first}" if top <= first else f"{first} to {top}"
         found = f"{mip.objective:,.6g}" if mip.objective is not None else f"nothing ({mip.status})"
         self.notes.append(
             f"{name}: the search over node groups improved the plan in {searched.improved} of "
-            f"{searched.tried} neighbourhoods ({sizes} groups each) to "
+            f"{searched.tried} neighbourhoods (nodes of {sizes} groups each) to "
             f"{searched.objective:,.6g} (taking over a better plan of the whole MIP "
             f"{searched.adopted} times); the whole MIP beside it found {found}"
         )
