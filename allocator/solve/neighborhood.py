@@ -78,7 +78,7 @@ def search_groups(
     options: SolveOptions,
     deadline: Deadline,
     done: Callable[[float], bool] = lambda value: False,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[np.ndarray, float], None] | None = None,
     shared: Callable[[], tuple[np.ndarray, float] | None] | None = None,
 ) -> SearchResult:
     """Improve `start` (columns of `problem`, feasible) until `deadline`, until `done`
@@ -127,7 +127,7 @@ def search_groups(
                 improved += 1
                 failures = 0
                 if progress is not None:
-                    progress(best)
+                    progress(x, best)
             elif solution.status != Status.OPTIMAL:
                 share = max(share / SHRINK, LEAST_SHARE)  # too large to solve in time
             elif share < 1.0:

@@ -52,6 +52,7 @@ from allocator.solve.deadline import Deadline
 from allocator.solve.neighborhood import (
     FEWEST_GROUPS,
     MARGIN_S,
+    SearchResult,
     better_columns,
     first_size,
     search_groups,
@@ -69,6 +70,7 @@ from solvers.base import (
 
 ZERO_BOUND_LEVELS = ("hard_shortfall", "unplaced_priority")
 COLGEN_SHARE = 0.7  # of the time left when a level's column generation starts
+WHOLE_SHARE = 0.5  # of the time left when the search over node groups starts, for the MIP
 ROUNDING_SHARE = 0.5  # of the time left for the LP whose rounding may improve the start
 # Of the time limit, for the coarse model (`coarse`). Most of it: where the coarse model
 # applies, the full one is many times its size, and a coarse plan that fits into places
@@ -487,88 +489,110 @@ class _LevelRun:
         self, problem: Problem, form: Formulation, x0: np.ndarray, lp_bound: float | None
     ) -> Solution:
         """The level's MIP and the search over node groups at once, both from `x0`: the
-        whole MIP on a thread of its own, the search here. Whichever reaches the gap of the
-        bound stops the other; the better plan is the level's. On the openb traces the
-        search finds nearly all of the improvement (HiGHS's MIP spends seconds in its root
-        there); where rules tie many groups together (storage reads, sites, power) the
-        whole MIP does."""
+        search here, and on a thread of its own the whole MIP for WHOLE_SHARE of the time,
+        then a second search (another seed) for the rest. Each search goes on from the
+        better plan of the others where it is better than its own; whichever reaches the
+        gap of the bound stops the others; the best plan is the level's. On the openb
+        traces the searches find nearly all of the improvement (HiGHS's MIP spends seconds
+        in its root there) and a second one finds more than the MIP's second half; where
+        rules tie many groups together (storage reads, sites, power) the whole MIP does,
+        and it is proven optimal over the pool before it hands over."""
         name = form.levels[len(self.outcomes)].name
         PROGRESS.stage(f"MIP and search over node groups ({self.backend.name})")
-        best = _Best(float(problem.cost @ x0 + problem.offset), lp_bound)
-        stop_whole, whole_ended = threading.Event(), threading.Event()
-        whole: dict[str, Solution | BaseException] = {}
+        best = _Best(problem, x0, lp_bound)
+        stop, second_ended = threading.Event(), threading.Event()
+        second: dict[str, Solution | SearchResult | BaseException] = {}
+        left = self.deadline.left(0.0)
+        assert left is not None  # the search runs under a time limit
+        whole_limit = max(min(WHOLE_SHARE * left, left - MARGIN_S), 0.01)
 
-        def solve_whole() -> None:
+        def second_core() -> None:
             try:
-                whole["solution"] = self.backend.solve(
+                mip = self.backend.solve(
                     problem,
                     replace(
                         self.options,
-                        time_limit=_mip_limit(self.deadline),
+                        time_limit=whole_limit,
                         warm_start=x0,
-                        progress=lambda value, _bound: best.offer(value),
-                        stop_when=stop_whole.is_set,
-                        on_solution=lambda x: best.offer_columns(problem, x),
-                        # left behind at the deadline: its solutions are in `best` already
+                        stop_when=stop.is_set,
+                        on_solution=best.offer_columns,
+                        # left behind past its limit: its solutions are in `best` already
                         grace_s=MARGIN_S,
                     ),
                 )
+                second["mip"] = mip
+                if mip.status.has_solution and mip.x is not None:
+                    best.offer_columns(mip.x)
+                if mip.status == Status.OPTIMAL:
+                    stop.set()  # no better plan over this pool
+                    return
+                second["search"] = search_groups(
+                    problem,
+                    form,
+                    best.columns()[0],
+                    self.backend,
+                    replace(self.options, seed=self.options.seed + 1),
+                    self.deadline,
+                    done,
+                    best.found,
+                    best.columns,
+                )
             except BaseException as exc:  # handed to the planner's thread below
-                whole["error"] = exc
+                second["error"] = exc
+                stop.set()
             finally:
-                whole_ended.set()
+                second_ended.set()
 
         def done(value: float) -> bool:
             if _status(value, lp_bound, self.options.rel_gap) == Status.OPTIMAL:
-                stop_whole.set()
-            return stop_whole.is_set() or whole_ended.is_set()
+                stop.set()
+            return stop.is_set()
 
-        thread = threading.Thread(target=solve_whole, name="whole MIP", daemon=True)
+        thread = threading.Thread(target=second_core, name="whole MIP", daemon=True)
         thread.start()
         try:
             searched = search_groups(
                 problem,
                 form,
-                x0,
+                best.columns()[0],
                 self.backend,
                 self.options,
                 self.deadline,
                 done,
-                best.offer,
-                best.mip_columns,
+                best.found,
+                best.columns,
             )
         except BaseException:
-            stop_whole.set()
+            stop.set()
             raise
         finally:
             thread.join()
-        error = whole.get("error")
+        error = second.get("error")
         if isinstance(error, BaseException):
             raise error
-        mip = whole["solution"]
+        mip = second.get("mip")
         assert isinstance(mip, Solution)
-        first, top = first_size(len(np.unique(form.pool.group))), searched.size
+        runs = [searched]
+        other = second.get("search")
+        if isinstance(other, SearchResult):
+            runs.append(other)
+        first, top = first_size(len(np.unique(form.pool.group))), max(r.size for r in runs)
         sizes = f"{first}" if top <= first else f"{first} to {top}"
         found = f"{mip.objective:,.6g}" if mip.objective is not None else f"nothing ({mip.status})"
+        x, objective = best.columns()
         self.notes.append(
-            f"{name}: the search over node groups improved the plan in {searched.improved} of "
-            f"{searched.tried} neighbourhoods (nodes of {sizes} groups each) to "
-            f"{searched.objective:,.6g} (taking over a better plan of the whole MIP "
-            f"{searched.adopted} times); the whole MIP beside it found {found}"
+            f"{name}: the search over node groups improved the plan in "
+            f"{sum(r.improved for r in runs)} of {sum(r.tried for r in runs)} neighbourhoods "
+            f"(nodes of {sizes} groups each; {len(runs)} "
+            f"{'search' if len(runs) == 1 else 'searches'}) to {objective:,.6g}, taking over "
+            f"a better plan found beside it {sum(r.adopted for r in runs)} times; the whole "
+            f"MIP beside it, given {whole_limit:.3g} s, found {found}"
         )
-        # The whole MIP's last plan, or the best it handed on (all there is where it was
-        # left behind at the deadline), where better than the search's.
-        final = mip.x if mip.status.has_solution else None
-        handed_on = best.mip_columns()
-        for x in (final, None if handed_on is None else handed_on[0]):
-            better = better_columns(problem, x, searched.objective)
-            if better is not None:
-                return replace(mip, status=Status.FEASIBLE, x=better[0], objective=better[1])
         return Solution(
             Status.FEASIBLE,
             searched.solver,
-            x=searched.x,
-            objective=searched.objective,
+            x=x,
+            objective=objective,
             bound=mip.bound,
             log_tail=mip.log_tail,
         )
@@ -706,37 +730,32 @@ def _mip_limit(deadline: Deadline) -> float | None:
 
 
 class _Best:
-    """The better incumbent of two searches running at once, shown as it improves (either
-    may report it, from its own thread), with the level's bound; and the whole MIP's best
-    solution, for the search over node groups to go on from."""
+    """The best plan of the searches running at once (columns and objective), shown as it
+    improves (each reports it from its own thread), with the level's bound: what each
+    search goes on from where it is better than its own."""
 
-    def __init__(self, value: float, bound: float | None):
-        self.value, self.bound = value, bound
+    def __init__(self, problem: Problem, x: np.ndarray, bound: float | None):
+        self.problem, self.bound = problem, bound
+        self.x, self.value = x, float(problem.cost @ x + problem.offset)
         self.lock = threading.Lock()
-        self.mip: tuple[np.ndarray, float] | None = None
 
-    def offer(self, value: float | None) -> None:
+    def found(self, x: np.ndarray, value: float) -> None:
+        """Feasible columns `x` of objective `value`, kept where better."""
         with self.lock:
-            if value is None or value >= self.value:
+            if value >= self.value:
                 return
-            self.value = value
+            self.x, self.value = x, value
         PROGRESS.bounds(value, self.bound)
 
-    def offer_columns(self, problem: Problem, x: np.ndarray) -> None:
-        """An improving solution of the whole MIP, kept where it is feasible."""
-        with self.lock:
-            kept = np.inf if self.mip is None else self.mip[1]
-        better = better_columns(problem, x, kept)
-        if better is None:
-            return
-        with self.lock:
-            if self.mip is None or better[1] < self.mip[1]:
-                self.mip = better
-        self.offer(better[1])
+    def offer_columns(self, x: np.ndarray) -> None:
+        """A MIP's solution, kept where it is feasible and better."""
+        better = better_columns(self.problem, x, self.columns()[1])
+        if better is not None:
+            self.found(*better)
 
-    def mip_columns(self) -> tuple[np.ndarray, float] | None:
+    def columns(self) -> tuple[np.ndarray, float]:
         with self.lock:
-            return self.mip
+            return self.x, self.value
 
 
 def _dive(
