@@ -494,13 +494,13 @@ class _LevelRun:
         better plan of the others where it is better than its own; whichever reaches the
         gap of the bound stops the others; the best plan is the level's. On the openb
         traces the searches find nearly all of the improvement (HiGHS's MIP spends seconds
-        in its root there) and a second one finds more than the MIP's second half; where
+        in its root there, and a second search finds more than its second half); where
         rules tie many groups together (storage reads, sites, power) the whole MIP does,
         and it is proven optimal over the pool before it hands over."""
         name = form.levels[len(self.outcomes)].name
         PROGRESS.stage(f"MIP and search over node groups ({self.backend.name})")
         best = _Best(problem, x0, lp_bound)
-        stop, second_ended = threading.Event(), threading.Event()
+        stop = threading.Event()
         second: dict[str, Solution | SearchResult | BaseException] = {}
         left = self.deadline.left(0.0)
         assert left is not None  # the search runs under a time limit
@@ -540,15 +540,13 @@ class _LevelRun:
             except BaseException as exc:  # handed to the planner's thread below
                 second["error"] = exc
                 stop.set()
-            finally:
-                second_ended.set()
 
         def done(value: float) -> bool:
             if _status(value, lp_bound, self.options.rel_gap) == Status.OPTIMAL:
                 stop.set()
             return stop.is_set()
 
-        thread = threading.Thread(target=second_core, name="whole MIP", daemon=True)
+        thread = threading.Thread(target=second_core, name="whole MIP, then a search", daemon=True)
         thread.start()
         try:
             searched = search_groups(
