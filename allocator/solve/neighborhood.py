@@ -151,7 +151,8 @@ def _held(
     """Lower bounds on the pattern counts `counts` (one per pattern column, of node
     groups `group`): every count of the groups not in `free`; in each group of `free`,
     the counts less a random `share` of its nodes in use (at least one where any is),
-    drawn alike from all of them. The nodes released, with the group's idle ones, may take any pattern."""
+    drawn alike from all of them. The nodes released, with the group's idle ones, may take
+    any pattern."""
     held = np.round(counts).astype(np.int64)
     for g in free:
         mine = np.flatnonzero(group == g)
