@@ -496,7 +496,7 @@ class _LevelRun:
         traces the searches find nearly all of the improvement (HiGHS's MIP spends seconds
         in its root there, and a second search finds more than its second half); where
         rules tie many groups together (storage reads, sites, power) the whole MIP does,
-        and it is proven optimal over the pool before it hands over."""
+        and where it proves its plan optimal over the pool no second search starts."""
         name = form.levels[len(self.outcomes)].name
         PROGRESS.stage(f"MIP and search over node groups ({self.backend.name})")
         best = _Best(problem, x0, lp_bound)
