@@ -19,6 +19,8 @@ from allocator.reassign import cooperate, strategy
 from allocator.reassign.costs import costs, violations
 from allocator.reassign.kernel import Annealer
 from allocator.reassign.model import Reassignment
+from allocator.reassign.moves import shift_prices
+from allocator.reassign.state import State
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "roadef2012"
 A1_1_OPTIMUM = 44_306_501
@@ -150,6 +152,51 @@ def test_the_best_is_kept_across_a_full_log_of_moves(monkeypatch):
     best = annealer.best()
     assert evaluate(inst, initial, best).total == annealer.best_cost
     assert evaluate(inst, initial, best).feasible
+
+
+def test_a_polished_plan_is_valid_exact_and_no_single_move_saves():
+    """From a hot run's plan, the polish ends where no replica saves by moving anywhere:
+    every node of every replica priced by the vectorized search's own pricing."""
+    checked = 0
+    for k, (inst, initial) in enumerate(feasible_instances(120, seed=31)):
+        if inst.num_machines < 2:
+            continue
+        model = to_reassignment(inst, initial)
+        annealer = Annealer(model, initial, seed=k)
+        annealer.run(300, temperature=1e6, swap_share=0.5)
+        hot = annealer.cost
+        annealer.restart(annealer.s[0].copy())  # the polish starts from the hot run's plan
+        annealer.polish(time.perf_counter() + 10.0)
+        polished = annealer.best()
+        total, feasible = reference_evaluation(inst, initial, polished)
+        assert feasible
+        assert total == annealer.best_cost <= hot
+        state = State(model, polished)
+        for replica in range(model.num_replicas):
+            delta, ok = shift_prices(state, replica)
+            assert delta[ok].min(initial=0) >= 0
+        checked += 1
+    assert checked > 60
+
+
+def test_the_polish_sends_home_at_no_cost_what_holds_the_place_another_needs():
+    """b (replica 0) costs 6 on its home node 1 (soft capacity 0) and fits nowhere else:
+    node 2 runs a, away from its home node 0, where a holds its place (a transient
+    capacity). a may go home at no cost (it has no move cost) but saves nothing by it;
+    only once it has, node 2 is free for b."""
+    model = two_replicas_on_three_nodes(
+        transient=np.array([True]),
+        need=np.array([[6], [6]]),
+        soft_capacity=np.array([[10], [0], [10]]),
+        current=np.array([1, 0]),
+        replica_move_cost=np.array([1, 0]),
+    )
+    start = np.array([1, 2])
+    annealer = Annealer(model, start, seed=0)
+    assert annealer.cost == costs(model, start).total == 6
+    annealer.polish(time.perf_counter() + 5.0)
+    assert annealer.best().tolist() == [2, 0]
+    assert annealer.best_cost == costs(model, np.array([2, 0])).total == 1
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs the shared ROADEF data")

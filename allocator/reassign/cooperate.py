@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 
@@ -25,7 +26,7 @@ from allocator.io.progress import PROGRESS
 from allocator.reassign.costs import costs
 from allocator.reassign.kernel import Annealer
 from allocator.reassign.model import Reassignment
-from allocator.reassign.search import typical_change
+from allocator.reassign.search import settle, typical_change
 from allocator.reassign.state import State
 
 HOTS = (30.0, 3.0)  # starting temperatures, in typical move costs, one per search
@@ -62,10 +63,16 @@ def cores() -> int:
 
 
 def anneal_together(
-    model: Reassignment, start: np.ndarray, seed: int, deadline: float, workers: int | None = None
+    model: Reassignment,
+    start: np.ndarray,
+    seed: int,
+    deadline: float,
+    workers: int | None = None,
+    polish_by: float | None = None,
 ) -> np.ndarray:
     """The best assignment found from `start` (feasible) by `workers` searches (default:
-    two where two cores are free) by `deadline`, a `time.perf_counter` moment."""
+    two where two cores are free) annealing until `deadline`, a `time.perf_counter`
+    moment, each then polishing its best (`polish`) until `polish_by` at the latest."""
     workers = min(cores(), len(HOTS)) if workers is None else workers
     scale = typical_change(State(model, start), np.random.default_rng(seed))
     context = multiprocessing.get_context("fork") if _can_fork() else None
@@ -80,7 +87,16 @@ def anneal_together(
     children = [
         context.Process(
             target=_search,
-            args=(model, start, seed + k, (HOTS[k % len(HOTS)],), scale, deadline, shared),
+            args=(
+                model,
+                start,
+                seed + k,
+                (HOTS[k % len(HOTS)],),
+                scale,
+                deadline,
+                shared,
+                polish_by,
+            ),
             daemon=True,
         )
         for k in range(1, workers)
@@ -89,10 +105,11 @@ def anneal_together(
         child.start()
     try:
         hots = HOTS if workers == 1 else HOTS[:1]  # alone, it takes each in turn
-        _search(model, start, seed, hots, scale, deadline, shared, report=True)
+        _search(model, start, seed, hots, scale, deadline, shared, polish_by, report=True)
     finally:
+        last = deadline if polish_by is None else max(deadline, polish_by)
         for child in children:
-            child.join(max(deadline - time.perf_counter(), 0.0) + JOIN_GRACE_S)
+            child.join(max(last - time.perf_counter(), 0.0) + JOIN_GRACE_S)
             if child.is_alive():
                 child.kill()
                 child.join()
@@ -107,11 +124,13 @@ def _search(
     scale: float,
     deadline: float,
     shared: _Shared,
+    polish_by: float | None = None,
     report: bool = False,
 ) -> None:
     """One search: ROUNDS rounds (at least one per temperature) of restarting from the
     shared best, descending and annealing from the round's temperature in `hots` (in
-    turn) to COLD, both times `scale`, each round's best published as it ends."""
+    turn) to COLD, both times `scale`, each round's best published as it ends; then,
+    with `polish_by`, its best polished and published."""
     annealer = Annealer(model, start, seed)
     begun = time.perf_counter()
     span = max(deadline - begun, 0.0)
@@ -131,6 +150,37 @@ def _search(
         shared.offer(annealer)
         if report:
             PROGRESS.bounds(shared.take()[0], None)
+    if polish_by is not None and not INTERRUPT.is_set():
+        if report:
+            PROGRESS.stage("polishing")
+        polish(model, annealer, polish_by, stop=INTERRUPT.is_set)
+        shared.offer(annealer)
+        if report:
+            PROGRESS.bounds(shared.take()[0], None)
+
+
+def polish(
+    model: Reassignment,
+    annealer: Annealer,
+    deadline: float,
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Improve the annealer's best until nothing changes or `deadline`: send moved
+    replicas home where that costs nothing, alone or trading places (`settle`), then
+    sweep every replica to its best node (`Annealer.polish`), in turn. An annealing run
+    ends with moves it drew too rarely to take: on ROADEF's b_3, one replica that saves
+    5.7 million on one node of 100, and moves that replicas going home make possible by
+    freeing the transient dimensions they held."""
+    assignment = annealer.best()
+    while time.perf_counter() < deadline and not stop():
+        state = State(model, assignment)
+        settle(state, deadline)
+        annealer.restart(state.assignment)
+        annealer.polish(deadline, stop)
+        polished = annealer.best()
+        if np.array_equal(polished, assignment):
+            return
+        assignment = polished
 
 
 def _can_fork() -> bool:

@@ -49,6 +49,7 @@ SWAP_SHARE = 0.5  # of the steps, trades (the others are moves)
 DESCENT_ROUND = 50  # steps per replica between looks at what the descent saves
 DESCENT_STALL = 1e-3  # the descent ends when a round saves less than this share
 CHUNK_S = 0.02  # seconds between looks at the clock (and temperature updates)
+SWEEP_PAIRS = 2_000_000  # replica-node prices a sweep makes between looks at the clock
 
 # scalars of the state, as one int64 array
 COST, TOP, BEST_COST, LOG_LEN, BEST_IN_LOG = range(5)
@@ -339,6 +340,50 @@ def _run(m, s, steps, temperature, swap_share):
 
 
 @_jit
+def _sweep(m, s, first, last, home_only):
+    """Replicas `first` to `last` in turn: with `home_only`, each moved one sent home where
+    that costs nothing; otherwise each moved to the node where it saves most (all nodes
+    priced), or home where that costs nothing. How many moved.
+
+    The annealing draws a move at random: one that saves much but only to one node of
+    many, or that only became possible once others went home (freeing what they held), is
+    drawn too rarely to be found as it cools. Pricing every node for every replica finds
+    them all."""
+    pmc, nmc, cur, wl, wmw = m[13], m[21], m[11], m[12], m[22]
+    a, scal, nodecost = s[0], s[11], s[12]
+    num_nodes = len(nodecost)
+    taken = 0
+    for i in range(first, last):
+        src, o = a[i], cur[i]
+        if home_only and src == o:
+            continue
+        cost_src = _node_cost(m, s, src, i, -1)
+        base = cost_src - nodecost[src] - nmc[o, src]
+        best, best_delta = -1, np.int64(0)
+        for n in range(num_nodes):
+            if n == src or (home_only and n != o):
+                continue
+            step = np.int64(n != o) - np.int64(src != o)
+            delta = base + _node_cost(m, s, n, -1, i) - nodecost[n] + pmc[i] * step + nmc[o, n]
+            if step != 0:
+                delta += wmw[0] * (_top_after(s, wl[i], step) - scal[TOP])
+            if (delta < best_delta or (delta == best_delta and n == o)) and (
+                _fits(m, s, n, -1, i) and _shift_allowed(m, s, i, n)
+            ):
+                best, best_delta = n, delta
+        if best < 0:
+            continue
+        _apply(m, s, i, best)
+        nodecost[src], nodecost[best] = cost_src, _node_cost(m, s, best, -1, -1)
+        scal[COST] += best_delta
+        scal[BEST_COST] = scal[COST]  # no dearer than the best: it is the best
+        scal[BEST_IN_LOG] = 1
+        scal[LOG_LEN] = 0
+        taken += 1
+    return taken
+
+
+@_jit
 def _seed(seed):
     np.random.seed(seed)
 
@@ -455,6 +500,26 @@ class Annealer:
             before = self.cost
             self.run(steps, 0.0, SWAP_SHARE)
             if before - self.cost <= DESCENT_STALL * before:
+                return
+
+    def polish(self, deadline: float, stop: Callable[[], bool] = lambda: False) -> None:
+        """From the best assignment seen, send home every moved replica whose return costs
+        nothing, then move each replica where it saves most (`_sweep`), until neither moves
+        any, or the deadline. Going home first matters: it frees the transient dimensions a
+        replica holds away from home, which a move elsewhere keeps held. Every move saves or
+        sends a replica home at no cost, so the sweeps end."""
+        self.restart(self.best())
+        n = self.model.num_replicas
+        chunk = max(1, SWEEP_PAIRS // max(self.model.num_nodes, 1))
+        while True:
+            taken = 0
+            for home_only in (True, False):
+                for first in range(0, n, chunk):
+                    if time.perf_counter() >= deadline or stop():
+                        return
+                    last = min(first + chunk, n)
+                    taken += int(_sweep(self.m, self.s, first, last, home_only))
+            if taken == 0:
                 return
 
     def anneal(

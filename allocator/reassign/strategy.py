@@ -53,7 +53,8 @@ EXACT_SLACK = 0.05  # of its time, between the MIP's own limit and stopping it b
 INTERRUPT_GRACE_S = 2.0  # after Ctrl-C, how long the MIP may take to hand back its best
 POLL_S = 0.05
 COMPILED_MIN_S = 10.0  # a shorter search stays vectorized: compiling the kernel takes seconds
-COMPILED_SHARE = 0.9  # of the search's time, for the compiled annealing; then neighbourhoods
+COMPILED_SHARE = 0.9  # of the search's time, for the compiled annealing; then it polishes
+POLISHED_SHARE = 0.95  # (`cooperate.polish`) by this share at the latest; then neighbourhoods
 MIN_SEARCH_S = 0.5  # a search given less time than this is not started after the MIP
 
 
@@ -139,7 +140,13 @@ def search(
     if span >= COMPILED_MIN_S and model.num_nodes > 1 and importlib.util.find_spec("numba"):
         from allocator.reassign import cooperate  # numba is imported only when it is used
 
-        best = cooperate.anneal_together(model, start, seed, begun + COMPILED_SHARE * span)
+        best = cooperate.anneal_together(
+            model,
+            start,
+            seed,
+            begun + COMPILED_SHARE * span,
+            polish_by=begun + POLISHED_SHARE * span,
+        )
         return improve(model, best, rng, deadline, solver)
     state = State(model, start)
     scale = typical_change(state, rng)
