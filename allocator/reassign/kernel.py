@@ -376,9 +376,10 @@ def _sweep(m, s, first, last, home_only):
         _apply(m, s, i, best)
         nodecost[src], nodecost[best] = cost_src, _node_cost(m, s, best, -1, -1)
         scal[COST] += best_delta
-        scal[BEST_COST] = scal[COST]  # no dearer than the best: it is the best
-        scal[BEST_IN_LOG] = 1
-        scal[LOG_LEN] = 0
+        if scal[COST] <= scal[BEST_COST]:  # ties too: a replica home is worth keeping
+            scal[BEST_COST] = scal[COST]
+            scal[BEST_IN_LOG] = 1
+            scal[LOG_LEN] = 0
         taken += 1
     return taken
 
