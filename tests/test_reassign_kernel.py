@@ -199,6 +199,30 @@ def test_the_polish_sends_home_at_no_cost_what_holds_the_place_another_needs():
     assert annealer.best_cost == costs(model, np.array([2, 0])).total == 1
 
 
+def test_the_polish_trades_two_moved_replicas_to_nodes_nearer_their_homes():
+    """a (home 0) runs on node 2 and b (home 1) on node 3, each at move cost 2 from its
+    home; each would cost nothing on the other's node. Every node holds one replica of 6
+    of 10, so no single move fits (not even home, where c and d run): only the trade."""
+    model = two_replicas_on_three_nodes(
+        capacity=np.full((4, 1), 10),
+        soft_capacity=np.full((4, 1), 10),
+        spread_domain=np.arange(4),
+        dependency_domain=np.arange(4),
+        node_move_cost=np.array([[0, 5, 2, 0], [5, 0, 0, 2], [5, 5, 0, 5], [5, 5, 5, 0]]),
+        min_domains=np.ones(4, dtype=np.int64),
+        workload=np.arange(4),
+        need=np.full((4, 1), 6),
+        current=np.array([0, 1, 0, 1]),
+        replica_move_cost=np.zeros(4, dtype=np.int64),
+    )
+    start = np.array([2, 3, 0, 1])
+    annealer = Annealer(model, start, seed=0)
+    assert annealer.cost == costs(model, start).total == 4
+    annealer.polish(time.perf_counter() + 5.0)
+    assert annealer.best().tolist() == [3, 2, 0, 1]
+    assert annealer.best_cost == costs(model, np.array([3, 2, 0, 1])).total == 0
+
+
 @pytest.mark.skipif(not SHARED.is_dir(), reason="needs the shared ROADEF data")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_searches_reach_the_published_optimum_of_a1_1(workers):

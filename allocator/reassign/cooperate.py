@@ -167,10 +167,11 @@ def polish(
 ) -> None:
     """Improve the annealer's best until nothing changes or `deadline`: send moved
     replicas home where that costs nothing, alone or trading places (`settle`), then
-    sweep every replica to its best node (`Annealer.polish`), in turn. An annealing run
-    ends with moves it drew too rarely to take: on ROADEF's b_3, one replica that saves
-    5.7 million on one node of 100, and moves that replicas going home make possible by
-    freeing the transient dimensions they held."""
+    sweep every replica to its best node and trade moved replicas where that saves
+    (`Annealer.polish`), in turn. An annealing run ends with moves it drew too rarely to
+    take: on ROADEF's b_3, one replica that saves 5.7 million on one node of 100, moves
+    that replicas going home make possible by freeing the transient dimensions they held,
+    and trades that take two moved replicas nearer their homes at no load cost."""
     assignment = annealer.best()
     while time.perf_counter() < deadline and not stop():
         state = State(model, assignment)

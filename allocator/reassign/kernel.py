@@ -385,6 +385,61 @@ def _sweep(m, s, first, last, home_only):
 
 
 @_jit
+def _trade_sweep(m, s, moved, first, last):
+    """Replicas `moved[first:last]` in turn, each traded for the first replica of `moved`
+    on another node with which a trade saves; how many traded. Among moved replicas a
+    trade can take each to a node nearer its home (cheaper to move to) at no load cost:
+    where every node is above its soft capacity, what one node sheds the other takes on
+    at the same weight."""
+    pmc, nmc, cur, wl, wmw = m[13], m[21], m[11], m[12], m[22]
+    a, domains, scal, nodecost = s[0], s[4], s[11], s[12]
+    taken = 0
+    for k in range(first, last):
+        i = moved[k]
+        for j in moved:
+            src, dst = a[i], a[j]
+            if src == dst:
+                continue
+            oi, oj, wi, wj = cur[i], cur[j], wl[i], wl[j]
+            cost_src = _node_cost(m, s, src, i, j)
+            cost_dst = _node_cost(m, s, dst, j, i)
+            delta = cost_src - nodecost[src] + cost_dst - nodecost[dst]
+            delta += pmc[i] * (np.int64(dst != oi) - np.int64(src != oi))
+            delta += pmc[j] * (np.int64(src != oj) - np.int64(dst != oj))
+            delta += nmc[oi, dst] - nmc[oi, src] + nmc[oj, src] - nmc[oj, dst]
+            if (
+                delta >= 0  # the most-moved term only falls where replicas go home
+                and not (dst == oi or src == oj)
+            ) or not (_fits(m, s, src, i, j) and _fits(m, s, dst, j, i)):
+                continue
+            if wi != wj and (_hosts(m, s, wi, dst, i) or _hosts(m, s, wj, src, j)):
+                continue
+            top, before_i, before_j = scal[TOP], domains[wi], domains[wj]
+            _apply(m, s, i, dst)
+            _apply(m, s, j, src)
+            delta += wmw[0] * (scal[TOP] - top)
+            if delta >= 0 or (
+                wi != wj
+                and not (
+                    _rules_after(m, s, wi, dst, src, before_i)
+                    and _rules_after(m, s, wj, src, dst, before_j)
+                )
+            ):
+                _apply(m, s, j, dst)
+                _apply(m, s, i, src)
+                continue
+            nodecost[src], nodecost[dst] = cost_src, cost_dst
+            scal[COST] += delta
+            if scal[COST] <= scal[BEST_COST]:
+                scal[BEST_COST] = scal[COST]
+                scal[BEST_IN_LOG] = 1
+                scal[LOG_LEN] = 0
+            taken += 1
+            break
+    return taken
+
+
+@_jit
 def _seed(seed):
     np.random.seed(seed)
 
@@ -505,10 +560,11 @@ class Annealer:
 
     def polish(self, deadline: float, stop: Callable[[], bool] = lambda: False) -> None:
         """From the best assignment seen, send home every moved replica whose return costs
-        nothing, then move each replica where it saves most (`_sweep`), until neither moves
-        any, or the deadline. Going home first matters: it frees the transient dimensions a
-        replica holds away from home, which a move elsewhere keeps held. Every move saves or
-        sends a replica home at no cost, so the sweeps end."""
+        nothing, move each replica where it saves most (`_sweep`), then trade moved
+        replicas where that saves (`_trade_sweep`), until none of these changes anything, or
+        the deadline. Going home first matters: it frees the transient dimensions a replica
+        holds away from home, which a move elsewhere keeps held. Every step saves or sends
+        a replica home at no cost, so the sweeps end."""
         self.restart(self.best())
         n = self.model.num_replicas
         chunk = max(1, SWEEP_PAIRS // max(self.model.num_nodes, 1))
@@ -520,6 +576,13 @@ class Annealer:
                         return
                     last = min(first + chunk, n)
                     taken += int(_sweep(self.m, self.s, first, last, home_only))
+            moved = np.flatnonzero(self.s[0] != self.model.current).astype(np.int64)
+            step = max(1, SWEEP_PAIRS // max(len(moved), 1))
+            for first in range(0, len(moved), step):
+                if time.perf_counter() >= deadline or stop():
+                    return
+                last = min(first + step, len(moved))
+                taken += int(_trade_sweep(self.m, self.s, moved, first, last))
             if taken == 0:
                 return
 
