@@ -5,8 +5,9 @@ its optimum; larger ones start from the current assignment, anneal over single-r
 moves, descend over moves and trades, and spend the rest of the time re-solving small
 neighbourhoods exactly (`lns`). Where numba is installed and the search has the time to
 compile it, a compiled kernel anneals over moves and trades on every core instead
-(`cooperate`), and the neighbourhoods polish what it found. Either way the result is
-checked from scratch before it is returned.
+(`cooperate`), each search sweeps every replica over every node at the end
+(`cooperate.polish`), and the neighbourhoods take what is left of the time. Either way
+the result is checked from scratch before it is returned.
 
 The time limit is wall clock for everything: a MIP backend may run past its own limit
 and a branch-and-bound tree may grow without bound, so the whole MIP runs in a child
