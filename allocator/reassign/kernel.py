@@ -562,9 +562,9 @@ class Annealer:
         """From the best assignment seen, send home every moved replica whose return costs
         nothing, move each replica where it saves most (`_sweep`), then trade moved
         replicas where that saves (`_trade_sweep`), until none of these changes anything, or
-        the deadline. Going home first matters: it frees the transient dimensions a replica
-        holds away from home, which a move elsewhere keeps held. Every step saves or sends
-        a replica home at no cost, so the sweeps end."""
+        the deadline. Going home first matters: a moved replica counts twice on a transient
+        dimension (where it runs, and held at home), and only going home ends that. Every
+        step saves or sends a replica home at no cost, so the sweeps end."""
         self.restart(self.best())
         n = self.model.num_replicas
         chunk = max(1, SWEEP_PAIRS // max(self.model.num_nodes, 1))
