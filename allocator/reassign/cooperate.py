@@ -6,7 +6,9 @@ must start to leave the start's basin and still cool in time depends on the flee
 of replicas per node want it hotter than hundreds), so the two take different ones. The
 time is cut into rounds; at each round's start a search goes on from the best either has
 found when that is better than its own, descends, and anneals from its temperature down
-to COLD. The best is shared through memory both processes see: a cost and an assignment
+to COLD. When the annealing ends, each search polishes its best (`polish`: every move,
+and every trade between moved replicas, priced rather than drawn) before it publishes
+it. The best is shared through memory both processes see: a cost and an assignment
 under one lock. S41, the ROADEF/EURO 2012 winner, ran two such processes.
 """
 
