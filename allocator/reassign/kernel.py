@@ -390,7 +390,9 @@ def _trade_sweep(m, s, moved, first, last):
     on another node with which a trade saves; how many traded. Among moved replicas a
     trade can take each to a node nearer its home (cheaper to move to) at no load cost:
     where every node is above its soft capacity, what one node sheds the other takes on
-    at the same weight."""
+    at the same weight. A trade is priced and checked as in `_run`, written out in both:
+    as inlined functions shared by the two, the step loop traded a third slower (a2_2,
+    `benchmarks/anneal_start.py --rate`: 8.0 instead of 12.3 million trades a second)."""
     pmc, nmc, cur, wl, wmw = m[13], m[21], m[11], m[12], m[22]
     a, domains, scal, nodecost = s[0], s[4], s[11], s[12]
     taken = 0
