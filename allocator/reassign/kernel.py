@@ -524,11 +524,13 @@ class Annealer:
 
     @staticmethod
     def compile(model: Reassignment, assignment: np.ndarray) -> None:
-        """Compile the kernel (or load it from numba's cache) with one step on `model`:
-        the first time, that takes seconds."""
+        """Compile the kernel (or load it from numba's cache) with one step on `model`
+        and empty sweeps: the first time, that takes seconds."""
         annealer = Annealer(model, assignment, 0)
         annealer.run(1, 0.0, SWAP_SHARE)
         annealer.best()
+        _sweep(annealer.m, annealer.s, 0, 0, True)
+        _trade_sweep(annealer.m, annealer.s, np.zeros(0, dtype=np.int64), 0, 0)
 
     def restart(self, assignment: np.ndarray) -> None:
         """Go on from another assignment (it becomes the best seen)."""
@@ -567,7 +569,8 @@ class Annealer:
         the deadline. Going home first matters: a moved replica counts twice on a transient
         dimension (where it runs, and held at home), and only going home ends that. Every
         step saves or sends a replica home at no cost, so the sweeps end."""
-        self.restart(self.best())
+        if self.cost > self.best_cost:  # else the plan here is as good: no rebuild
+            self.restart(self.best())
         n = self.model.num_replicas
         chunk = max(1, SWEEP_PAIRS // max(self.model.num_nodes, 1))
         while True:
