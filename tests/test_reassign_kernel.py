@@ -3,6 +3,7 @@ the challenge's own evaluation: every plan they hold is valid and costs what the
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -75,6 +76,33 @@ def two_replicas_on_three_nodes(**fields) -> Reassignment:
         balance_weight=np.zeros(0, dtype=np.int64),
     )
     return Reassignment(**{**defaults, **fields})
+
+
+@pytest.mark.parametrize("ratio", [0.25, 1.0, 3.0])
+def test_a_move_that_costs_is_taken_as_often_as_the_metropolis_rule_says(ratio):
+    """One replica on two nodes: leaving home costs d, coming back saves it. At
+    temperature T a step from home is taken with probability p = exp(-d / T), a step back
+    always, so the chain is home a share 1 / (1 + p) of the time and takes a share
+    2p / (1 + p) of its steps; at temperature 0 it never leaves."""
+    d = 1000
+    model = two_replicas_on_three_nodes(
+        capacity=np.full((2, 1), 10),
+        soft_capacity=np.full((2, 1), 10),
+        spread_domain=np.arange(2),
+        dependency_domain=np.arange(2),
+        node_move_cost=np.zeros((2, 2), dtype=np.int64),
+        min_domains=np.ones(1, dtype=np.int64),
+        workload=np.array([0]),
+        need=np.array([[1]]),
+        current=np.array([0]),
+        replica_move_cost=np.array([d]),
+    )
+    annealer = Annealer(model, model.current, seed=3)
+    assert annealer.run(10_000, temperature=0.0, swap_share=0.0) == 0
+    steps = 400_000
+    p = math.exp(-ratio)
+    taken = annealer.run(steps, temperature=d / ratio, swap_share=0.0)
+    assert taken / steps == pytest.approx(2 * p / (1 + p), abs=0.005)
 
 
 def test_a_dependency_holds_replicas_where_they_cost_more():
