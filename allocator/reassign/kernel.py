@@ -11,12 +11,12 @@ millions of steps a second, which is what lets the search cross the plateaus tha
 transient capacities make.
 
 Costs are priced before the rules: a step whose cost change is above the threshold its
-random draw allows is dropped without checking conflicts, spread or dependencies. The
-threshold is the temperature times an exponential variate (taken with probability
-exp(-change / temperature)), read from a table of its quantiles: a logarithm at every
-step took a sixth of the step's time on a2_2. A
+random draw allows is dropped without checking conflicts, spread or dependencies. A
 trade is applied, checked and undone if it breaks a rule (spread and dependencies of
-two workloads moving at once are simplest to check on the result).
+two workloads moving at once are simplest to check on the result). The threshold is the
+temperature times an exponential variate (a cost is then taken with probability
+exp(-change / temperature)), read from a table of its quantiles: without the logarithm
+each step took, steps are 10 to 40 % faster on the ROADEF instances.
 
 The best assignment is not copied at every improvement: the moves made since the last
 best are logged, and the best is the current assignment with the log undone, written
