@@ -51,24 +51,24 @@ def test_every_step_keeps_the_plan_valid_and_its_cost_exact():
     assert taken > 10_000
 
 
-def two_replicas_on_three_nodes(**fields) -> Reassignment:
-    """Replicas of two workloads on nodes 0 and 1 of three, one CPU dimension of 10 each,
-    nothing that costs unless `fields` say so."""
+def small_fleet(nodes: int, replicas: int, **fields) -> Reassignment:
+    """Replica k of workload k on node k, needing 5 of one CPU dimension of 10 on each of
+    `nodes` nodes, nothing that costs unless `fields` say so."""
     defaults = dict(
         resources=("cpu",),
         transient=np.zeros(1, dtype=bool),
         load_weight=np.ones(1, dtype=np.int64),
-        capacity=np.full((3, 1), 10),
-        soft_capacity=np.full((3, 1), 10),
-        spread_domain=np.arange(3),
-        dependency_domain=np.arange(3),
-        node_move_cost=np.zeros((3, 3), dtype=np.int64),
-        min_domains=np.ones(2, dtype=np.int64),
+        capacity=np.full((nodes, 1), 10),
+        soft_capacity=np.full((nodes, 1), 10),
+        spread_domain=np.arange(nodes),
+        dependency_domain=np.arange(nodes),
+        node_move_cost=np.zeros((nodes, nodes), dtype=np.int64),
+        min_domains=np.ones(replicas, dtype=np.int64),
         dependencies=np.zeros((0, 2), dtype=np.int64),
-        workload=np.array([0, 1]),
-        need=np.array([[5], [5]]),
-        current=np.array([0, 1]),
-        replica_move_cost=np.zeros(2, dtype=np.int64),
+        workload=np.arange(replicas),
+        need=np.full((replicas, 1), 5),
+        current=np.arange(replicas),
+        replica_move_cost=np.zeros(replicas, dtype=np.int64),
         workload_move_weight=0,
         balance_first=np.zeros(0, dtype=np.int64),
         balance_second=np.zeros(0, dtype=np.int64),
@@ -78,6 +78,11 @@ def two_replicas_on_three_nodes(**fields) -> Reassignment:
     return Reassignment(**{**defaults, **fields})
 
 
+def two_replicas_on_three_nodes(**fields) -> Reassignment:
+    """Replicas of two workloads on nodes 0 and 1 of three (`small_fleet`)."""
+    return small_fleet(3, 2, **fields)
+
+
 @pytest.mark.parametrize("ratio", [0.25, 1.0, 3.0])
 def test_a_move_that_costs_is_taken_as_often_as_the_metropolis_rule_says(ratio):
     """One replica on two nodes: leaving home costs d, coming back saves it. At
@@ -85,18 +90,7 @@ def test_a_move_that_costs_is_taken_as_often_as_the_metropolis_rule_says(ratio):
     always, so the chain is home a share 1 / (1 + p) of the time and takes a share
     2p / (1 + p) of its steps; at temperature 0 it never leaves."""
     d = 1000
-    model = two_replicas_on_three_nodes(
-        capacity=np.full((2, 1), 10),
-        soft_capacity=np.full((2, 1), 10),
-        spread_domain=np.arange(2),
-        dependency_domain=np.arange(2),
-        node_move_cost=np.zeros((2, 2), dtype=np.int64),
-        min_domains=np.ones(1, dtype=np.int64),
-        workload=np.array([0]),
-        need=np.array([[1]]),
-        current=np.array([0]),
-        replica_move_cost=np.array([d]),
-    )
+    model = small_fleet(2, 1, replica_move_cost=np.array([d]))
     annealer = Annealer(model, model.current, seed=3)
     assert annealer.run(10_000, temperature=0.0, swap_share=0.0) == 0
     steps = 400_000
