@@ -78,11 +78,6 @@ def small_fleet(nodes: int, replicas: int, **fields) -> Reassignment:
     return Reassignment(**{**defaults, **fields})
 
 
-def two_replicas_on_three_nodes(**fields) -> Reassignment:
-    """Replicas of two workloads on nodes 0 and 1 of three (`small_fleet`)."""
-    return small_fleet(3, 2, **fields)
-
-
 @pytest.mark.parametrize("ratio", [0.25, 1.0, 3.0])
 def test_a_move_that_costs_is_taken_as_often_as_the_metropolis_rule_says(ratio):
     """One replica on two nodes: leaving home costs d, coming back saves it. At
@@ -102,7 +97,9 @@ def test_a_move_that_costs_is_taken_as_often_as_the_metropolis_rule_says(ratio):
 def test_a_dependency_holds_replicas_where_they_cost_more():
     """a depends on b, both in domain 0 where use costs; the free node is in domain 1.
     Neither may go there: a would leave b behind, b would strand a."""
-    model = two_replicas_on_three_nodes(
+    model = small_fleet(
+        3,
+        2,
         soft_capacity=np.array([[0], [0], [10]]),
         dependency_domain=np.array([0, 0, 1]),
         dependencies=np.array([[0, 1]]),
@@ -121,7 +118,9 @@ def test_a_replica_back_home_holds_its_place_only_under_a_transient_capacity(tra
     node. Under a transient capacity a replica away holds its place at home, so the other
     cannot join it there; without one it holds nothing, so a replica coming home to a node
     the other took must not fit."""
-    model = two_replicas_on_three_nodes(
+    model = small_fleet(
+        3,
+        2,
         transient=np.array([transient]),
         need=np.array([[6], [6]]),
         replica_move_cost=np.ones(2, dtype=np.int64),
@@ -206,7 +205,9 @@ def test_the_polish_sends_home_at_no_cost_what_holds_the_place_another_needs():
     node 2 runs a, away from its home node 0, where a holds its place (a transient
     capacity). a may go home at no cost (it has no move cost) but saves nothing by it;
     only once it has, node 2 is free for b."""
-    model = two_replicas_on_three_nodes(
+    model = small_fleet(
+        3,
+        2,
         transient=np.array([True]),
         need=np.array([[6], [6]]),
         soft_capacity=np.array([[10], [0], [10]]),
@@ -225,7 +226,9 @@ def test_the_polish_trades_two_moved_replicas_to_nodes_nearer_their_homes():
     """a (home 0) runs on node 2 and b (home 1) on node 3, each at move cost 2 from its
     home; each would cost nothing on the other's node. Every node holds one replica of 6
     of 10, so no single move fits (not even home, where c and d run): only the trade."""
-    model = two_replicas_on_three_nodes(
+    model = small_fleet(
+        3,
+        2,
         capacity=np.full((4, 1), 10),
         soft_capacity=np.full((4, 1), 10),
         spread_domain=np.arange(4),
