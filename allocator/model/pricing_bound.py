@@ -129,6 +129,27 @@ class PatternBound:
 
     def evaluate(self, value: np.ndarray, lam: np.ndarray) -> float:
         """U(lam): the relaxed node's best worth plus lam . capacity."""
+        if pricing_kernel.AVAILABLE:
+            return pricing_kernel.relaxed_node_worth(
+                value,
+                lam,
+                self.need,
+                self.capacity,
+                self.ub,
+                self.cpu_only,
+                self.gpus,
+                self.copy_shape,
+                self.copy_class,
+                self.classes,
+                self.item_shape,
+                self.item_units,
+                self.item_copies,
+                MILLI // self.unit,
+                self.mig,
+                self.mig_slices,
+                MIG_COMPUTE_SLICES,
+                MIG_MEMORY_SLICES,
+            )
         adjusted = value - self.need @ lam
         total = float(lam @ self.capacity)
         cpu_only = self.cpu_only[adjusted[self.cpu_only] > 0]
@@ -147,10 +168,6 @@ class PatternBound:
         best = np.zeros(self.gpus + 1)
         if len(self.copy_shape) == 0:
             return best
-        if pricing_kernel.AVAILABLE:
-            return pricing_kernel.whole_gpu_table(
-                adjusted, self.copy_shape, self.copy_class, self.classes, self.gpus
-            )
         worth = np.maximum(adjusted[self.copy_shape], 0.0)
         order = np.lexsort((-worth, self.copy_class))
         worth, classes = worth[order], self.copy_class[order]
@@ -172,10 +189,6 @@ class PatternBound:
         """F: best worth of GPU fractions sharing one GPU (its memory relaxed)."""
         if not (adjusted[self.fraction] > 0).any():
             return 0.0
-        if pricing_kernel.AVAILABLE:
-            return pricing_kernel.fraction_knapsack(
-                adjusted, self.item_shape, self.item_units, self.item_copies, MILLI // self.unit
-            )
         best = np.zeros(MILLI // self.unit + 1)
         for s, shift, copies in self.fraction_items:
             if adjusted[s] > 0:

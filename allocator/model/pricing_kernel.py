@@ -2,11 +2,12 @@
 
 Every round of column generation fills nodes in a given order hundreds of times
 (`pricing.relaxed_patterns`) and solves thousands of one-GPU knapsacks for the pattern
-bound (`pricing_bound`). Both are loops over a few GPUs and a few hundred shapes, where
-numpy's per-call overhead is most of the time: compiled, they take a small fraction of
-it. The results are the same as those of the numpy code they stand in for (the tests
-compare the two), so column generation takes the same path either way. Without numba,
-`AVAILABLE` is False and the numpy code runs.
+bound (`pricing_bound`, tens of thousands of evaluations of its relaxation, each a few
+small knapsacks). Both are loops over a few GPUs and a few hundred shapes, where numpy's
+per-call overhead is most of the time: compiled, they take a small fraction of it. The
+results are those of the numpy code they stand in for (the tests compare the two): the
+same patterns, and bounds equal to rounding (a few sums run in another order). Without
+numba, `AVAILABLE` is False and the numpy code runs.
 """
 
 from __future__ import annotations
@@ -147,25 +148,6 @@ def fill_in_order(
 
 
 @_jit
-def fraction_knapsack(worth, item_shape, item_units, item_copies, size):  # pragma: no cover
-    """Best worth of 0/1 items (item k: shape item_shape[k], item_copies[k] replicas taking
-    item_units[k] units) within `size` units; items whose shape is worth nothing skipped.
-    The same sums, in the same order, as the numpy version in `pricing_bound`."""
-    best = np.zeros(size + 1)
-    for k in range(item_shape.shape[0]):
-        value = worth[item_shape[k]]
-        if value <= 0:
-            continue
-        shift = item_units[k]
-        gained = item_copies[k] * value
-        for at in range(size, shift - 1, -1):
-            candidate = best[at - shift] + gained
-            if candidate > best[at]:
-                best[at] = candidate
-    return best[size]
-
-
-@_jit
 def gpu_knapsack(steps, gains, item_row, item_copies, size0, size1, n_rows):  # pragma: no cover
     """The most valuable set of 0/1 items on one GPU's table of size0 x size1 units: item k
     takes steps[k] units and is worth gains[k]. Returns the copies chosen per row
@@ -199,27 +181,103 @@ def gpu_knapsack(steps, gains, item_row, item_copies, size0, size1, n_rows):  # 
 
 
 @_jit
-def whole_gpu_table(worth, copy_shape, copy_class, classes, gpus):  # pragma: no cover
-    """W(w), w = 0..gpus: the best worth of whole-GPU replicas on at most w GPUs (copy c of
-    a shape is copy_shape[c] taking copy_class[c] GPUs; worth below 0 counts as 0). The
-    same sums, in the same order, as the numpy version in `pricing_bound`."""
-    best = np.zeros(gpus + 1)
+def relaxed_node_worth(
+    value,
+    lam,
+    need,
+    capacity,
+    ub,
+    cpu_only,
+    gpus,
+    copy_shape,
+    copy_class,
+    classes,
+    item_shape,
+    item_units,
+    item_copies,
+    size,
+    mig,
+    mig_slices,
+    compute_slices,
+    memory_slices,
+):  # pragma: no cover - compiled; the tests compare it with `PatternBound.evaluate`
+    """U(lam) of `pricing_bound.PatternBound.evaluate` in one call: each shape worth its
+    value less lam times its node resources; lam . capacity, the CPU-only replicas worth
+    something, and the best split of the node's GPUs between whole-GPU replicas (W(w),
+    copy c of a shape being copy_shape[c], taking copy_class[c] GPUs) and GPUs that each
+    hold the best set of fractions (0/1 items: shape item_shape[k], item_copies[k]
+    replicas in item_units[k] of `size` units) or of MIG instances (compute and memory
+    slices per shape of `mig`). The sums of the numpy version, in loops: equal to
+    rounding."""
+    n_shapes, n_dims = need.shape
+    adjusted = np.empty(n_shapes)
+    for s in range(n_shapes):
+        used = 0.0
+        for d in range(n_dims):
+            used += need[s, d] * lam[d]
+        adjusted[s] = value[s] - used
+    total = 0.0
+    for d in range(n_dims):
+        total += lam[d] * capacity[d]
+    for s in cpu_only:
+        if adjusted[s] > 0:
+            total += adjusted[s] * ub[s]
+    if gpus == 0:
+        return total
+    # W(w): within a class of shapes taking k GPUs each, the best m replicas are the m most
+    # valuable copies; the classes combine by a max-plus convolution over GPU counts.
+    whole = np.zeros(gpus + 1)
     for k in classes:
         mine = np.empty(copy_shape.shape[0])
         n = 0
         for c in range(copy_shape.shape[0]):
             if copy_class[c] == k:
-                mine[n] = max(worth[copy_shape[c]], 0.0)
+                mine[n] = max(adjusted[copy_shape[c]], 0.0)
                 n += 1
         top = -np.sort(-mine[:n])[: gpus // k]
-        combined = best.copy()
+        combined = whole.copy()
         gained = 0.0
         for m in range(top.shape[0]):
             gained += top[m]
             shift = k * (m + 1)
             for w in range(shift, gpus + 1):
-                candidate = best[w - shift] + gained
+                candidate = whole[w - shift] + gained
                 if candidate > combined[w]:
                     combined[w] = candidate
-        best = combined
-    return best
+        whole = combined
+    # F: fractions sharing one GPU, a 0/1 knapsack over its milli-GPU units.
+    fraction = np.zeros(size + 1)
+    for k in range(item_shape.shape[0]):
+        worth = adjusted[item_shape[k]]
+        if worth <= 0:
+            continue
+        shift = item_units[k]
+        gained = item_copies[k] * worth
+        for at in range(size, shift - 1, -1):
+            candidate = fraction[at - shift] + gained
+            if candidate > fraction[at]:
+                fraction[at] = candidate
+    # M: MIG instances on one GPU, a knapsack over compute and memory slices.
+    sliced = np.zeros((compute_slices + 1, memory_slices + 1))
+    for j in range(mig.shape[0]):
+        s = mig[j]
+        c, m = mig_slices[j, 0], mig_slices[j, 1]
+        if adjusted[s] <= 0 or c <= 0:
+            continue
+        most = min(ub[s], compute_slices // c, memory_slices // m)
+        bundle = 1
+        while most > 0:
+            copies = min(bundle, most)
+            most -= copies
+            bundle *= 2
+            cc, mm = c * copies, m * copies
+            for a in range(compute_slices, cc - 1, -1):
+                for b in range(memory_slices, mm - 1, -1):
+                    candidate = sliced[a - cc, b - mm] + copies * adjusted[s]
+                    if candidate > sliced[a, b]:
+                        sliced[a, b] = candidate
+    per_gpu = max(fraction[size], sliced[compute_slices, memory_slices], 0.0)
+    best = whole[0] + gpus * per_gpu
+    for w in range(1, gpus + 1):
+        best = max(best, whole[w] + (gpus - w) * per_gpu)
+    return total + best
