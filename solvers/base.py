@@ -21,7 +21,7 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from allocator.io.interrupt import INTERRUPT
-from allocator.model.problem import Problem
+from allocator.model.problem import Basis, Problem
 
 
 class Status(StrEnum):
@@ -49,6 +49,7 @@ class Capability(StrEnum):
     BOUND = "bound"  # reports a proven bound on the optimum
     DUALS = "duals"  # reports row duals of LPs
     WARM_START = "warm_start"  # uses SolveOptions.warm_start
+    BASIS = "basis"  # an LP starts from SolveOptions.basis and reports Solution.basis
     # finds (or rules out) solutions of small pure-integer problems fastest: the pricing
     # problems of column generation
     SMALL_INTEGER = "small_integer"
@@ -72,16 +73,13 @@ class SolveOptions:
     threads: int | None = None
     seed: int = 0
     warm_start: np.ndarray | None = None
+    basis: Basis | None = None  # an LP's starting simplex basis (a MIP ignores it)
     log: Callable[[str], None] | None = None
     solution_limit: int | None = None
     # A MIP ends this many seconds after its first solution at the latest (where the
     # backend can tell): a column now beats a proof later.
     after_first_s: float | None = None
     keep_solutions: bool = False
-    # LP duals from the middle of the optimal face rather than a vertex, where the backend
-    # can (interior point, no crossover): column generation priced at them oscillates
-    # less and needs fewer rounds.
-    central_duals: bool = False
     # The caller's own reason to end a solve early, polled as often as the time limit is
     # (HiGHS, CP-SAT, CBC): another search working on the same problem reached the goal.
     # The solve then returns what it has, as on a time limit.
@@ -113,6 +111,7 @@ class Solution:
     duals: np.ndarray | None = None
     # Earlier improving solutions, with `SolveOptions.keep_solutions` (x is the last).
     earlier: tuple[np.ndarray, ...] = ()
+    basis: Basis | None = None  # of an LP solved to optimality, where the backend has one
 
     @property
     def gap(self) -> float | None:

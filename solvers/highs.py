@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from allocator.io.interrupt import INTERRUPT
-from allocator.model.problem import Problem
+from allocator.model.problem import Basis, Problem
 from solvers.base import (
     Capability,
     LeftBehind,
@@ -47,7 +47,14 @@ class HighsSolver:
     package: ClassVar[str] = "highspy"
     install_hint: ClassVar[str] = "pip install 'highspy==1.12.*'"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.LP, Capability.MIP, Capability.BOUND, Capability.DUALS, Capability.WARM_START}
+        {
+            Capability.LP,
+            Capability.MIP,
+            Capability.BOUND,
+            Capability.DUALS,
+            Capability.WARM_START,
+            Capability.BASIS,
+        }
     )
 
     def available(self) -> bool:
@@ -75,6 +82,12 @@ class HighsSolver:
                 start = highspy.HighsSolution()
                 start.col_value = list(np.asarray(options.warm_start, dtype=np.float64))
                 h.setSolution(start)
+            if options.basis is not None and not problem.is_mip:
+                _set_basis(h, highspy, options.basis)
+                # A basis extended to added columns is still primal feasible: the primal
+                # simplex goes on from it in a few pivots (the dual simplex takes several
+                # times as many).
+                h.setOptionValue("simplex_strategy", 4)
             # HiGHS checks its time limit only between some phases: its interrupt callbacks
             # also stop it at the moment the limit ends (or on request), and a call still
             # running its grace later (`grace_s`, STOP_GRACE_S by default) is left behind,
@@ -230,8 +243,6 @@ def _configure(h: Highs, highspy: ModuleType, options: SolveOptions) -> str:
         settings["time_limit"] = max(float(options.time_limit), 0.01)
     if options.solution_limit is not None:
         settings["mip_max_improving_sols"] = int(options.solution_limit)
-    if options.central_duals:
-        settings.update(solver="ipm", run_crossover="off")
     settings.update(options.backend_options)
     for key, value in settings.items():
         h.setOptionValue(key, value)
@@ -257,6 +268,27 @@ def _to_lp(highspy: ModuleType, problem: Problem) -> HighsLp:
         kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
         lp.integrality_ = [kinds[int(flag)] for flag in problem.integer]
     return lp
+
+
+def _set_basis(h: Highs, highspy: ModuleType, basis: Basis) -> None:
+    """Start the simplex from `basis`; HiGHS turns down one that does not fit the model (it
+    then starts from scratch)."""
+    status = [highspy.HighsBasisStatus(code) for code in range(5)]
+    start = highspy.HighsBasis()
+    start.col_status = [status[code] for code in basis.cols.tolist()]
+    start.row_status = [status[code] for code in basis.rows.tolist()]
+    start.valid = True
+    h.setBasis(start)
+
+
+def _read_basis(h: Highs) -> Basis | None:
+    found = h.getBasis()
+    if not found.valid:
+        return None
+    return Basis(
+        np.fromiter(map(int, found.col_status), dtype=np.int8),
+        np.fromiter(map(int, found.row_status), dtype=np.int8),
+    )
 
 
 def _read_result(
@@ -287,7 +319,7 @@ def _read_result(
     else:
         raise SolverError(f"HiGHS failed: {h.modelStatusToString(status)}\n{tail(log)}")
 
-    x = objective = bound = duals = None
+    x = objective = bound = duals = basis = None
     if has_primal:
         solution = h.getSolution()
         x = np.asarray(solution.col_value, dtype=np.float64)
@@ -300,6 +332,7 @@ def _read_result(
             bound = objective
             if solution.dual_valid:
                 duals = np.asarray(solution.row_dual, dtype=np.float64)
+            basis = _read_basis(h)
     if result == Status.OPTIMAL and x is None and problem.n_cols == 0:
         x, objective, bound = np.zeros(0), problem.offset, problem.offset
     return Solution(
@@ -311,4 +344,5 @@ def _read_result(
         wall_s=time.perf_counter() - started,
         log_tail=tail(log),
         duals=duals,
+        basis=basis,
     )

@@ -3,6 +3,8 @@ them, and it ends cleanly when time runs out inside an LP."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from allocator.model.patterns import enumerate_pool
@@ -58,21 +60,30 @@ def test_time_running_out_inside_an_lp_ends_generation_with_a_valid_bound(
     assert bound is None or bound <= every + 1e-6
 
 
-def test_an_interior_point_that_ends_without_duals_hands_its_lp_to_the_simplex(
+def test_each_round_starts_from_the_last_rounds_basis_and_reaches_the_bound_of_cold_starts(
     openb_domain, monkeypatch
 ):
-    every = strategy.level_bound(openb_domain, "unplaced_priority")
-    central = []
+    highs = registry.get("highs")
+    solve_cold = type(highs).solve
+    sizes = []
 
-    def imprecise_interior_point(problem, options):
-        if options.central_duals:
-            central.append(1)
-            return Solution(Status.FEASIBLE, "highs")  # no duals, time left
+    def watched(problem, options):
+        if not problem.is_mip:
+            sizes.append(None if options.basis is None else len(options.basis.cols))
+            assert options.basis is None or len(options.basis.cols) == problem.n_cols
         return None
 
-    bound = _bound_with_highs_intercepted(openb_domain, monkeypatch, imprecise_interior_point)
-    assert bound == pytest.approx(every)
-    assert central  # every round asked for central duals first
+    warm = _bound_with_highs_intercepted(openb_domain, monkeypatch, watched)
+    assert len(sizes) >= 3 and sizes[0] is None
+    assert all(size is not None for size in sizes[1:])
+    assert sizes[-1] > sizes[1]  # the basis grew with the pool
+
+    def cold(problem, options):
+        if problem.is_mip or options.basis is None:
+            return None
+        return solve_cold(highs, problem, replace(options, basis=None))
+
+    assert warm == pytest.approx(_bound_with_highs_intercepted(openb_domain, monkeypatch, cold))
 
 
 def test_generation_takes_any_backend_that_reports_duals(openb_domain, monkeypatch):

@@ -1,24 +1,26 @@
 """Column generation: grow the pattern pool of groups whose patterns are too many to list.
 
-Solve the LP over the current pool, read the value of a slot of each shape in each
-group from its duals, and ask each incomplete group's pricing problem for a node pattern
-worth more than the node costs; add those and repeat. When no group has one, the LP is
-optimal over every pattern there is, so its objective bounds the MIP.
+Solve the LP over the current pool, read the value of a slot of each shape in each group
+from its duals, and ask each incomplete group's pricing problem for a node pattern worth
+more than the node costs; add those and repeat. When no group has one, the LP is optimal
+over every pattern there is, so its objective bounds the MIP. Each round's LP starts from
+the last round's simplex basis, extended to the new patterns, where the backend keeps one
+(a few hundred pivots of the primal simplex instead of a few thousand).
 
 Each round bounds every group's best pattern from above by dynamic programming
 (`allocator.model.pricing_bound`, milliseconds per group) and takes the patterns its
 Lagrangian relaxation suggests, made to fit (`pricing.relaxed_patterns`); the pricing MIP
 runs only for the groups where those are not worth more than the node but the bound leaves
-room, most promising first, until a few groups gave patterns. The LPs are solved for
-central duals (interior point, no crossover) where the backend can: priced at a vertex
-of a degenerate LP, generation took several times the rounds. The pricing MIP
-only has to find a few patterns worth more than the node, or prove there is none: a
-constraint-programming backend does that several times faster than a branch-and-bound
-one, so it goes first where installed, with the duals rounded up to a decimal grid (a
-pattern ruled out at rounded-up values is ruled out at the true ones), and every
-improving solution it meets on the way becomes a column.
-A pattern already in the pool never counts as new: one that runs on every node of its
-group sits at its upper bound and may look improving at duals where the LP is optimal.
+room, most promising first, until a few groups gave patterns. Priced at the simplex's
+vertex duals, all of this takes a fraction of its time at central duals (an interior
+point's, from the middle of the optimal face): many more shapes are worth nothing at a
+vertex, and the rounds are about as many. The pricing MIP only has to find a few patterns
+worth more than the node, or prove there is none: a constraint-programming backend does
+that several times faster than a branch-and-bound one, so it goes first where installed,
+with the duals rounded up to a decimal grid (a pattern ruled out at rounded-up values is
+ruled out at the true ones), and every improving solution it meets on the way becomes a
+column. A pattern already in the pool never counts as new: one that runs on every node of
+its group sits at its upper bound and may look improving at duals where the LP is optimal.
 The same upper bounds give, at any round, the Lagrangian bound LP + sum over groups of
 (group size x most negative reduced cost); generation stops once the LP is within
 _GAP of it, or when time runs out, with the best such bound.
@@ -42,7 +44,7 @@ from allocator.model.pricing import (
     relaxed_patterns,
 )
 from allocator.model.pricing_bound import PatternBound
-from allocator.model.problem import Problem
+from allocator.model.problem import Basis, Problem
 from allocator.model.reduce import PackingInstance
 from solvers.base import Capability, SolveOptions, Solver, SolverError, Status
 
@@ -107,20 +109,17 @@ def generate_columns(
     upper = {int(g): PatternBound(inst, int(g), bounds[g]) for g in incomplete}
     lp_s = pricing_s = 0.0
     bound = None
+    last: tuple[Problem, Basis | None] | None = None
     for rounds in range(1, max_rounds + 1):
         PROGRESS.stage(f"column generation round {rounds}")
         form, problem = level_problem(pool)
+        problem = problem.with_lp_relaxation()
         started = time.perf_counter()
-        lp = lp_solver.solve(
-            problem.with_lp_relaxation(),
-            SolveOptions(time_limit=deadline.left(0.05), central_duals=True),
-        )
+        # From the last round's basis: the new patterns' columns start out of it, at 0.
+        start = None if last is None or last[1] is None else last[1].extended(last[0], problem)
+        lp = lp_solver.solve(problem, SolveOptions(time_limit=deadline.left(0.05), basis=start))
+        last = (problem, lp.basis)
         lp_s += time.perf_counter() - started
-        if (lp.duals is None or lp.objective is None) and lp.status != Status.TIME_LIMIT:
-            # An interior point may end short of its tolerances: the vertex LP instead.
-            lp = lp_solver.solve(
-                problem.with_lp_relaxation(), SolveOptions(time_limit=deadline.left(0.05))
-            )
         if lp.duals is None or lp.objective is None:
             if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
                 return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
