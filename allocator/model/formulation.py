@@ -56,6 +56,17 @@ class Level:
     def value(self, x: np.ndarray) -> float:
         return float(self.cost @ x + self.offset)
 
+    def least(self, col_lo: np.ndarray, col_hi: np.ndarray) -> float | None:
+        """The least value of any columns within their bounds `col_lo`, `col_hi`, rows
+        left out: a lower bound on the level that costs nothing to compute (None where a
+        column the level counts is unbounded its way). Where nothing the level counts can
+        change, as the $/h of a fleet without prices, it is the level's value itself."""
+        counted = self.cost != 0
+        ends = np.where(self.cost > 0, col_lo, col_hi)[counted]
+        if not np.isfinite(ends).all():
+            return None
+        return float(self.cost[counted] @ ends + self.offset)
+
 
 @dataclass(frozen=True, eq=False)
 class Formulation:

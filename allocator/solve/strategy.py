@@ -354,8 +354,10 @@ class _LevelRun:
         form, problem = self.level_problem(pool, k)
         level = form.levels[k]
         current = level_values(self.inst, incumbent)[k]
-        trivial = 0.0 if level.name.startswith(ZERO_BOUND_LEVELS) else None
-        if trivial is not None and current <= trivial + 1e-9:
+        trivial = level.least(problem.col_lo, problem.col_hi)
+        if level.name.startswith(ZERO_BOUND_LEVELS):  # shortfalls are never negative
+            trivial = 0.0 if trivial is None else max(trivial, 0.0)
+        if trivial is not None and current <= trivial + 1e-9 * max(1.0, abs(trivial)):
             return self._done(
                 level,
                 current,
@@ -404,15 +406,20 @@ class _LevelRun:
                 )
             form, problem = self.level_problem(pool, k)
             level = form.levels[k]
-        if not out_of_time and not self.deadline.passed():
+        if lp_bound is not None and level.integral:
+            lp_bound = math.ceil(lp_bound - 1e-6)
+        # A start that column generation's bound already proves needs no rounded LP start
+        # (its LP and greedy completions take seconds on a large fleet).
+        settled = _status(current, lp_bound, self.options.rel_gap) == Status.OPTIMAL
+        if not settled and not out_of_time and not self.deadline.passed():
             incumbent, pool, rounded_bound = self._rounded_start(k, pool, incumbent, current)
             if rounded_bound is not None:
                 lp_bound = rounded_bound if lp_bound is None else max(lp_bound, rounded_bound)
             form, problem = self.level_problem(pool, k)
             level = form.levels[k]
             current = level_values(self.inst, incumbent)[k]
-        if lp_bound is not None and level.integral:
-            lp_bound = math.ceil(lp_bound - 1e-6)
+            if lp_bound is not None and level.integral:
+                lp_bound = math.ceil(lp_bound - 1e-6)
         gap = _gap(current, lp_bound)
         if gap is not None and gap <= self.options.rel_gap + 1e-12:
             # The start is already within the gap of the bound: no MIP to run.
