@@ -51,10 +51,11 @@ SUB_LIMIT_S = 1.0  # most seconds one neighbourhood's MIP may take
 # past 1 s, 0.56 s past 0.38 s), so a neighbourhood (and the level's whole MIP) stops
 # this long before the deadline,
 MARGIN_S = 0.25
-# and a neighbourhood starts only with this much time left for itself: one ran 1 s
-# past its 1 s limit (`gpuspec20` seed 49). The whole MIP beside the search goes on to
-# its own limit.
-LEAST_SUB_S = 2.0
+# and a neighbourhood gets at most half of the time left less that (one ran 1 s past its
+# 1 s limit, `gpuspec20` seed 49), so that even then it ends before the deadline; it
+# starts only where that is at least LEAST_SUB_S. The whole MIP beside the search goes on
+# to its own limit.
+LEAST_SUB_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def search_groups(
         for free in _neighbourhoods(form, groups, size, rng):
             left = deadline.left(0.0)
             assert left is not None  # the search runs under a time limit
-            if left < MARGIN_S + LEAST_SUB_S or done(best):
+            limit = min((left - MARGIN_S) / 2, SUB_LIMIT_S)
+            if limit < LEAST_SUB_S or done(best):
                 return SearchResult(x, best, improved, tried, size, solver, adopted)
             offered = shared() if shared is not None else None
             if offered is not None and offered[1] < best - 1e-9 * max(1.0, abs(best)):
@@ -113,7 +115,7 @@ def search_groups(
                 replace(problem, col_lo=lo, col_hi=hi),
                 replace(
                     options,
-                    time_limit=min(left - MARGIN_S, SUB_LIMIT_S),
+                    time_limit=limit,
                     warm_start=x,
                     progress=None,
                     log=None,
