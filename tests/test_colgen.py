@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from allocator.model.patterns import enumerate_pool
 from allocator.solve import strategy
+from allocator.solve.deadline import Deadline
 from solvers import registry
 from solvers.base import Capability, Solution, Status
 
@@ -56,6 +58,42 @@ def test_time_running_out_inside_an_lp_ends_generation_with_a_valid_bound(
         return None
 
     bound = _bound_with_highs_intercepted(openb_domain, monkeypatch, lp_out_of_time_on_round_three)
+    assert len(calls) == 3
+    assert bound is None or bound <= every + 1e-6
+
+
+def test_an_lp_stopped_short_from_the_basis_with_time_left_is_solved_again_from_scratch(
+    openb_domain, monkeypatch
+):
+    every = strategy.level_bound(openb_domain, "unplaced_priority")
+    stopped = []
+
+    def short_from_the_basis(problem, options):
+        if not problem.is_mip and options.basis is not None and len(stopped) < 2:
+            stopped.append(1)
+            return Solution(Status.FEASIBLE, "highs", x=np.zeros(problem.n_cols))  # no duals
+        return None
+
+    bound = _bound_with_highs_intercepted(openb_domain, monkeypatch, short_from_the_basis)
+    assert len(stopped) == 2
+    assert bound == pytest.approx(every)
+
+
+def test_an_lp_stopped_with_a_feasible_point_at_the_deadline_ends_generation(
+    openb_domain, monkeypatch
+):
+    every = strategy.level_bound(openb_domain, "unplaced_priority")
+    calls = []
+
+    def stopped_at_the_deadline(problem, options):
+        if not problem.is_mip:
+            calls.append(1)
+            if len(calls) == 3:
+                monkeypatch.setattr(Deadline, "passed", lambda self: True)
+                return Solution(Status.FEASIBLE, "highs", x=np.zeros(problem.n_cols))
+        return None
+
+    bound = _bound_with_highs_intercepted(openb_domain, monkeypatch, stopped_at_the_deadline)
     assert len(calls) == 3
     assert bound is None or bound <= every + 1e-6
 

@@ -118,10 +118,16 @@ def generate_columns(
         # From the last round's basis: the new patterns' columns start out of it, at 0.
         start = None if last is None or last[1] is None else last[1].extended(last[0], problem)
         lp = lp_solver.solve(problem, SolveOptions(time_limit=deadline.left(0.05), basis=start))
+        out_of_time = lp.status == Status.TIME_LIMIT or deadline.passed()
+        if (lp.duals is None or lp.objective is None) and start is not None and not out_of_time:
+            # Stopped short of optimal from the basis with time left: once more from scratch.
+            lp = lp_solver.solve(problem, SolveOptions(time_limit=deadline.left(0.05)))
         last = (problem, lp.basis)
         lp_s += time.perf_counter() - started
         if lp.duals is None or lp.objective is None:
-            if lp.status == Status.TIME_LIMIT:  # out of time mid-LP: keep what there is
+            # Out of time mid-LP (a simplex stopped then may hold a feasible point, without
+            # duals): keep what there is.
+            if lp.status == Status.TIME_LIMIT or deadline.passed():
                 return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
             raise SolverError(f"column generation: the LP ended {lp.status}")
         slot_dual = np.zeros((len(inst.groups), len(inst.shapes)))
