@@ -406,8 +406,7 @@ class _LevelRun:
                 )
             form, problem = self.level_problem(pool, k)
             level = form.levels[k]
-        if lp_bound is not None and level.integral:
-            lp_bound = math.ceil(lp_bound - 1e-6)
+        lp_bound = _whole(lp_bound, level)
         # A start that column generation's bound already proves needs no rounded LP start
         # (its LP and greedy completions take seconds on a large fleet).
         settled = _status(current, lp_bound, self.options.rel_gap) == Status.OPTIMAL
@@ -418,8 +417,7 @@ class _LevelRun:
             form, problem = self.level_problem(pool, k)
             level = form.levels[k]
             current = level_values(self.inst, incumbent)[k]
-            if lp_bound is not None and level.integral:
-                lp_bound = math.ceil(lp_bound - 1e-6)
+            lp_bound = _whole(lp_bound, level)
         gap = _gap(current, lp_bound)
         if gap is not None and gap <= self.options.rel_gap + 1e-12:
             # The start is already within the gap of the bound: no MIP to run.
@@ -725,6 +723,11 @@ class _LevelRun:
         self.kept.append((level.name, value))
         self.form = form
         return incumbent, pool
+
+
+def _whole(bound: float | None, level: Level) -> float | None:
+    """A bound on a level of whole values, rounded up to the next whole value."""
+    return math.ceil(bound - 1e-6) if bound is not None and level.integral else bound
 
 
 def _mip_limit(deadline: Deadline) -> float | None:
