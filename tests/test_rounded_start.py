@@ -5,6 +5,9 @@ and never leave the planner worse off than the greedy warm start."""
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from builders import inventory, node, workload
@@ -21,9 +24,12 @@ from allocator.heuristics.greedy import RULES, greedy_placement
 from allocator.heuristics.placers import PLACERS, Placer
 from allocator.inventory.generate import generate_inventory
 from allocator.inventory.schema import Inventory
+from allocator.model.problem import ProblemBuilder
 from allocator.model.reduce import reduce
 from allocator.output.plan import InventoryRef
+from allocator.solve.deadline import Deadline
 from allocator.solve.pipeline import load_domain, solve_domain
+from solvers import registry
 from solvers.base import SolveOptions
 
 # Samples whose rules the greedy placers know: a cap on moves or one site for a workload
@@ -136,3 +142,32 @@ def test_a_dive_makes_pattern_counts_whole_and_settles_the_level_without_a_mip(m
     assert relaxed.objective_value(dived) >= relaxed.objective_value(x) - 1e-6
     assert result.final.how == "warm start meets bound"
     assert result.final.gap is not None and result.final.gap <= 1e-3
+
+
+def test_a_dive_rounds_up_only_as_many_patterns_as_their_group_has_nodes_left():
+    # One group of 2 nodes; pattern a opens 2 slots of shape S (3 replicas wanted), b 2
+    # slots of T (1 wanted). The LP runs a on 1.5 nodes and b on 0.5. Rounding both up
+    # asks for 3 nodes; the dive rounds up one, and the LP re-solved from there is whole.
+    b = ProblemBuilder("two patterns")
+    pattern = b.add_columns("pattern", 2, integer=False)
+    placed = b.add_columns("placed", 2, hi=np.array([3.0, 1.0]), integer=False, cost=-1.0)
+    nodes = b.add_rows("nodes", 1, hi=2.0)
+    slots = b.add_rows("slots", 2, hi=0.0)
+    b.add_entries(nodes, [0, 0], pattern, [0, 1], 1.0)
+    b.add_entries(slots, [0, 1], placed, [0, 1], 1.0)
+    b.add_entries(slots, [0, 1], pattern, [0, 1], -2.0)
+    relaxed = b.build()
+    highs = registry.get("highs")
+    lp = highs.solve(relaxed, SolveOptions())
+    assert lp.x is not None and lp.x[pattern.slice].tolist() == pytest.approx([1.5, 0.5])
+    form = SimpleNamespace(
+        patterns=pattern,
+        pool=SimpleNamespace(group=np.array([0, 0])),
+        instance=SimpleNamespace(groups=SimpleNamespace(count=np.array([2]))),
+    )
+    dived = strategy._dive(highs, relaxed, form, lp.x, Deadline.after(10, time.perf_counter()))
+    counts = dived[pattern.slice]
+    assert counts.tolist() == pytest.approx(np.round(counts).tolist())
+    assert counts.sum() == pytest.approx(2.0)
+    assert relaxed.violations(dived) == []
+    assert relaxed.objective_value(dived) == pytest.approx(-3.0)  # of the 4 the LP placed

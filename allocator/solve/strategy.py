@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
+from allocator.domain.grouping import rank_among_equal
 from allocator.domain.replicas import Replicas
 from allocator.domain.tables import Domain
 from allocator.evaluate.levels import level_names, level_values, plan_values
@@ -80,7 +81,8 @@ COARSE_SHARE = 0.8
 # generation, rounding or MIP would end past the deadline (`cost_per_hour` of an openb
 # plan, started 0.25 s before it, ended 0.6 s after).
 LEAST_LEVEL_S = 0.5
-DIVE_STEPS = 8  # LP re-solves that make pattern counts whole before rounding (`_dive`)
+DIVE_UP = 3  # pattern counts rounded up per LP re-solve of `_dive`...
+DIVE_STEPS = 32  # ...or a DIVE_STEPS-th of the fractional ones, where that is more
 FGD_SEED_LIMIT = 20_000  # replicas
 
 
@@ -769,27 +771,42 @@ class _Best:
 def _dive(
     relaxer: Solver, relaxed: Problem, form: Formulation, x: np.ndarray, share: Deadline
 ) -> np.ndarray:
-    """The LP solution `x` with whole pattern counts, as far as DIVE_STEPS re-solves
-    within `share` get: each rounds up the fractional patterns at half a node or more,
-    holds the other fractional ones at their whole nodes at least, and solves the LP
-    again (whole counts stay free, so room is left for what is rounded up). Rounding down a
-    fractional count drops a few nodes per group whose replicas the greedy rules then
-    place one workload at a time; a whole count leaves them only the replicas."""
+    """The LP solution `x` with whole pattern counts, as far as re-solves within `share`
+    get: each holds every pattern count at its whole nodes at least, rounds up the few
+    with the largest fractions (DIVE_UP, or a DIVE_STEPS-th of the fractional ones where
+    that is more) in groups with a node left for them, and solves the LP again.
+
+    Rounding up a few at a time lets each re-solve move the other fractions to what is
+    left, where rounding up every large fraction at once packs a group's nodes with
+    patterns that no longer fit the demand together. Rounding down a fractional count drops
+    a few nodes per group whose replicas the greedy rules then place one workload at a
+    time; a whole count leaves them only the replicas."""
     patterns = form.patterns.slice
-    for _ in range(DIVE_STEPS):
+    group, count = form.pool.group, form.instance.groups.count
+    while not share.passed():
         z = x[patterns]
         whole = np.floor(z + 1e-6)
-        part = z - whole
-        if (part <= 1e-6).all() or share.passed():
+        fractional = z - whole > 1e-6
+        if not fractional.any():
             break
-        held = np.where(part >= 0.5, whole + 1, np.where(part > 1e-6, whole, 0))
+        held = np.maximum(relaxed.col_lo[patterns], np.where(fractional, whole, z))
+        free = count - np.bincount(group, weights=held, minlength=len(count))
+        order = np.flatnonzero(fractional)
+        order = order[np.argsort(whole[order] - z[order], kind="stable")]
+        # Largest fractions first, as many per group as it has nodes left.
+        fits = rank_among_equal(group[order]) < np.floor(free[group[order]] + 1e-6)
+        up = order[fits][: max(DIVE_UP, math.ceil(len(order) / DIVE_STEPS))]
+        if not len(up):
+            break
+        held[up] += 1
         lo = relaxed.col_lo.copy()
-        lo[patterns] = np.maximum(lo[patterns], held)
-        relaxed = replace(relaxed, col_lo=lo)
-        dived = relaxer.solve(relaxed, SolveOptions(time_limit=share.left(0.01)))
+        lo[patterns] = held
+        dived = relaxer.solve(
+            replace(relaxed, col_lo=lo), SolveOptions(time_limit=share.left(0.01))
+        )
         if dived.status != Status.OPTIMAL or dived.x is None:
-            break  # a group has no node left for a pattern rounded up
-        x = dived.x
+            break  # a rule other than the node counts leaves no room for what was rounded up
+        relaxed, x = replace(relaxed, col_lo=lo), dived.x
     return x
 
 
