@@ -53,8 +53,9 @@ SUB_LIMIT_S = 1.0  # most seconds one neighbourhood's MIP may take
 MARGIN_S = 0.25
 # and a neighbourhood gets at most half of the time left less that (one ran 1 s past its
 # 1 s limit, `gpuspec20` seed 49; one 0.9 s past 0.52 s, `gpushare100` seed 48), and is
-# left behind where it runs on until MARGIN_S before the deadline; it starts only where
-# that is at least LEAST_SUB_S. The whole MIP beside the search goes on to its own limit.
+# left behind at twice its limit, so that it ends (or is left) before the deadline; it
+# starts only where that is at least LEAST_SUB_S. The whole MIP beside the search goes on
+# to its own limit.
 LEAST_SUB_S = 0.5
 
 
@@ -119,8 +120,9 @@ def search_groups(
                     warm_start=x,
                     progress=None,
                     log=None,
-                    # one that ignores its limit is left behind MARGIN_S before the deadline
-                    grace_s=left - MARGIN_S - limit,
+                    # one that runs on past its limit is left behind at twice it, still
+                    # MARGIN_S before the deadline
+                    grace_s=limit,
                 ),
             )
             tried += 1
