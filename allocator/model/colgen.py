@@ -24,6 +24,13 @@ its group sits at its upper bound and may look improving at duals where the LP i
 The same upper bounds give, at any round, the Lagrangian bound LP + sum over groups of
 (group size x most negative reduced cost); generation stops once the LP is within
 _GAP of it, or when time runs out, with the best such bound.
+
+Vertex duals zig-zag: a round's patterns fit its duals and are worth little at the next
+round's. So the relaxation's patterns are taken at a mix, SMOOTHING x the duals that gave
+the best bound so far + (1 - SMOOTHING) x the LP's own (Wentges smoothing). Where none of
+them improves the LP at its own duals (a misprice), the round prices at those duals as
+above, MIP included: the bound and the proof that no pattern is left are always at the
+LP's own duals.
 """
 
 from __future__ import annotations
@@ -71,6 +78,10 @@ _PRICING_AFTER_FIRST_S = 1.0
 # largest stays under 10^_GRID_MAGNITUDE (integer backends scale rows to integers).
 _GRID_DIGITS = 6
 _GRID_MAGNITUDE = 9
+# Pricing runs at this mix of the duals of the best bound so far and the LP's own
+# (Wentges smoothing): vertex duals zig-zag from round to round, and patterns priced
+# nearer the centre of that path keep the LP from chasing each swing.
+SMOOTHING = 0.5
 
 
 def _improves(value, threshold):
@@ -110,6 +121,8 @@ def generate_columns(
     lp_s = pricing_s = 0.0
     bound = None
     last: tuple[Problem, Basis | None] | None = None
+    center: tuple[np.ndarray, np.ndarray] | None = None  # the duals of the best bound yet
+    center_bound = -np.inf
     for rounds in range(1, max_rounds + 1):
         PROGRESS.stage(f"column generation round {rounds}")
         form, problem = level_problem(pool)
@@ -132,57 +145,35 @@ def generate_columns(
             raise SolverError(f"column generation: the LP ended {lp.status}")
         slot_dual = np.zeros((len(inst.groups), len(inst.shapes)))
         slot_dual[form.slot_g, form.slot_s] = lp.duals[problem.row_block("slots").slice]
-        node_dual = lp.duals[problem.row_block("nodes").slice]
+        duals = (slot_dual, lp.duals[problem.row_block("nodes").slice])
         started = time.perf_counter()
-        values = np.maximum(-slot_dual, 0.0)
-        thresholds = -node_dual
-        # Upper bounds on each group's best pattern by DP; the patterns their relaxation
-        # suggests wherever they leave room; the MIP, most promising group first, where
-        # those are not worth more than the node, until _MIP_GROUPS groups gave patterns.
-        best_possible = np.array([upper[int(g)].bound(values[g]) for g in incomplete])
-        room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
-        may_improve = _improves(best_possible, thresholds[incomplete])
+        # The duals of the best bound so far (the DP's, at the LP's own duals) are the
+        # centre the relaxation's patterns are also taken at, mixed with the LP's own.
+        best_possible = _dp_bounds(upper, incomplete, _values(duals))
+        bound_here = _lagrangian(lp.objective, inst, incomplete, duals, best_possible)
         found: list = []
-        gave = np.zeros(len(incomplete), dtype=bool)
-        for i in np.flatnonzero(may_improve):
-            g = int(incomplete[i])
-            suggested = relaxed_patterns(inst, g, values[g], bounds[g], upper[g].lam)
-            better = _new_columns(pool, g, suggested, values[g], thresholds[g])
-            found.extend(better)
-            gave[i] = bool(better)
-        for i in np.argsort(-room, kind="stable"):
-            if gave.sum() >= _MIP_GROUPS:
-                break
-            g = int(incomplete[i])
-            if gave[i] or not may_improve[i]:
-                continue
-            mip_best, parts = _exact_pricing(
-                inst,
-                g,
-                values[g],
-                bounds[g],
-                thresholds[g],
-                deadline,
-                pricing_cap,
-                pricing_solvers,
-            )
-            best_possible[i] = min(best_possible[i], mip_best)
-            better = _new_columns(pool, g, parts, values[g], thresholds[g])
-            found.extend(better)
-            gave[i] = bool(better)
-        unsettled = bool(_improves(best_possible, thresholds[incomplete]).any())
-        shortfall = np.minimum(0.0, thresholds[incomplete] - best_possible)
-        bound = _best(bound, lp.objective + float(inst.groups.count[incomplete] @ shortfall))
+        if center is None or bound_here >= center_bound:
+            center, center_bound = duals, bound_here
+        elif SMOOTHING > 0:
+            mixed = _mixed(center, duals, SMOOTHING)
+            found = _price(inst, pool, upper, bounds, incomplete, mixed, deadline, 0, ())[0]
+        more, at_best, unsettled = _price(
+            inst, pool, upper, bounds, incomplete, duals, deadline, pricing_cap, pricing_solvers
+        )
+        if not unsettled:  # every group ruled out of an improving pattern
+            pricing_s += time.perf_counter() - started
+            return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
+        found += more
+        best_possible = np.minimum(best_possible, at_best)
+        bound_here = _lagrangian(lp.objective, inst, incomplete, duals, best_possible)
+        bound = _best(bound, bound_here)
         pricing_s += time.perf_counter() - started
         tolerance = _GAP * max(1.0, abs(lp.objective), scale)
         close = lp.objective - bound <= tolerance
         grown = _add_all(pool, found) if found else pool
         if len(grown) == len(pool):
-            # Nothing new. Where every group was ruled out of an improving pattern, the LP
-            # is optimal over all patterns; where a pricing MIP ran out of time first, the
-            # Lagrangian bound is what holds.
-            if not unsettled:
-                return ColumnGeneration(pool, lp.objective, True, rounds, lp_s, pricing_s)
+            # Nothing new, though a pricing MIP ran out of time before ruling its group
+            # out: the Lagrangian bound is what holds.
             return ColumnGeneration(pool, bound, close, rounds, lp_s, pricing_s)
         if close:  # more patterns would improve the LP by no more than _GAP
             return ColumnGeneration(grown, bound, True, rounds, lp_s, pricing_s)
@@ -190,6 +181,67 @@ def generate_columns(
         if deadline.passed():
             break
     return ColumnGeneration(pool, bound, False, rounds, lp_s, pricing_s)
+
+
+def _values(duals: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """What a slot of each shape in each group is worth to a pattern at these duals."""
+    return np.maximum(-duals[0], 0.0)
+
+
+def _mixed(center, duals, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """alpha x the stability center + (1 - alpha) x the LP's duals."""
+    return tuple(alpha * c + (1.0 - alpha) * d for c, d in zip(center, duals, strict=True))
+
+
+def _dp_bounds(upper: dict, incomplete: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each incomplete group's DP bound on its best pattern's worth at `values`."""
+    return np.array([upper[int(g)].bound(values[g]) for g in incomplete])
+
+
+def _lagrangian(objective: float, inst, incomplete, duals, best_possible) -> float:
+    """LP + sum over groups of (group size x most negative reduced cost): a lower bound on
+    the LP over every pattern, valid at the LP's own duals."""
+    shortfall = np.minimum(0.0, -duals[1][incomplete] - best_possible)
+    return objective + float(inst.groups.count[incomplete] @ shortfall)
+
+
+def _improves_at(parts: tuple, g: int, duals) -> bool:
+    """Whether a pattern of group g is worth more than its node at these duals."""
+    return bool(_improves(_values(duals)[g] @ _counts(parts), -duals[1][g]))
+
+
+def _price(inst, pool, upper, bounds, incomplete, duals, deadline, cap, solvers):
+    """(improving patterns, each incomplete group's bound on its best pattern's worth,
+    whether some group may still have one) at `duals`: the DP bounds; the patterns their
+    relaxation suggests wherever they leave room; the MIP, most promising group first,
+    where those are not worth more than the node, until _MIP_GROUPS groups gave patterns."""
+    values, thresholds = _values(duals), -duals[1]
+    best_possible = _dp_bounds(upper, incomplete, values)
+    room = inst.groups.count[incomplete] * (best_possible - thresholds[incomplete])
+    may_improve = _improves(best_possible, thresholds[incomplete])
+    found: list = []
+    gave = np.zeros(len(incomplete), dtype=bool)
+    for i in np.flatnonzero(may_improve):
+        g = int(incomplete[i])
+        suggested = relaxed_patterns(inst, g, values[g], bounds[g], upper[g].lam)
+        better = _new_columns(pool, g, suggested, values[g], thresholds[g])
+        found.extend(better)
+        gave[i] = bool(better)
+    for i in np.argsort(-room, kind="stable") if solvers else ():
+        if gave.sum() >= _MIP_GROUPS:
+            break
+        g = int(incomplete[i])
+        if gave[i] or not may_improve[i]:
+            continue
+        mip_best, parts = _exact_pricing(
+            inst, g, values[g], bounds[g], thresholds[g], deadline, cap, solvers
+        )
+        best_possible[i] = min(best_possible[i], mip_best)
+        better = _new_columns(pool, g, parts, values[g], thresholds[g])
+        found.extend(better)
+        gave[i] = bool(better)
+    unsettled = bool(_improves(best_possible, thresholds[incomplete]).any())
+    return found, best_possible, unsettled
 
 
 def _best(bound: float | None, candidate: float) -> float:
