@@ -26,11 +26,11 @@ The same upper bounds give, at any round, the Lagrangian bound LP + sum over gro
 _GAP of it, or when time runs out, with the best such bound.
 
 Vertex duals zig-zag: a round's patterns fit its duals and are worth little at the next
-round's. So the relaxation's patterns are taken at a mix, SMOOTHING x the duals that gave
-the best bound so far + (1 - SMOOTHING) x the LP's own (Wentges smoothing). Where none of
-them improves the LP at its own duals (a misprice), the round prices at those duals as
-above, MIP included: the bound and the proof that no pattern is left are always at the
-LP's own duals.
+round's. So in a round that does not raise the bound, the relaxation's patterns are also
+taken at a mix, SMOOTHING x the duals that gave the best bound so far (the centre) +
+(1 - SMOOTHING) x the LP's own (Wentges smoothing), beside the pricing at the LP's own
+duals above, MIP included. The bound and the proof that no pattern is left are always at
+the LP's own duals. On `gpuspec20` that halves the rounds of the slowest seeds.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ _PRICING_AFTER_FIRST_S = 1.0
 # largest stays under 10^_GRID_MAGNITUDE (integer backends scale rows to integers).
 _GRID_DIGITS = 6
 _GRID_MAGNITUDE = 9
-# Pricing runs at this mix of the duals of the best bound so far and the LP's own
-# (Wentges smoothing): vertex duals zig-zag from round to round, and patterns priced
+# The relaxation's patterns are also taken at this mix of the duals of the best bound so
+# far and the LP's own: vertex duals zig-zag from round to round, and patterns priced
 # nearer the centre of that path keep the LP from chasing each swing.
 SMOOTHING = 0.5
 
@@ -147,8 +147,8 @@ def generate_columns(
         slot_dual[form.slot_g, form.slot_s] = lp.duals[problem.row_block("slots").slice]
         duals = (slot_dual, lp.duals[problem.row_block("nodes").slice])
         started = time.perf_counter()
-        # The duals of the best bound so far (the DP's, at the LP's own duals) are the
-        # centre the relaxation's patterns are also taken at, mixed with the LP's own.
+        # The centre: the duals of the best bound so far, by the DP bounds at the LP's own
+        # duals. Where this round's is no better, patterns are also taken at a mix.
         best_possible = _dp_bounds(upper, incomplete, _values(duals))
         bound_here = _lagrangian(lp.objective, inst, incomplete, duals, best_possible)
         found: list = []
@@ -189,7 +189,7 @@ def _values(duals: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
 
 
 def _mixed(center, duals, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """alpha x the stability center + (1 - alpha) x the LP's duals."""
+    """alpha x the centre (the duals of the best bound) + (1 - alpha) x the LP's duals."""
     return tuple(alpha * c + (1.0 - alpha) * d for c, d in zip(center, duals, strict=True))
 
 
@@ -203,11 +203,6 @@ def _lagrangian(objective: float, inst, incomplete, duals, best_possible) -> flo
     the LP over every pattern, valid at the LP's own duals."""
     shortfall = np.minimum(0.0, -duals[1][incomplete] - best_possible)
     return objective + float(inst.groups.count[incomplete] @ shortfall)
-
-
-def _improves_at(parts: tuple, g: int, duals) -> bool:
-    """Whether a pattern of group g is worth more than its node at these duals."""
-    return bool(_improves(_values(duals)[g] @ _counts(parts), -duals[1][g]))
 
 
 def _price(inst, pool, upper, bounds, incomplete, duals, deadline, cap, solvers):
